@@ -1,0 +1,194 @@
+"""The command line: `studio generate ...` and friends, headless, on the same engine.
+
+Errors end the command with one readable line on stderr and a non-zero exit code.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import secrets
+import signal
+import sys
+import threading
+import time
+from pathlib import Path
+
+from studio import __version__
+from studio.engine.errors import RequestError, StudioError
+from studio.engine.request import EMBEDDED_MODEL, MAX_SEED
+
+EXIT_ERROR = 1
+EXIT_USAGE = 2
+EXIT_CANCELLED = 130
+
+
+class CliError(StudioError):
+    pass
+
+
+def build_parser() -> argparse.ArgumentParser:
+    common = argparse.ArgumentParser(add_help=False)
+    common.add_argument("--data-dir", metavar="DIR", help="where Studio keeps its gallery and settings (default: $STUDIO_DATA_DIR or the user data folder)")
+    common.add_argument("--device", help="cuda, mps or cpu (default: the best one present)")
+
+    parser = argparse.ArgumentParser(prog="studio", description="Studio: turn a sentence into a picture.", parents=[common])
+    parser.add_argument("--version", action="version", version=f"Studio {__version__}")
+    commands = parser.add_subparsers(dest="command", metavar="COMMAND")
+
+    generate = commands.add_parser("generate", parents=[common], help="make images from a prompt", description="Make images from a prompt and write them as PNGs with their recipe.")
+    generate.add_argument("prompt", nargs="?", help="what to draw (omit with --prompts-file)")
+    generate.add_argument("--negative", default="", metavar="TEXT", help="what to keep out of the picture")
+    generate.add_argument("--seed", type=int, help="seed of the first image (default: random)")
+    generate.add_argument("--steps", type=int, help="denoising steps (default: the model's)")
+    generate.add_argument("--cfg", type=float, metavar="X", help="guidance scale (default: the model's)")
+    generate.add_argument("--width", type=int, help="width in pixels, a multiple of 8")
+    generate.add_argument("--height", type=int, help="height in pixels, a multiple of 8")
+    generate.add_argument("--scheduler", metavar="NAME", help="sampler, e.g. 'Euler a' or 'DPM++ 2M Karras'")
+    generate.add_argument("--count", type=int, default=1, metavar="N", help="images per prompt, seeds seed, seed+1, ... (default 1)")
+    generate.add_argument("--model", default=EMBEDDED_MODEL, metavar="PATH_OR_ID", help="a diffusers folder, a cached Hugging Face repo id, or 'embedded' (default)")
+    where = generate.add_mutually_exclusive_group()
+    where.add_argument("--out", metavar="FILE", help="write the one image to FILE")
+    where.add_argument("--out-dir", metavar="DIR", help="write the images into DIR (default: the gallery)")
+    generate.add_argument("--prompts-file", metavar="FILE", help="one prompt per line; the model loads once for all")
+    generate.add_argument("--json", action="store_true", help="print one JSON object per image on stdout")
+    generate.add_argument("--no-previews", action="store_true", help=argparse.SUPPRESS)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = build_parser()
+    args = parser.parse_args(argv)
+    if args.command is None:
+        parser.print_help()
+        return 0
+    try:
+        if args.command == "generate":
+            return generate(args)
+    except KeyboardInterrupt:
+        print("studio: cancelled", file=sys.stderr)
+        return EXIT_CANCELLED
+    except StudioError as exc:
+        print(f"studio: error: {exc}", file=sys.stderr)
+        return EXIT_USAGE if isinstance(exc, (RequestError, CliError)) else EXIT_ERROR
+    return 0
+
+
+def _prompts(args) -> list[str]:
+    if args.prompts_file:
+        if args.prompt is not None:
+            raise CliError("give either a PROMPT or --prompts-file, not both")
+        try:
+            text = Path(args.prompts_file).read_text(encoding="utf-8")
+        except (OSError, UnicodeDecodeError) as exc:
+            raise CliError(f"cannot read prompts file {args.prompts_file}: {getattr(exc, 'strerror', None) or exc}") from None
+        prompts = [line.strip() for line in text.splitlines() if line.strip()]
+        if not prompts:
+            raise CliError(f"prompts file {args.prompts_file} has no prompts")
+        return prompts
+    if args.prompt is None:
+        raise CliError("give a PROMPT (or --prompts-file FILE); use \"\" for an unconditional image")
+    return [args.prompt]
+
+
+def generate(args) -> int:
+    from studio.engine.models import resolve_model
+    from studio.paths import data_dir, gallery_dir
+
+    prompts = _prompts(args)
+    info = resolve_model(args.model)
+    seed = args.seed if args.seed is not None else secrets.randbelow(MAX_SEED + 1)
+    requests = [
+        info.defaults.request(
+            args.model,
+            prompt=prompt,
+            negative_prompt=args.negative,
+            seed=seed,
+            steps=args.steps,
+            guidance_scale=args.cfg,
+            width=args.width,
+            height=args.height,
+            scheduler=args.scheduler,
+            count=args.count,
+        )
+        for prompt in prompts
+    ]
+    total_images = sum(r.count for r in requests)
+    if args.out and total_images != 1:
+        raise CliError(f"--out names one file but this makes {total_images} images; use --out-dir DIR")
+    out_dir = Path(args.out_dir) if args.out_dir else gallery_dir(data_dir(args.data_dir))
+
+    from studio.engine.events import Cancelled, Failed, ImageDone, Step
+    from studio.engine.runner import Engine
+    from studio.gallery.files import new_image_path
+    from studio.engine.recipe import write_png
+
+    engine = Engine(device=args.device)
+    engine.load(args.model)
+    cancel = threading.Event()
+    previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
+    progress = _progress_bar(sum(r.steps * r.count for r in requests))
+    try:
+        for request in requests:
+            image_started = time.perf_counter()
+
+            def on_event(event, request=request):
+                nonlocal image_started
+                if isinstance(event, Step):
+                    progress.update(1)
+                elif isinstance(event, ImageDone):
+                    result = event.result
+                    path = Path(args.out) if args.out else new_image_path(out_dir, request.prompt, result.seed)
+                    write_png(path, result.image, result.recipe)
+                    elapsed = time.perf_counter() - image_started
+                    image_started = time.perf_counter()
+                    _report(args, path, result, elapsed, progress)
+
+            final = engine.run(request, on_event, cancel, previews=not args.no_previews)
+            if isinstance(final, Cancelled):
+                progress.close()
+                print("studio: cancelled; the image in progress was not written", file=sys.stderr)
+                return EXIT_CANCELLED
+            if isinstance(final, Failed):
+                raise StudioError(final.message)
+            for warning in getattr(final, "warnings", ()):
+                progress.write(f"studio: warning: {warning}", file=sys.stderr)
+    finally:
+        progress.close()
+        signal.signal(signal.SIGINT, previous)
+    return 0
+
+
+def _report(args, path: Path, result, elapsed: float, progress) -> None:
+    r = result.recipe.request
+    if args.json:
+        record = {
+            "path": str(path.resolve()),
+            "prompt": r.prompt,
+            "negative_prompt": r.negative_prompt,
+            "seed": r.seed,
+            "steps": r.steps,
+            "guidance_scale": r.guidance_scale,
+            "scheduler": r.scheduler,
+            "width": r.width,
+            "height": r.height,
+            "model": result.recipe.model_name,
+            "elapsed_s": round(elapsed, 4),
+        }
+        progress.write(json.dumps(record), file=sys.stdout)
+    else:
+        progress.write(str(path), file=sys.stdout)
+    sys.stdout.flush()
+
+
+def _progress_bar(total: int):
+    from tqdm import tqdm
+
+    # Drawn only when stderr is a terminal, so pipes and logs stay clean.
+    disable = not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()) or bool(os.environ.get("STUDIO_NO_PROGRESS"))
+    return tqdm(total=total, file=sys.stderr, unit="step", disable=disable, dynamic_ncols=True)
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,119 @@
+"""Loading a checked model into a diffusers pipeline, and keeping one loaded between jobs."""
+
+from __future__ import annotations
+
+import gc
+import threading
+from dataclasses import dataclass
+from typing import Any
+
+from studio.engine.devices import dtype_for, pick_device
+from studio.engine.errors import ModelError
+from studio.engine.models import _SKIPPED, ModelInfo, resolve_model
+from studio.engine.previews import SD, SDXL, LatentPreviewer, PreviewFactors, calibration_images, fit_preview_factors
+
+
+@dataclass
+class LoadedModel:
+    info: ModelInfo
+    pipe: Any
+    device: str
+    dtype: Any
+    previewer: LatentPreviewer
+
+
+def load_model(info: ModelInfo, device: str | None = None) -> LoadedModel:
+    """Load `info` into a pipeline on `device` (or the best one), offline, safetensors only."""
+    import torch
+    from diffusers import DiffusionPipeline
+
+    quiet_libraries()
+    device = pick_device(device)
+    dtype = dtype_for(device)
+    skipped = {name: None for name in _SKIPPED if _listed(info, name)}
+    if "safety_checker" in skipped:
+        skipped["requires_safety_checker"] = False
+    try:
+        pipe = DiffusionPipeline.from_pretrained(
+            info.path, dtype=dtype, use_safetensors=True, local_files_only=True, **skipped
+        )
+        pipe = pipe.to(device)
+    except torch.cuda.OutOfMemoryError:
+        raise ModelError(f"not enough GPU memory to load {info.ref}") from None
+    except Exception as exc:
+        first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
+        raise ModelError(f"cannot load model {info.ref} from {info.path}: {first_line}") from None
+    pipe.set_progress_bar_config(disable=True)
+    return LoadedModel(info, pipe, device, dtype, LatentPreviewer(_preview_factors(info, pipe)))
+
+
+def quiet_libraries() -> None:
+    """Keep diffusers' and transformers' progress bars and advice out of Studio's output."""
+    import diffusers
+    import transformers
+
+    diffusers.utils.logging.set_verbosity_error()
+    diffusers.utils.logging.disable_progress_bar()
+    transformers.utils.logging.set_verbosity_error()
+    transformers.utils.logging.disable_progress_bar()
+
+
+def _listed(info: ModelInfo, component: str) -> bool:
+    import json
+
+    index = json.loads((info.path / "model_index.json").read_text(encoding="utf-8"))
+    value = index.get(component)
+    return isinstance(value, list) and bool(value) and value[0] is not None
+
+
+def _preview_factors(info: ModelInfo, pipe) -> PreviewFactors:
+    channels = pipe.vae.config.latent_channels
+    if "preview" in info.studio:
+        try:
+            factors = PreviewFactors.from_dict(info.studio["preview"])
+            if factors.channels == channels:
+                return factors
+        except (ValueError, KeyError, TypeError):
+            pass
+    known = {"sd1": SD, "sd2": SD, "sdxl": SDXL}.get(info.family)
+    if known is not None and known.channels == channels:
+        return known
+    return fit_preview_factors(pipe.vae, calibration_images(), source="fitted at load")
+
+
+class ModelCache:
+    """Holds at most one loaded model; asking for another frees the one before."""
+
+    def __init__(self, device: str | None = None):
+        self.device = device
+        self._loaded: LoadedModel | None = None
+        self._lock = threading.Lock()
+
+    @property
+    def loaded(self) -> LoadedModel | None:
+        return self._loaded
+
+    def get(self, ref: str) -> LoadedModel:
+        with self._lock:
+            info = resolve_model(ref)
+            current = self._loaded
+            if current is not None and current.info.path == info.path and current.info.ref == info.ref:
+                return current
+            self._unload()
+            self._loaded = load_model(info, self.device)
+            return self._loaded
+
+    def clear(self) -> None:
+        with self._lock:
+            self._unload()
+
+    def _unload(self) -> None:
+        if self._loaded is None:
+            return
+        device = self._loaded.device
+        self._loaded = None
+        gc.collect()
+        if device.startswith("cuda"):
+            import torch
+
+            torch.cuda.empty_cache()

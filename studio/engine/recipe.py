@@ -1,0 +1,240 @@
+"""An image's recipe and how it travels inside a PNG.
+
+A finished PNG carries its recipe twice: an AUTOMATIC1111-style `parameters` text chunk
+that other tools read, and a `studio` JSON chunk with the whole request. Both parse back
+into a request. PNGs are written atomically: encoded in memory, written to a hidden
+temporary file beside the target, flushed to disk, then renamed over it.
+"""
+
+from __future__ import annotations
+
+import errno
+import io
+import json
+import os
+import re
+import tempfile
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+from studio import __version__
+from studio.engine.errors import WriteError
+from studio.engine.request import GenerateRequest
+from studio.engine.schedulers import SCHEDULER_NAMES
+
+PARAMETERS_KEY = "parameters"
+STUDIO_KEY = "studio"
+RECIPE_FORMAT = 1
+
+
+@dataclass(frozen=True)
+class Recipe:
+    """How an image was made: the request of its own (count 1, its own seed) and context."""
+
+    request: GenerateRequest
+    model_name: str
+    kind: str = "txt2img"
+    version: str = __version__
+    extra: dict[str, Any] = field(default_factory=dict)
+
+    def to_json(self) -> str:
+        data = {
+            "format": RECIPE_FORMAT,
+            "kind": self.kind,
+            "studio_version": self.version,
+            "model_name": self.model_name,
+            "request": self.request.to_dict(),
+            "extra": self.extra,
+        }
+        return json.dumps(data, ensure_ascii=True, sort_keys=True)
+
+    @classmethod
+    def from_json(cls, text: str) -> Recipe:
+        data = json.loads(text)
+        return cls(
+            request=GenerateRequest.from_dict(data["request"]),
+            model_name=str(data.get("model_name", "")),
+            kind=str(data.get("kind", "txt2img")),
+            version=str(data.get("studio_version", "")),
+            extra=dict(data.get("extra") or {}),
+        )
+
+
+def parameters_text(recipe: Recipe) -> str:
+    """The recipe as AUTOMATIC1111 writes it: prompt, negative prompt, then settings."""
+    r = recipe.request
+    settings = {
+        "Steps": r.steps,
+        "Sampler": r.scheduler,
+        "CFG scale": f"{r.guidance_scale:g}",
+        "Seed": r.seed,
+        "Size": f"{r.width}x{r.height}",
+        "Model": recipe.model_name,
+        "Version": f"Studio {recipe.version}",
+    }
+    lines = [r.prompt]
+    if r.negative_prompt:
+        lines.append(f"Negative prompt: {r.negative_prompt}")
+    lines.append(", ".join(f"{k}: {_quote(str(v))}" for k, v in settings.items()))
+    return "\n".join(lines)
+
+
+def _quote(value: str) -> str:
+    if any(c in value for c in ',:"\n'):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+_SETTING = re.compile(r'\s*([\w][\w \-/+]*):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
+
+
+def parse_parameters(text: str) -> dict[str, Any]:
+    """Split an AUTOMATIC1111 `parameters` text into prompt, negative prompt and settings."""
+    lines = text.strip("\n").split("\n")
+    settings: dict[str, str] = {}
+    if len(lines) > 1 or _looks_like_settings(lines[-1]):
+        candidate = lines[-1]
+        if _looks_like_settings(candidate):
+            lines = lines[:-1]
+            for key, value in _SETTING.findall(candidate):
+                if value.startswith('"'):
+                    try:
+                        value = json.loads(value)
+                    except ValueError:
+                        value = value.strip('"')
+                settings[key.strip()] = value.strip()
+    prompt_lines: list[str] = []
+    negative_lines: list[str] = []
+    target = prompt_lines
+    for line in lines:
+        if line.startswith("Negative prompt:"):
+            target = negative_lines
+            line = line[len("Negative prompt:"):].lstrip()
+        target.append(line)
+    return {
+        "prompt": "\n".join(prompt_lines),
+        "negative_prompt": "\n".join(negative_lines),
+        "settings": settings,
+    }
+
+
+def _looks_like_settings(line: str) -> bool:
+    return len(_SETTING.findall(line)) >= 3 and line.lstrip().startswith("Steps:")
+
+
+def request_from_parameters(text: str, **fallback: Any) -> GenerateRequest:
+    """A request from an AUTOMATIC1111 `parameters` text; `fallback` fills what it lacks."""
+    parsed = parse_parameters(text)
+    s = parsed["settings"]
+    values: dict[str, Any] = dict(fallback)
+    values["prompt"] = parsed["prompt"]
+    values["negative_prompt"] = parsed["negative_prompt"]
+    if "Steps" in s:
+        values["steps"] = int(s["Steps"])
+    if s.get("Sampler") in SCHEDULER_NAMES:
+        values["scheduler"] = s["Sampler"]
+    if "CFG scale" in s:
+        values["guidance_scale"] = float(s["CFG scale"])
+    if "Seed" in s:
+        values["seed"] = int(s["Seed"])
+    if "Size" in s:
+        width, height = s["Size"].lower().split("x")
+        values["width"], values["height"] = int(width), int(height)
+    if s.get("Model"):
+        values["model"] = s["Model"]
+    return GenerateRequest(**values)
+
+
+def png_bytes(image, recipe: Recipe) -> bytes:
+    """The image encoded as PNG with both recipe chunks."""
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    info.add_text(PARAMETERS_KEY, parameters_text(recipe))
+    info.add_text(STUDIO_KEY, recipe.to_json())
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=info)
+    return buffer.getvalue()
+
+
+def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
+    """Write `data` to `path` so that a crash leaves either the old file or the whole new one."""
+    target = Path(path)
+    try:
+        target.parent.mkdir(parents=True, exist_ok=True)
+        fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    except OSError as exc:
+        raise WriteError(f"cannot write {target}: {_reason(exc)}") from exc
+    try:
+        with os.fdopen(fd, "wb") as handle:
+            handle.write(data)
+            handle.flush()
+            os.fsync(handle.fileno())
+        os.replace(temp_name, target)
+    except BaseException as exc:
+        try:
+            os.unlink(temp_name)
+        except OSError:
+            pass
+        if isinstance(exc, OSError):
+            raise WriteError(f"cannot write {target}: {_reason(exc)}") from exc
+        raise
+    _sync_folder(target.parent)
+    return target
+
+
+def _sync_folder(folder: Path) -> None:
+    try:
+        fd = os.open(folder, os.O_RDONLY)
+    except OSError:
+        return
+    try:
+        os.fsync(fd)
+    except OSError:
+        pass
+    finally:
+        os.close(fd)
+
+
+def _reason(exc: OSError) -> str:
+    if exc.errno == errno.ENOSPC:
+        return "the disk is full"
+    if exc.errno in (errno.EACCES, errno.EPERM):
+        return "permission denied"
+    if exc.errno == errno.EROFS:
+        return "the disk is read-only"
+    return exc.strerror or str(exc)
+
+
+def write_png(path: str | os.PathLike, image, recipe: Recipe) -> Path:
+    """Write `image` as a PNG carrying `recipe`, atomically."""
+    return write_atomic(path, png_bytes(image, recipe))
+
+
+def read_recipe(source) -> Recipe | None:
+    """The recipe inside a PNG (path or open PIL image): the Studio chunk, else `parameters`.
+
+    Returns None for an image without a readable recipe.
+    """
+    from PIL import Image
+
+    image = source if isinstance(source, Image.Image) else Image.open(source)
+    text = getattr(image, "text", None) or image.info
+    if text.get(STUDIO_KEY):
+        try:
+            return Recipe.from_json(text[STUDIO_KEY])
+        except (ValueError, KeyError, TypeError):
+            pass
+    if text.get(PARAMETERS_KEY):
+        try:
+            parsed = parse_parameters(text[PARAMETERS_KEY])
+            request = request_from_parameters(
+                text[PARAMETERS_KEY], width=image.width, height=image.height
+            )
+        except (ValueError, KeyError, TypeError):
+            return None
+        model_name = parsed["settings"].get("Model", "")
+        return Recipe(request=request, model_name=model_name, kind="txt2img", version="")
+    return None
+

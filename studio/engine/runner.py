@@ -1,0 +1,174 @@
+"""The run loop: one request in, typed events out, stoppable at any step boundary.
+
+`Engine.run(request, on_event, cancel)` loads (or reuses) the request's model, makes each
+image of the batch with its own seed and its own scheduler instance, and reports every
+denoising step with an x0 preview. Images are returned in memory; writing them is the
+caller's business, so a cancelled job never leaves a file behind.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+import traceback
+from typing import Callable, Union
+
+import numpy as np
+
+from studio.engine.errors import ModelError, StudioError
+from studio.engine.events import (
+    Cancelled,
+    Event,
+    Failed,
+    Finished,
+    GeneratedImage,
+    ImageDone,
+    Preview,
+    Started,
+    Step,
+)
+from studio.engine.loader import LoadedModel, ModelCache
+from studio.engine.prompts import PromptInput, prepare_prompts
+from studio.engine.recipe import Recipe
+from studio.engine.request import GenerateRequest
+from studio.engine.schedulers import make_scheduler
+from studio.engine.x0 import X0Observer
+
+CancelFlag = Union[threading.Event, Callable[[], bool], None]
+EventHandler = Callable[[Event], None]
+
+
+class _Stop(Exception):
+    def __init__(self, index: int, step: int):
+        super().__init__(index, step)
+        self.index, self.step = index, step
+
+
+def _cancel_check(cancel: CancelFlag) -> Callable[[], bool]:
+    if cancel is None:
+        return lambda: False
+    if isinstance(cancel, threading.Event):
+        return cancel.is_set
+    return cancel
+
+
+class Engine:
+    """Owns the loaded model; runs one job at a time (callers serialise, as the worker does)."""
+
+    def __init__(self, device: str | None = None, models: ModelCache | None = None):
+        self.models = models or ModelCache(device)
+
+    def load(self, ref: str) -> LoadedModel:
+        return self.models.get(ref)
+
+    def run(
+        self,
+        request: GenerateRequest,
+        on_event: EventHandler | None = None,
+        cancel: CancelFlag = None,
+        previews: bool = True,
+    ) -> Event:
+        """Run `request`; every event goes to `on_event`; the last one is also returned."""
+        emit = on_event or (lambda event: None)
+        cancelled = _cancel_check(cancel)
+        started = time.perf_counter()
+        results: list[GeneratedImage] = []
+        warnings: tuple[str, ...] = ()
+        try:
+            emit(Started(request, request.steps, request.count))
+            if cancelled():
+                raise _Stop(0, 0)
+            model = self.models.get(request.model)
+            _check_text_to_image(model)
+            if cancelled():
+                raise _Stop(0, 0)
+            prompts = prepare_prompts(model.pipe, request.prompt, request.negative_prompt, model.device)
+            warnings = prompts.warnings
+            for index in range(request.count):
+                result = self._image(model, request, index, prompts, emit, cancelled, previews)
+                results.append(result)
+                emit(ImageDone(result))
+            final: Event = Finished(tuple(results), time.perf_counter() - started, warnings)
+        except _Stop as stop:
+            final = Cancelled(tuple(results), stop.index, stop.step)
+        except StudioError as exc:
+            final = Failed(str(exc))
+        except Exception as exc:  # anything else still ends the job with a readable message
+            final = Failed(_describe(exc), traceback.format_exc())
+        emit(final)
+        return final
+
+    def _image(
+        self,
+        model: LoadedModel,
+        request: GenerateRequest,
+        index: int,
+        prompts: PromptInput,
+        emit: EventHandler,
+        cancelled: Callable[[], bool],
+        previews: bool,
+    ) -> GeneratedImage:
+        import torch
+
+        pipe = model.pipe
+        own = request.single(index)
+        scheduler = make_scheduler(request.scheduler, pipe.scheduler.config)
+        observer = X0Observer(scheduler)
+        pipe.scheduler = scheduler
+        generator = torch.Generator("cpu").manual_seed(own.seed)
+        began = last = time.perf_counter()
+
+        def on_step_end(pipeline, i, timestep, tensors):
+            nonlocal last
+            now = time.perf_counter()
+            total = getattr(pipeline, "num_timesteps", None) or request.steps
+            emit(Step(index, i + 1, total, now - last, now - began))
+            if previews and observer.x0 is not None:
+                x0 = observer.x0
+                emit(Preview(index, i + 1, total, model.previewer.rgb(x0), x0[0].float().cpu().numpy()))
+            if cancelled():
+                raise _Stop(index, i + 1)
+            last = time.perf_counter()
+            return {}
+
+        output = pipe(
+            **prompts.kwargs,
+            num_inference_steps=request.steps,
+            guidance_scale=request.guidance_scale,
+            width=request.width,
+            height=request.height,
+            generator=generator,
+            callback_on_step_end=on_step_end,
+            output_type="np",
+        )
+        pixels = np.asarray(output.images[0])
+        if not np.isfinite(pixels).all():
+            raise StudioError(
+                "the model produced an invalid image (NaN values); try another seed or sampler, "
+                "or full precision"
+            )
+        from PIL import Image
+
+        image = Image.fromarray((pixels * 255).round().clip(0, 255).astype(np.uint8))
+        recipe = Recipe(request=own, model_name=model.info.name)
+        return GeneratedImage(index, own.seed, image, recipe, time.perf_counter() - began)
+
+
+def _check_text_to_image(model: LoadedModel) -> None:
+    unet = getattr(model.pipe, "unet", None)
+    vae = getattr(model.pipe, "vae", None)
+    if unet is None or vae is None:
+        raise ModelError(f"{model.info.ref} is not a UNet latent diffusion model")
+    if unet.config.in_channels != vae.config.latent_channels:
+        raise ModelError(
+            f"{model.info.ref} is an inpainting model ({unet.config.in_channels}-channel UNet); "
+            f"it can inpaint and outpaint but not make a picture from text alone"
+        )
+
+
+def _describe(exc: Exception) -> str:
+    name = type(exc).__name__
+    if "OutOfMemory" in name or "out of memory" in str(exc).lower():
+        return "out of memory: try a smaller size or a smaller batch"
+    first = (str(exc).strip().splitlines() or [""])[0]
+    return f"generation failed ({name}): {first}" if first else f"generation failed ({name})"

@@ -1,0 +1,1 @@
+"""The gallery: finished images and their recipes on disk (no widgets)."""

@@ -1,0 +1,148 @@
+"""Tiny, real Stable-Diffusion-format models built from small configs, for tests and benches.
+
+The components are the real diffusers and transformers classes with seeded random
+weights (v-prediction, as SD 2.x, since a briefly trained UNet gets it right fastest), saved as an ordinary diffusers folder (safetensors), so they go through the same
+loader as any model a person brings. `train_tiny_unet` teaches the UNet, in seconds, to
+denoise smooth latents, so that its x0 guesses look like pictures rather than noise.
+"""
+
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+from studio.embedded.tokenizer import write_clip_tokenizer
+
+WORDS = (
+    "a photo of the cat dog red green blue sky sea tree house mountain lake river sunset "
+    "night day bright dark painting landscape with and in on under over big small old new"
+).split()
+
+SD_BETAS = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear", "num_train_timesteps": 1000}
+
+
+def build_tiny_components(
+    seed: int = 0,
+    max_length: int = 77,
+    width: int = 64,
+    unet_channels=(32, 64),
+    in_channels: int = 4,
+    prediction_type: str = "v_prediction",
+):
+    """Seeded tiny UNet, VAE (8x downsampling, 4 latent channels), CLIP text encoder, scheduler."""
+    import tempfile
+
+    import torch
+    from diffusers import AutoencoderKL, EulerDiscreteScheduler, UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+
+    torch.manual_seed(seed)
+    unet = UNet2DConditionModel(
+        sample_size=width // 8,
+        in_channels=in_channels,
+        out_channels=4,
+        block_out_channels=tuple(unet_channels),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=8,
+        norm_num_groups=16,
+    )
+    torch.manual_seed(seed + 1)
+    vae = AutoencoderKL(
+        in_channels=3,
+        out_channels=3,
+        block_out_channels=(16, 16, 16, 16),
+        down_block_types=("DownEncoderBlock2D",) * 4,
+        up_block_types=("UpDecoderBlock2D",) * 4,
+        latent_channels=4,
+        layers_per_block=1,
+        norm_num_groups=8,
+        sample_size=width,
+    )
+    with tempfile.TemporaryDirectory() as folder:
+        write_clip_tokenizer(WORDS, folder, model_max_length=max_length)
+        tokenizer = CLIPTokenizer.from_pretrained(folder)
+    torch.manual_seed(seed + 2)
+    text_encoder = CLIPTextModel(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=37,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=max_length,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+    scheduler = EulerDiscreteScheduler(**SD_BETAS, steps_offset=1, prediction_type=prediction_type)
+    return {"unet": unet, "vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "scheduler": scheduler}
+
+
+def smooth_latents(count: int, size: int, generator):
+    """Latents with a per-channel level and a gentle slope: the 'pictures' the tiny UNet learns."""
+    import torch
+
+    levels = torch.randn(count, 4, 1, 1, generator=generator)
+    slope = torch.randn(count, 4, 1, 1, generator=generator) * 0.5
+    ramp = torch.linspace(-1, 1, size).view(1, 1, 1, size)
+    return levels + slope * ramp
+
+
+def train_tiny_unet(components: dict, steps: int = 150, seed: int = 0, batch: int = 16, lr: float = 2e-3) -> list[float]:
+    """Teach the tiny UNet to denoise smooth latents (its scheduler's prediction type); returns the losses."""
+    import torch
+
+    unet, scheduler = components["unet"], components["scheduler"]
+    tokenizer, text_encoder = components["tokenizer"], components["text_encoder"]
+    size = unet.config.sample_size
+    generator = torch.Generator().manual_seed(seed)
+    with torch.no_grad():
+        ids = tokenizer([""], padding="max_length", max_length=tokenizer.model_max_length, return_tensors="pt").input_ids
+        context = text_encoder(ids)[0]
+    alphas = scheduler.alphas_cumprod
+    optimizer = torch.optim.Adam(unet.parameters(), lr=lr)
+    unet.train()
+    losses = []
+    for _ in range(steps):
+        x0 = smooth_latents(batch, size, generator)
+        noise = torch.randn(x0.shape, generator=generator)
+        t = torch.randint(0, len(alphas), (batch,), generator=generator)
+        a = alphas[t].view(-1, 1, 1, 1)
+        noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
+        prediction = unet(noisy, t, encoder_hidden_states=context.expand(batch, -1, -1)).sample
+        if scheduler.config.prediction_type == "v_prediction":
+            target = a.sqrt() * noise - (1 - a).sqrt() * x0
+        else:
+            target = noise
+        loss = torch.nn.functional.mse_loss(prediction, target)
+        optimizer.zero_grad()
+        loss.backward()
+        optimizer.step()
+        losses.append(loss.item())
+    unet.eval()
+    return losses
+
+
+def save_tiny_model(components: dict, folder: str | Path, studio: dict | None = None) -> Path:
+    """Save the components as a Stable Diffusion diffusers folder with safetensors weights."""
+    from diffusers import StableDiffusionPipeline
+
+    pipe = StableDiffusionPipeline(
+        **components, safety_checker=None, feature_extractor=None, requires_safety_checker=False
+    )
+    folder = Path(folder)
+    pipe.save_pretrained(folder, safe_serialization=True)
+    if studio is not None:
+        (folder / "studio.json").write_text(json.dumps(studio, indent=2), encoding="utf-8")
+    return folder
+
+
+def make_tiny_model(folder: str | Path, seed: int = 0, train_steps: int = 0, **options) -> Path:
+    components = build_tiny_components(seed=seed, **options)
+    if train_steps:
+        train_tiny_unet(components, steps=train_steps, seed=seed)
+    return save_tiny_model(components, folder, studio={"name": "tiny test model", "defaults": {"steps": 4, "width": 64, "height": 64, "scheduler": "Euler"}})
