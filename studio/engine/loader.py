@@ -20,6 +20,7 @@ class LoadedModel:
     device: str
     dtype: Any
     previewer: LatentPreviewer
+    scheduler_config: dict  # as the model was saved; every job's scheduler starts from it
 
 
 def load_model(info: ModelInfo, device: str | None = None) -> LoadedModel:
@@ -44,7 +45,8 @@ def load_model(info: ModelInfo, device: str | None = None) -> LoadedModel:
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ModelError(f"cannot load model {info.ref} from {info.path}: {first_line}") from None
     pipe.set_progress_bar_config(disable=True)
-    return LoadedModel(info, pipe, device, dtype, LatentPreviewer(_preview_factors(info, pipe)))
+    previewer = LatentPreviewer(_preview_factors(info, pipe))
+    return LoadedModel(info, pipe, device, dtype, previewer, dict(pipe.scheduler.config))
 
 
 def quiet_libraries() -> None:

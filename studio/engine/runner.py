@@ -112,7 +112,7 @@ class Engine:
 
         pipe = model.pipe
         own = request.single(index)
-        scheduler = make_scheduler(request.scheduler, pipe.scheduler.config)
+        scheduler = make_scheduler(request.scheduler, model.scheduler_config)
         observer = X0Observer(scheduler)
         pipe.scheduler = scheduler
         generator = torch.Generator("cpu").manual_seed(own.seed)

@@ -7,6 +7,8 @@ the noise schedule: x0 = (x_t - sqrt(1 - a_t) * eps) / sqrt(a_t) for epsilon pre
 
 from __future__ import annotations
 
+import functools
+
 
 class X0Observer:
     """Watches a scheduler instance's `step` and keeps the latest x0 guess in `x0`."""
@@ -14,18 +16,25 @@ class X0Observer:
     def __init__(self, scheduler):
         self.x0 = None
         self._scheduler = scheduler
-        self._step = scheduler.step
-        scheduler.step = self._observed_step
+        step = scheduler.step
 
-    def _observed_step(self, model_output, timestep, sample, *args, return_dict: bool = True, **kwargs):
-        output = self._step(model_output, timestep, sample, *args, return_dict=True, **kwargs)
+        # Pipelines read step's signature to decide whether to pass `generator` and `eta`,
+        # so the observed step must show the original signature.
+        @functools.wraps(step)
+        def observed_step(model_output, timestep, sample, *args, return_dict: bool = True, **kwargs):
+            output = step(model_output, timestep, sample, *args, return_dict=True, **kwargs)
+            self._observe(output, model_output, timestep, sample)
+            return output if return_dict else output.to_tuple()
+
+        scheduler.step = observed_step
+
+    def _observe(self, output, model_output, timestep, sample) -> None:
         x0 = getattr(output, "pred_original_sample", None)
         if x0 is None:
             x0 = getattr(output, "denoised", None)
         if x0 is None:
             x0 = self._estimate(model_output, timestep, sample)
         self.x0 = x0
-        return output if return_dict else output.to_tuple()
 
     def _estimate(self, model_output, timestep, sample):
         import torch

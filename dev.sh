@@ -1,0 +1,44 @@
+#!/usr/bin/env bash
+# Set up Studio in .venv (once; again when pyproject.toml changes) and start it or test it.
+#   ./dev.sh start [ARGS...]   set up, then launch Studio on the embedded model
+#   ./dev.sh test  [PYTEST ARGS...]   set up, then run the test suite
+set -euo pipefail
+cd "$(dirname "$0")"
+VENV="${STUDIO_VENV:-.venv}"
+PYTHON="${PYTHON:-python3}"
+
+setup() {
+  if [ ! -x "$VENV/bin/python" ]; then
+    "$PYTHON" -m venv "$VENV"
+  fi
+  # shellcheck disable=SC1091
+  . "$VENV/bin/activate"
+  local stamp="$VENV/.studio-installed"
+  local want
+  want="$(sha256sum pyproject.toml | cut -d' ' -f1)"
+  if [ "$(cat "$stamp" 2>/dev/null)" != "$want" ]; then
+    # torch first and pinned: this CPU build is on the machine's disk; an unpinned
+    # requirement would pull a multi-GB CUDA build.
+    python -c "import torch" 2>/dev/null || python -m pip install -q "torch==2.13.0"
+    python -m pip install -q -e ".[test]"
+    echo "$want" > "$stamp"
+  fi
+}
+
+command="${1:-start}"
+shift || true
+case "$command" in
+  start)
+    setup
+    exec studio "$@"
+    ;;
+  test)
+    setup
+    export QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1
+    exec python -m pytest -q "$@"
+    ;;
+  *)
+    echo "usage: ./dev.sh start|test [ARGS...]" >&2
+    exit 2
+    ;;
+esac
