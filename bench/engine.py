@@ -52,7 +52,7 @@ def main() -> None:
     from studio.engine.events import Finished
     from studio.engine.request import GenerateRequest
     from studio.engine.runner import Engine
-    from studio.engine.schedulers import make_scheduler
+    from studio.testing.reference import plain_pipeline_call
 
     ref = _model(args)
     engine = Engine(device="cpu")
@@ -70,16 +70,8 @@ def main() -> None:
     )
 
     def raw() -> float:
-        pipe.scheduler = make_scheduler(request.scheduler, model.scheduler_config)
         began = time.perf_counter()
-        pipe(
-            request.prompt,
-            num_inference_steps=request.steps,
-            guidance_scale=request.guidance_scale,
-            width=request.width,
-            height=request.height,
-            generator=torch.Generator("cpu").manual_seed(request.seed),
-        )
+        plain_pipeline_call(model, request)
         return time.perf_counter() - began
 
     def ours(previews: bool) -> float:

@@ -2,6 +2,7 @@
 
 import json
 import os
+import signal
 import subprocess
 import sys
 
@@ -104,3 +105,22 @@ def test_missing_model_error(tmp_path):
     result = _studio("generate", "x", "--model", tmp_path / "none")
     assert result.returncode == 1
     assert result.stderr.strip() == f"studio: error: model folder {tmp_path / 'none'} does not exist"
+
+
+def test_ctrl_c_stops_and_keeps_only_finished_images(tiny_model, tmp_path):
+    out = tmp_path / "out"
+    process = subprocess.Popen(
+        [sys.executable, "-m", "studio.cli", "generate", "a lake", "--model", str(tiny_model), "--steps", "150",
+         "--count", "9", "--out-dir", str(out), "--json"],
+        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+    )
+    first = json.loads(process.stdout.readline())
+    process.send_signal(signal.SIGINT)
+    rest, errors = process.communicate(timeout=120)
+    assert process.returncode == 130
+    assert "cancelled" in errors and "Traceback" not in errors
+    written = [first["path"]] + [json.loads(line)["path"] for line in rest.splitlines()]
+    assert sorted(os.listdir(out)) == sorted(os.path.basename(p) for p in written)
+    assert len(written) < 9
+    for path in written:
+        assert read_recipe(path) is not None

@@ -127,3 +127,17 @@ def test_load_failure_is_one_clear_message(model_copy):
     config.write_text(json.dumps(data))
     with pytest.raises(ModelError, match=r"cannot load model .*copy"):
         ModelCache("cpu").get(str(model_copy))
+
+
+def test_device_override_is_checked():
+    import torch
+
+    from studio.engine.devices import dtype_for, pick_device
+    from studio.engine.errors import RequestError
+
+    assert pick_device("cpu") == "cpu" and dtype_for("cpu") == torch.float32
+    with pytest.raises(RequestError, match="unknown device 'tpu'"):
+        pick_device("tpu")
+    if not torch.cuda.is_available():
+        with pytest.raises(RequestError, match="no CUDA GPU is available"):
+            pick_device("cuda")

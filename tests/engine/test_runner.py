@@ -10,6 +10,7 @@ import torch
 from studio.engine.events import Cancelled, Failed, Finished, ImageDone, Preview, Started, Step
 from studio.engine.request import GenerateRequest
 from studio.engine.schedulers import SCHEDULER_NAMES
+from studio.testing.reference import plain_pipeline_call
 
 
 def _request(model, **changes):
@@ -50,21 +51,7 @@ def test_every_scheduler_runs_every_step(engine, tiny_model, scheduler):
 
 def _final_latents(engine, request):
     """What the plain diffusers call leaves before decoding, for the same seed and sampler."""
-    from studio.engine.schedulers import make_scheduler
-
-    model = engine.load(request.model)
-    pipe = model.pipe
-    pipe.scheduler = make_scheduler(request.scheduler, model.scheduler_config)
-    out = pipe(
-        request.prompt,
-        num_inference_steps=request.steps,
-        guidance_scale=request.guidance_scale,
-        width=request.width,
-        height=request.height,
-        generator=torch.Generator("cpu").manual_seed(request.seed),
-        output_type="latent",
-    )
-    return out.images[0].numpy()
+    return plain_pipeline_call(engine.load(request.model), request, output_type="latent").images[0].numpy()
 
 
 def _roughness(latents):
@@ -113,13 +100,7 @@ def test_engine_matches_plain_pipeline_call(engine, tiny_model, scheduler):
     """Same pixels as diffusers itself, stochastic samplers included (the seed reaches them)."""
     request = _request(tiny_model, scheduler=scheduler, steps=6, guidance_scale=4.0)
     ours = np.asarray(_run(engine, request)[1].results[0].image)
-    from studio.engine.schedulers import make_scheduler
-
-    model = engine.load(request.model)
-    pipe = model.pipe
-    pipe.scheduler = make_scheduler(request.scheduler, model.scheduler_config)
-    theirs = pipe(request.prompt, num_inference_steps=6, guidance_scale=4.0, width=64, height=64,
-                  generator=torch.Generator("cpu").manual_seed(request.seed)).images[0]
+    theirs = plain_pipeline_call(engine.load(request.model), request).images[0]
     assert np.array_equal(ours, np.asarray(theirs))
 
 
