@@ -1,0 +1,86 @@
+"""Assemble the embedded model's diffusers folder from a training run.
+
+    python -m studio.embedded.export --run runs/ldm --vae assets/models/landscape/vae \
+        --out assets/models/landscape
+
+Writes a Stable-Diffusion-format folder (model_index.json, one folder per component,
+safetensors weights; the UNet is the moving average of training) and `studio.json` with
+the model's name, default settings and latent -> RGB preview factors fitted from its own
+autoencoder on fresh renders.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import shutil
+from pathlib import Path
+
+import numpy as np
+
+from studio.embedded.architecture import build_scheduler, build_text_encoder, build_unet
+
+DEFAULTS = {"steps": 20, "guidance_scale": 5.0, "scheduler": "DPM++ 2M Karras", "width": 128, "height": 128}
+NAME = "Studio landscape (embedded)"
+
+
+def preview_factors(vae, count: int = 24, seed: int = 7) -> dict:
+    import torch
+
+    from studio.embedded.scene import random_scene
+    from studio.embedded.world import render
+    from studio.engine.previews import fit_preview_factors
+
+    rng = np.random.default_rng(seed)
+    images = np.stack([render(random_scene(rng), 128, 128, rng) for _ in range(count)])
+    pixels = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
+    return fit_preview_factors(vae, pixels).to_dict()
+
+
+def export(run: Path, vae_path: Path, out: Path, unet_dtype: str = "float16") -> Path:
+    import torch
+    from diffusers import AutoencoderKL, StableDiffusionPipeline
+    from transformers import CLIPTokenizer
+
+    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    config = json.loads((run / "config.json").read_text())
+    tokenizer = CLIPTokenizer.from_pretrained(run / "tokenizer")
+    text_encoder = build_text_encoder(tokenizer)
+    text_encoder.load_state_dict(state["text_encoder"])
+    unet = build_unet(tuple(int(c) for c in str(config["channels"]).split(",")))
+    unet.load_state_dict(state["ema"])
+    vae = AutoencoderKL.from_pretrained(vae_path).eval()
+    pipe = StableDiffusionPipeline(
+        vae=vae,
+        text_encoder=text_encoder,
+        tokenizer=tokenizer,
+        unet=unet.to(getattr(torch, unet_dtype)),
+        scheduler=build_scheduler(),
+        safety_checker=None,
+        feature_extractor=None,
+        requires_safety_checker=False,
+    )
+    staging = out.with_name(out.name + ".staging")
+    shutil.rmtree(staging, ignore_errors=True)
+    pipe.save_pretrained(staging, safe_serialization=True)
+    studio = {"name": NAME, "trained_steps": state["step"], "defaults": DEFAULTS, "preview": preview_factors(vae)}
+    (staging / "studio.json").write_text(json.dumps(studio, indent=2), encoding="utf-8")
+    if out.exists():
+        shutil.rmtree(out)
+    staging.replace(out)
+    return out
+
+
+def main(argv=None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--run", type=Path, default=Path("runs/ldm"))
+    parser.add_argument("--vae", type=Path, default=Path("assets/models/landscape/vae"))
+    parser.add_argument("--out", type=Path, default=Path("assets/models/landscape"))
+    args = parser.parse_args(argv)
+    folder = export(args.run, args.vae, args.out)
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    print(f"wrote {folder} ({size / 1e6:.1f} MB)")
+
+
+if __name__ == "__main__":
+    main()
