@@ -30,16 +30,16 @@ SHAPES = {(128, 128): 0.6, (256, 128): 0.2, (128, 256): 0.2}
 
 
 def encode_scenes(vae, count: int, width: int, height: int, seed: int, batch: int = 32):
-    """Render `count` random scenes at width x height and encode them (scaled latent means)."""
+    """Render `count` random training scenes at width x height; encode them (scaled latent means)."""
     import torch
 
-    from studio.embedded.scene import random_scene
+    from studio.embedded.splits import training_scene
     from studio.embedded.world import render
 
     rng = np.random.default_rng(seed)
     scenes, chunks = [], []
     for start in range(0, count, batch):
-        group = [random_scene(rng) for _ in range(min(batch, count - start))]
+        group = [training_scene(rng) for _ in range(min(batch, count - start))]
         images = np.stack([render(s, width, height, rng) for s in group])
         pixels = torch.from_numpy(images).permute(0, 3, 1, 2).float() / 127.5 - 1
         with torch.no_grad():

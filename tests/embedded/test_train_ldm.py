@@ -7,6 +7,7 @@ import pytest
 import torch
 
 from studio.embedded.export import export
+from studio.embedded.splits import is_held_out
 from studio.embedded.train_ldm import Trainer, main
 from studio.engine.events import Finished
 from studio.engine.request import GenerateRequest
@@ -28,7 +29,10 @@ def test_train_resume_export_and_generate(tiny_vae, tmp_path):
     main(args + ["--steps", "3"])
     state = torch.load(run / "checkpoint.pt", weights_only=False)
     assert state["step"] == 3
-    assert (run / "latents.pt").exists()
+    data = torch.load(run / "latents.pt", weights_only=False)
+    assert {shape: len(scenes) for shape, (scenes, _) in data.items()} == {(128, 128): 6, (256, 128): 3, (128, 256): 3}
+    assert data[(256, 128)][1].shape[1:] == (4, 16, 32)
+    assert not any(is_held_out(scene) for scenes, _ in data.values() for scene in scenes)
     lines = (run / "train.log").read_text().splitlines()
     assert len(lines) == 3 and all(np.isfinite(float(line.split()[3])) for line in lines)
 
