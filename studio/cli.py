@@ -61,8 +61,9 @@ def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
     if args.command is None:
-        parser.print_help()
-        return 0
+        from studio.app import main as app_main
+
+        return app_main(data=args.data_dir, device=args.device)
     try:
         if args.command == "generate":
             return generate(args)

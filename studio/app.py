@@ -1,0 +1,304 @@
+"""The desktop app: the one place that builds the parts and wires them together.
+
+The window appears before torch loads: the worker thread imports the engine's heavy
+parts and loads the model while the window is already on screen.
+"""
+
+from __future__ import annotations
+
+import sys
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QByteArray, QTimer
+from PySide6.QtGui import QIcon, QImage
+from PySide6.QtWidgets import QApplication, QFileDialog
+
+from studio.engine.errors import RequestError
+from studio.model.document import Document
+from studio.model.jobs import JobQueue
+from studio.model.session import Session
+from studio.paths import data_dir, gallery_dir
+from studio.ui.main_window import MainWindow
+from studio.ui.theme import apply_theme
+from studio.worker import Worker, qimage_from_array
+
+ICON = Path(__file__).resolve().parents[1] / "assets" / "icons" / "studio.svg"
+RECENT_ON_START = 40
+
+
+def array_from_qimage(image: QImage) -> np.ndarray:
+    image = image.convertToFormat(QImage.Format.Format_RGB888)
+    width, height, line = image.width(), image.height(), image.bytesPerLine()
+    data = np.frombuffer(image.constBits(), dtype=np.uint8, count=line * height).reshape(height, line)
+    return data[:, : width * 3].reshape(height, width, 3).copy()
+
+
+class StudioApp:
+    """Owns the session, queue, document, worker and window, and connects them."""
+
+    def __init__(self, app: QApplication, data: Path, device: str | None = None):
+        self.app = app
+        self.data = data
+        self.gallery = gallery_dir(data)
+        self.session = Session(data / "settings.json")
+        self.session.load()
+        self.session.remember_model(self.session["model"])
+        apply_theme(app, self.session["theme"])
+        self.queue = JobQueue()
+        self.document = Document()
+        self.worker = Worker(self.gallery, device=device)
+        self.window = MainWindow(self.session)
+        self._save_timer = QTimer(singleShot=True, interval=800)
+        self._save_timer.timeout.connect(self.session.save)
+        self._loaded_model: str | None = None
+        self._wire()
+        self._restore_window()
+        self._load_recent()
+
+    def _wire(self) -> None:
+        w, s, q, d, worker = self.window, self.session, self.queue, self.document, self.worker
+        w.generateRequested.connect(self.generate)
+        w.cancelRequested.connect(worker.cancel_current)
+        w.controls.removeJobRequested.connect(self.remove_job)
+        w.controls.reuseSeedRequested.connect(self.reuse_last_seed)
+        w.controls.addModelRequested.connect(self.add_model)
+        w.openRequested.connect(self.open_image)
+        w.saveAsRequested.connect(self.save_as)
+        w.exportAnimationRequested.connect(self.export_animation)
+        w.reuseRequested.connect(self.reuse_parameters)
+        w.themeToggled.connect(lambda light: self._set_theme("light" if light else "dark"))
+        w.recent.opened.connect(self.open_path)
+        w.grid.chosen.connect(d.select_candidate)
+        w.timeline.scrubbed.connect(d.show_frame)
+        w.closing.connect(self.shutdown)
+        s.changed.connect(self._session_changed)
+
+        worker.modelLoading.connect(lambda ref: w.model_status.setText("Loading model…"))
+        worker.modelLoaded.connect(self._model_loaded)
+        worker.modelFailed.connect(self._model_failed)
+        worker.jobStarted.connect(self._job_started)
+        worker.stepDone.connect(q.step)
+        worker.previewReady.connect(d.show_preview)
+        worker.imageSaved.connect(self._image_saved)
+        worker.jobFinished.connect(self._job_finished)
+        worker.jobCancelled.connect(lambda job: self._job_ended(job, "cancelled", "Cancelled"))
+        worker.jobFailed.connect(self._job_failed)
+
+        q.changed.connect(lambda: w.controls.set_queue(q.jobs))
+        q.changed.connect(lambda: w.controls.set_running(q.running is not None))
+        q.progressChanged.connect(self._progress)
+        d.imageChanged.connect(lambda: w.canvas.set_image(d.image))
+        d.framesChanged.connect(lambda: w.timeline.set_frames(len(d.current_frames)))
+        d.candidatesChanged.connect(lambda: w.grid.set_images([c.image for c in d.candidates]))
+
+    def start(self) -> None:
+        self.window.show()
+        self.worker.start()
+        self.load_model(self.session["model"])
+
+    def load_model(self, ref: str) -> None:
+        self.window.model_status.setText("Loading model…")
+        self.worker.load_model(ref)
+
+    # What the person asks for.
+    def generate(self) -> None:
+        try:
+            request = self.session.request()
+        except RequestError as exc:
+            self.window.show_error(str(exc))
+            return
+        self.window.show_error("")
+        job_id = self.worker.submit(request)
+        self.queue.add(job_id, request)
+
+    def remove_job(self, job_id: int) -> None:
+        self.worker.remove(job_id)
+        self.queue.remove(job_id)
+
+    def reuse_last_seed(self) -> None:
+        if self.session.last_seed is not None:
+            self.session.set("seed", self.session.last_seed)
+            self.session.set("random_seed", False)
+
+    def reuse_parameters(self) -> None:
+        if self.document.recipe is not None:
+            self.session.apply_request(self.document.recipe.request)
+
+    def add_model(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self.window, "Add a diffusers model folder")
+        if folder:
+            self.add_model_folder(folder)
+
+    def add_model_folder(self, folder: str) -> None:
+        self.session.remember_model(folder)
+        self.session.set("model", folder)
+
+    def open_image(self) -> None:
+        path, _ = QFileDialog.getOpenFileName(self.window, "Open image", str(self.gallery), "Images (*.png *.jpg *.jpeg *.webp)")
+        if path:
+            self.open_path(path)
+
+    def open_path(self, path: str) -> None:
+        from studio.engine.recipe import read_recipe
+
+        image = QImage(path)
+        if image.isNull():
+            self.window.show_error(f"cannot open {path}: not a readable image")
+            return
+        try:
+            recipe = read_recipe(path)
+        except Exception:
+            recipe = None
+        self.window.show_error("")
+        self.window.stack.setCurrentWidget(self.window.canvas)
+        self.document.open(image, path, recipe)
+        if recipe is not None:
+            self.session.apply_request(recipe.request)
+
+    def save_as(self) -> None:
+        if self.document.image.isNull():
+            return
+        path, _ = QFileDialog.getSaveFileName(self.window, "Save image as", str(Path.home() / "image.png"), "PNG (*.png)")
+        if path:
+            self.save_image_to(path)
+
+    def save_image_to(self, path: str) -> None:
+        from PIL import Image
+
+        from studio.engine.errors import StudioError
+        from studio.engine.recipe import write_atomic, write_png
+
+        image = Image.fromarray(array_from_qimage(self.document.image))
+        try:
+            if self.document.recipe is not None:
+                write_png(path, image, self.document.recipe)
+            else:
+                import io
+
+                buffer = io.BytesIO()
+                image.save(buffer, format="PNG")
+                write_atomic(path, buffer.getvalue())
+        except StudioError as exc:
+            self.window.show_error(str(exc))
+
+    def export_animation(self) -> None:
+        if len(self.document.current_frames) < 2:
+            self.window.show_error("there are no steps to animate for this image")
+            return
+        path, _ = QFileDialog.getSaveFileName(self.window, "Export animation", str(Path.home() / "steps.gif"), "GIF (*.gif);;WebP (*.webp)")
+        if path:
+            self.export_animation_to(path)
+
+    def export_animation_to(self, path: str) -> None:
+        from studio.engine.errors import StudioError
+        from studio.gallery.animation import save_animation
+
+        frames = self.document.current_frames
+        final = frames[-1]
+        try:
+            save_animation([array_from_qimage(f) for f in frames], path, (final.width(), final.height()))
+        except (StudioError, ValueError) as exc:
+            self.window.show_error(str(exc))
+
+    # What the worker reports.
+    def _model_loaded(self, ref: str, defaults) -> None:
+        self._loaded_model = ref
+        if ref != self.session["model"]:
+            return
+        name = "Studio landscape (embedded)" if ref == "embedded" else Path(ref).name or ref
+        self.window.model_status.setText(f"Model: {name} · ready")
+        self.window.controls.set_model_base(min(defaults.width, defaults.height))
+        if self.session["defaults_for"] != ref:  # a model new to this session starts from its own defaults
+            self.session.apply_model_defaults(defaults)
+            self.session.set("defaults_for", ref)
+
+    def _model_failed(self, ref: str, message: str) -> None:
+        self._loaded_model = None
+        self.window.model_status.setText("No model loaded")
+        self.window.show_error(message)
+
+    def _job_started(self, job_id: int, request) -> None:
+        self.queue.start(job_id)
+        self.document.start_batch()
+        self.window.stack.setCurrentWidget(self.window.canvas)
+        self.window.progress.setRange(0, request.steps * request.count)
+        self.window.progress.setValue(0)
+        self.window.progress.setFormat("Starting…")
+
+    def _progress(self, step: int, total: int, text: str) -> None:
+        self.window.progress.setRange(0, total)
+        self.window.progress.setValue(step)
+        self.window.progress.setFormat(text)
+
+    def _image_saved(self, result) -> None:
+        self.document.add_result(result)
+        self.window.recent.add(result.path, result.image, result.recipe.request.prompt)
+
+    def _job_finished(self, job_id: int, warnings) -> None:
+        self._job_ended(job_id, "done", "Done")
+        if warnings:
+            self.window.show_error("; ".join(warnings))
+        if len(self.document.candidates) > 1:
+            self.window.stack.setCurrentWidget(self.window.grid)
+
+    def _job_failed(self, job_id: int, message: str) -> None:
+        self._job_ended(job_id, "failed", "Failed")
+        self.window.show_error(message)
+
+    def _job_ended(self, job_id: int, state: str, label: str) -> None:
+        self.queue.end(job_id, state)
+        if self.queue.running is None:
+            self.window.progress.setFormat(label)
+        if state == "cancelled" and self.document.candidates:
+            last = self.document.candidates[-1]
+            self.document.open(last.image, last.path, last.recipe, frame_key=(last.job_id, last.index))
+        elif state == "cancelled":
+            self.document.open(QImage())
+
+    def _session_changed(self, key: str) -> None:
+        self._save_timer.start()
+        if key == "model" and self.session["model"] != self._loaded_model:
+            self.load_model(self.session["model"])
+
+    def _set_theme(self, name: str) -> None:
+        self.session.set("theme", name)
+        apply_theme(self.app, name)
+
+    def _restore_window(self) -> None:
+        geometry = self.session["geometry"]
+        if geometry:
+            self.window.restoreGeometry(QByteArray.fromBase64(geometry.encode("ascii")))
+
+    def _load_recent(self) -> None:
+        from studio.engine.recipe import read_recipe
+
+        if not self.gallery.is_dir():
+            return
+        files = sorted(self.gallery.glob("*.png"), key=lambda p: p.stat().st_mtime)[-RECENT_ON_START:]
+        for path in files:
+            image = QImage(str(path))
+            if image.isNull():
+                continue
+            try:
+                recipe = read_recipe(path)
+            except Exception:
+                recipe = None
+            self.window.recent.add(str(path), image, recipe.request.prompt if recipe else "")
+
+    def shutdown(self) -> None:
+        """Cancel the running job, stop the worker, keep the settings (closing mid-job is fine)."""
+        self.session.set("geometry", bytes(self.window.saveGeometry().toBase64()).decode("ascii"))
+        self._save_timer.stop()
+        self.session.save()
+        self.worker.stop(2000)
+
+
+def main(argv: list[str] | None = None, data: str | None = None, device: str | None = None) -> int:
+    app = QApplication.instance() or QApplication(sys.argv if argv is None else argv)
+    app.setApplicationName("Studio")
+    if ICON.exists():
+        app.setWindowIcon(QIcon(str(ICON)))
+    studio = StudioApp(app, data_dir(data), device)
+    studio.start()
+    return app.exec()

@@ -1,0 +1,283 @@
+"""The left panel: prompt, negative prompt, model, size, sampler settings, seed, batch, queue."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtWidgets import (
+    QCheckBox,
+    QComboBox,
+    QDoubleSpinBox,
+    QFormLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QPlainTextEdit,
+    QPushButton,
+    QSpinBox,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio.engine.request import EMBEDDED_MODEL, MAX_COUNT, MAX_GUIDANCE, MAX_STEPS
+from studio.engine.schedulers import SCHEDULER_NAMES
+
+SEED_LIMIT = 2**31 - 1  # what a QSpinBox holds
+ASPECTS = (("Square", 1, 1), ("Landscape", 2, 1), ("Portrait", 1, 2), ("Landscape", 3, 2), ("Portrait", 2, 3), ("Wide", 16, 9))
+
+
+def size_presets(base: int) -> list[tuple[str, int, int]]:
+    """Sizes around the model's native area for each aspect ratio, sides multiples of 8."""
+    presets = []
+    for name, a, b in ASPECTS:
+        if a == b:
+            w = h = base
+        elif a > b:
+            h, w = base, round(base * a / b / 8) * 8
+        else:
+            w, h = base, round(base * b / a / 8) * 8
+        presets.append((f"{name} {a}:{b}  ({w}×{h})", w, h))
+    return presets
+
+
+def _section(text: str) -> QLabel:
+    label = QLabel(text.upper())
+    label.setObjectName("section")
+    return label
+
+
+class Controls(QWidget):
+    generateRequested = Signal()
+    cancelRequested = Signal()
+    addModelRequested = Signal()
+    removeJobRequested = Signal(int)
+    reuseSeedRequested = Signal()
+
+    def __init__(self, session, parent=None):
+        super().__init__(parent)
+        self.session = session
+        self._updating = False
+        self._base = 128
+        layout = QVBoxLayout(self)
+        layout.setContentsMargins(12, 12, 12, 12)
+        layout.setSpacing(8)
+
+        layout.addWidget(_section("Prompt"))
+        self.prompt = QPlainTextEdit()
+        self.prompt.setObjectName("prompt")
+        self.prompt.setPlaceholderText("Describe a picture…  (Ctrl+Enter to generate)")
+        self.prompt.setTabChangesFocus(True)
+        self.prompt.setMinimumHeight(90)
+        self.prompt.setMaximumHeight(140)
+        layout.addWidget(self.prompt)
+
+        self.negative_toggle = QToolButton()
+        self.negative_toggle.setText("Negative prompt")
+        self.negative_toggle.setCheckable(True)
+        self.negative_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
+        self.negative_toggle.setArrowType(Qt.ArrowType.RightArrow)
+        self.negative_toggle.setToolTip("What to keep out of the picture")
+        layout.addWidget(self.negative_toggle)
+        self.negative = QPlainTextEdit()
+        self.negative.setPlaceholderText("e.g. blurry, low quality")
+        self.negative.setTabChangesFocus(True)
+        self.negative.setMaximumHeight(70)
+        self.negative.setVisible(False)
+        layout.addWidget(self.negative)
+
+        layout.addWidget(_section("Model"))
+        model_row = QHBoxLayout()
+        self.model = QComboBox()
+        self.model.setToolTip("The model that draws; add any diffusers folder")
+        self.add_model = QPushButton("Add…")
+        self.add_model.setToolTip("Add a diffusers model folder")
+        model_row.addWidget(self.model, 1)
+        model_row.addWidget(self.add_model)
+        layout.addLayout(model_row)
+
+        layout.addWidget(_section("Settings"))
+        form = QFormLayout()
+        form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft)
+        form.setHorizontalSpacing(10)
+        self.size = QComboBox()
+        self.size.setToolTip("Picture size and aspect ratio")
+        form.addRow("Size", self.size)
+        self.steps = QSpinBox()
+        self.steps.setRange(1, MAX_STEPS)
+        self.steps.setToolTip("Denoising steps: more is slower and often finer")
+        form.addRow("Steps", self.steps)
+        self.guidance = QDoubleSpinBox()
+        self.guidance.setRange(0.0, MAX_GUIDANCE)
+        self.guidance.setSingleStep(0.5)
+        self.guidance.setDecimals(1)
+        self.guidance.setToolTip("Guidance (CFG): how closely to follow the prompt")
+        form.addRow("Guidance", self.guidance)
+        self.scheduler = QComboBox()
+        self.scheduler.addItems(SCHEDULER_NAMES)
+        self.scheduler.setToolTip("Sampler")
+        form.addRow("Sampler", self.scheduler)
+        seed_row = QHBoxLayout()
+        self.seed = QSpinBox()
+        self.seed.setRange(0, SEED_LIMIT)
+        self.seed.setToolTip("Seed: the same seed and settings give the same picture")
+        self.random_seed = QCheckBox("Random")
+        self.random_seed.setToolTip("A new seed for every job")
+        self.reuse_seed = QToolButton()
+        self.reuse_seed.setText("↺")
+        self.reuse_seed.setToolTip("Reuse the last seed")
+        seed_row.addWidget(self.seed, 1)
+        seed_row.addWidget(self.random_seed)
+        seed_row.addWidget(self.reuse_seed)
+        form.addRow("Seed", seed_row)
+        self.count = QSpinBox()
+        self.count.setRange(1, MAX_COUNT)
+        self.count.setToolTip("How many candidates to make (seeds seed, seed+1, …)")
+        form.addRow("Batch", self.count)
+        layout.addLayout(form)
+
+        buttons = QHBoxLayout()
+        self.generate = QPushButton("Generate")
+        self.generate.setObjectName("generate")
+        self.generate.setToolTip("Generate (Ctrl+Enter); again to queue another job")
+        self.cancel = QPushButton("Cancel")
+        self.cancel.setToolTip("Stop the running job (Esc)")
+        self.cancel.setEnabled(False)
+        buttons.addWidget(self.generate, 2)
+        buttons.addWidget(self.cancel, 1)
+        layout.addLayout(buttons)
+
+        layout.addWidget(_section("Queue"))
+        self.queue = QListWidget()
+        self.queue.setObjectName("queue")
+        self.queue.setMaximumHeight(110)
+        self.queue.setToolTip("Pending jobs; select one and press Delete to remove it")
+        layout.addWidget(self.queue)
+        self.remove_job = QPushButton("Remove from queue")
+        self.remove_job.setEnabled(False)
+        layout.addWidget(self.remove_job)
+        layout.addStretch(1)
+
+        self._connect()
+        self.refresh()
+
+    def _connect(self) -> None:
+        s = self.session
+        self.prompt.textChanged.connect(lambda: self._store("prompt", self.prompt.toPlainText()))
+        self.negative.textChanged.connect(lambda: self._store("negative_prompt", self.negative.toPlainText()))
+        self.negative_toggle.toggled.connect(self._show_negative)
+        self.steps.valueChanged.connect(lambda v: self._store("steps", v))
+        self.guidance.valueChanged.connect(lambda v: self._store("guidance_scale", float(v)))
+        self.scheduler.currentTextChanged.connect(lambda v: self._store("scheduler", v))
+        self.seed.valueChanged.connect(lambda v: self._store("seed", v))
+        self.random_seed.toggled.connect(lambda v: self._store("random_seed", v))
+        self.count.valueChanged.connect(lambda v: self._store("count", v))
+        self.size.currentIndexChanged.connect(self._size_chosen)
+        self.model.currentIndexChanged.connect(self._model_chosen)
+        self.add_model.clicked.connect(self.addModelRequested)
+        self.generate.clicked.connect(self.generateRequested)
+        self.cancel.clicked.connect(self.cancelRequested)
+        self.reuse_seed.clicked.connect(self.reuseSeedRequested)
+        self.queue.itemSelectionChanged.connect(lambda: self.remove_job.setEnabled(bool(self.queue.selectedItems())))
+        self.remove_job.clicked.connect(self._remove_selected)
+        s.changed.connect(self._session_changed)
+
+    def _store(self, key: str, value) -> None:
+        if not self._updating:
+            self.session.set(key, value)
+
+    def _show_negative(self, shown: bool) -> None:
+        self.negative.setVisible(shown)
+        self.negative_toggle.setArrowType(Qt.ArrowType.DownArrow if shown else Qt.ArrowType.RightArrow)
+        self._store("negative_open", shown)
+
+    def _size_chosen(self, index: int) -> None:
+        data = self.size.itemData(index)
+        if data and not self._updating:
+            self.session.set("width", data[0])
+            self.session.set("height", data[1])
+
+    def _model_chosen(self, index: int) -> None:
+        ref = self.model.itemData(index)
+        if ref and not self._updating:
+            self.session.set("model", ref)
+
+    def _remove_selected(self) -> None:
+        for item in self.queue.selectedItems():
+            self.removeJobRequested.emit(item.data(Qt.ItemDataRole.UserRole))
+
+    def _session_changed(self, key: str) -> None:
+        if not self._updating:
+            self.refresh()
+
+    def refresh(self) -> None:
+        """Show the session's values in the controls."""
+        s = self.session
+        self._updating = True
+        try:
+            if self.prompt.toPlainText() != s["prompt"]:
+                self.prompt.setPlainText(s["prompt"])
+            if self.negative.toPlainText() != s["negative_prompt"]:
+                self.negative.setPlainText(s["negative_prompt"])
+            self.negative_toggle.setChecked(s["negative_open"] or bool(s["negative_prompt"]))
+            self.negative.setVisible(self.negative_toggle.isChecked())
+            self.steps.setValue(s["steps"])
+            self.guidance.setValue(s["guidance_scale"])
+            self.scheduler.setCurrentText(s["scheduler"])
+            self.seed.setValue(min(int(s["seed"]), SEED_LIMIT))
+            self.random_seed.setChecked(s["random_seed"])
+            self.seed.setEnabled(not s["random_seed"])
+            self.count.setValue(s["count"])
+            self._fill_models()
+            self._fill_sizes()
+        finally:
+            self._updating = False
+
+    def _fill_models(self) -> None:
+        s = self.session
+        refs = [EMBEDDED_MODEL, *s["models"]]
+        if s["model"] not in refs:
+            refs.append(s["model"])
+        labels = ["Studio landscape (embedded)" if r == EMBEDDED_MODEL else r.rstrip("/").split("/")[-1] for r in refs]
+        if [self.model.itemData(i) for i in range(self.model.count())] != refs:
+            self.model.clear()
+            for label, ref in zip(labels, refs):
+                self.model.addItem(label, ref)
+                self.model.setItemData(self.model.count() - 1, ref, Qt.ItemDataRole.ToolTipRole)
+        self.model.setCurrentIndex(refs.index(s["model"]))
+
+    def _fill_sizes(self) -> None:
+        s = self.session
+        presets = size_presets(self._base)
+        current = (s["width"], s["height"])
+        if current not in [(w, h) for _, w, h in presets]:
+            presets.append((f"Custom ({current[0]}×{current[1]})", *current))
+        self.size.clear()
+        for label, w, h in presets:
+            self.size.addItem(label, (w, h))
+        self.size.setCurrentIndex([(w, h) for _, w, h in presets].index(current))
+
+    def set_model_base(self, side: int) -> None:
+        """The model's native side: size presets are built around it."""
+        self._base = side
+        self._updating = True
+        try:
+            self._fill_sizes()
+        finally:
+            self._updating = False
+
+    def set_queue(self, jobs) -> None:
+        self.queue.clear()
+        for job in jobs:
+            r = job.request
+            state = "▶ " if job.state == "running" else ""
+            text = f"{state}{r.prompt[:40] or '(no prompt)'} · {r.width}×{r.height} · {r.count}×"
+            item = QListWidgetItem(text)
+            item.setData(Qt.ItemDataRole.UserRole, job.job_id)
+            item.setToolTip(r.prompt)
+            if job.state == "running":
+                item.setFlags(item.flags() & ~Qt.ItemFlag.ItemIsSelectable)
+            self.queue.addItem(item)
+
+    def set_running(self, running: bool) -> None:
+        self.cancel.setEnabled(running)

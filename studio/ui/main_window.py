@@ -1,0 +1,183 @@
+"""The main window: controls on the left, the canvas in the middle, results below."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QAction, QKeySequence
+from PySide6.QtWidgets import (
+    QDialog,
+    QHBoxLayout,
+    QLabel,
+    QMainWindow,
+    QProgressBar,
+    QScrollArea,
+    QStackedWidget,
+    QTextBrowser,
+    QVBoxLayout,
+    QWidget,
+)
+
+from studio import __version__
+from studio.ui.canvas import Canvas
+from studio.ui.controls import Controls
+from studio.ui.results import CandidateGrid, RecentStrip, Timeline
+
+SHORTCUTS = (
+    ("Ctrl+Enter", "Generate (again to queue another job)"),
+    ("Esc", "Cancel the running job"),
+    ("Ctrl+O", "Open an image"),
+    ("Ctrl+Shift+S", "Save the image as…"),
+    ("Ctrl+0 / Ctrl+1", "Fit to window / actual size"),
+    ("Ctrl++ / Ctrl+-", "Zoom in / out (or the mouse wheel)"),
+    ("Drag", "Pan the canvas"),
+    ("Ctrl+G", "Show the batch's candidates"),
+    ("Ctrl+Q", "Quit"),
+)
+
+
+class MainWindow(QMainWindow):
+    generateRequested = Signal()
+    cancelRequested = Signal()
+    openRequested = Signal()
+    saveAsRequested = Signal()
+    exportAnimationRequested = Signal()
+    reuseRequested = Signal()
+    themeToggled = Signal(bool)
+    closing = Signal()
+
+    def __init__(self, session, parent=None):
+        super().__init__(parent)
+        self.setWindowTitle("Studio")
+        self.setMinimumSize(960, 600)
+        screen = self.screen().availableGeometry() if self.screen() is not None else None
+        width, height = 1280, 800
+        if screen is not None:  # leave room for the frame and title bar the window manager adds
+            width, height = min(width, screen.width() - 16), min(height, screen.height() - 40)
+        self.resize(width, height)
+        self.controls = Controls(session)
+        scroll = QScrollArea()
+        scroll.setWidget(self.controls)
+        scroll.setWidgetResizable(True)
+        scroll.setFixedWidth(330)
+        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+
+        self.canvas = Canvas()
+        self.grid = CandidateGrid()
+        self.stack = QStackedWidget()
+        self.stack.addWidget(self.canvas)
+        self.stack.addWidget(self.grid)
+        self.error = QLabel()
+        self.error.setObjectName("error")
+        self.error.setWordWrap(True)
+        self.error.setVisible(False)
+        self.progress = QProgressBar()
+        self.progress.setObjectName("progress")
+        self.progress.setFormat("Ready")
+        self.progress.setValue(0)
+        self.timeline = Timeline()
+        self.recent = RecentStrip()
+
+        centre = QWidget()
+        column = QVBoxLayout(centre)
+        column.setContentsMargins(4, 12, 12, 8)
+        column.setSpacing(8)
+        column.addWidget(self.error)
+        column.addWidget(self.stack, 1)
+        column.addWidget(self.progress)
+        column.addWidget(self.timeline)
+        column.addWidget(self.recent)
+
+        body = QWidget()
+        row = QHBoxLayout(body)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(0)
+        row.addWidget(scroll)
+        row.addWidget(centre, 1)
+        self.setCentralWidget(body)
+
+        self.model_status = QLabel("Starting…")
+        self.zoom_status = QLabel("")
+        self.statusBar().addPermanentWidget(self.zoom_status)
+        self.statusBar().addWidget(self.model_status)
+        self.canvas.zoomChanged.connect(lambda z: self.zoom_status.setText(f"{z * 100:.0f} %"))
+        self.grid.chosen.connect(lambda _: self.stack.setCurrentWidget(self.canvas))
+        self.controls.generateRequested.connect(self.generateRequested)
+        self.controls.cancelRequested.connect(self.cancelRequested)
+        self.timeline.exportRequested.connect(self.exportAnimationRequested)
+        self._menus(session["theme"] == "light")
+        self.controls.prompt.setFocus()
+
+    def _action(self, menu, text: str, shortcut=None, slot=None, tip: str = "") -> QAction:
+        action = QAction(text, self)
+        if shortcut:
+            shortcuts = shortcut if isinstance(shortcut, list) else [shortcut]
+            action.setShortcuts([QKeySequence(s) for s in shortcuts])
+            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+        if slot is not None:
+            action.triggered.connect(slot)
+        if tip:
+            action.setToolTip(tip)
+        menu.addAction(action)
+        return action
+
+    def _menus(self, light: bool) -> None:
+        bar = self.menuBar()
+        file = bar.addMenu("&File")
+        self._action(file, "&Open image…", QKeySequence.StandardKey.Open, self.openRequested)
+        self._action(file, "Save image &as…", "Ctrl+Shift+S", self.saveAsRequested)
+        self._action(file, "&Export animation…", None, self.exportAnimationRequested)
+        file.addSeparator()
+        self._action(file, "&Quit", "Ctrl+Q", self.close)
+        edit = bar.addMenu("&Edit")
+        self.generate_action = self._action(edit, "&Generate", ["Ctrl+Return", "Ctrl+Enter"], self.generateRequested)
+        self.cancel_action = self._action(edit, "&Cancel", "Esc", self.cancelRequested)
+        self._action(edit, "&Reuse this image's parameters", None, self.reuseRequested)
+        view = bar.addMenu("&View")
+        self._action(view, "&Fit to window", "Ctrl+0", self.show_canvas_fit)
+        self._action(view, "&Actual size", "Ctrl+1", self.canvas.actual_size)
+        self._action(view, "Zoom &in", ["Ctrl++", "Ctrl+="], lambda: self.canvas.zoom_by(1.25))
+        self._action(view, "Zoom &out", "Ctrl+-", lambda: self.canvas.zoom_by(0.8))
+        self._action(view, "Show &candidates", "Ctrl+G", lambda: self.stack.setCurrentWidget(self.grid))
+        view.addSeparator()
+        theme = self._action(view, "&Light theme", None, None)
+        theme.setCheckable(True)
+        theme.setChecked(light)
+        theme.toggled.connect(self.themeToggled)
+        help_menu = bar.addMenu("&Help")
+        self._action(help_menu, "&Keyboard shortcuts", "F1", self.show_shortcuts)
+        self._action(help_menu, "&About Studio", None, self.show_about)
+
+    def show_canvas_fit(self) -> None:
+        self.stack.setCurrentWidget(self.canvas)
+        self.canvas.fit()
+
+    def show_error(self, message: str) -> None:
+        self.error.setText(message)
+        self.error.setVisible(bool(message))
+        if message:
+            self.statusBar().showMessage(message, 10000)
+
+    def show_shortcuts(self) -> None:
+        rows = "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{v}</td></tr>" for k, v in SHORTCUTS)
+        self._info("Keyboard shortcuts", f"<table cellpadding=4>{rows}</table>")
+
+    def show_about(self) -> None:
+        self._info(
+            "About Studio",
+            f"<h3>Studio {__version__}</h3><p>Turns a sentence into a picture with latent diffusion, "
+            "and shows every step on the way.</p>",
+        )
+
+    def _info(self, title: str, html: str) -> None:
+        dialog = QDialog(self)
+        dialog.setWindowTitle(title)
+        layout = QVBoxLayout(dialog)
+        text = QTextBrowser()
+        text.setHtml(html)
+        layout.addWidget(text)
+        dialog.resize(420, 360)
+        dialog.show()
+
+    def closeEvent(self, event) -> None:
+        self.closing.emit()
+        super().closeEvent(event)

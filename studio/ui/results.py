@@ -1,0 +1,128 @@
+"""Result views: the strip of recent images, the grid of a batch's candidates, the step timeline."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QSize, Qt, Signal
+from PySide6.QtGui import QIcon, QImage, QPixmap
+from PySide6.QtWidgets import (
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QListWidget,
+    QListWidgetItem,
+    QListView,
+    QPushButton,
+    QSlider,
+    QToolButton,
+    QWidget,
+)
+
+THUMB = 72
+
+
+def thumbnail(image: QImage, side: int) -> QPixmap:
+    return QPixmap.fromImage(image.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+
+
+class RecentStrip(QListWidget):
+    """Newest first; clicking one asks to reopen it with its parameters."""
+
+    opened = Signal(str)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("recent")
+        self.setViewMode(QListView.ViewMode.IconMode)
+        self.setFlow(QListView.Flow.LeftToRight)
+        self.setWrapping(False)
+        self.setIconSize(QSize(THUMB, THUMB))
+        self.setFixedHeight(THUMB + 30)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAsNeeded)
+        self.setVerticalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.setMovement(QListView.Movement.Static)
+        self.setSpacing(3)
+        self.setToolTip("Recent results: click to reopen one with its parameters")
+        self.itemClicked.connect(lambda item: self.opened.emit(item.data(Qt.ItemDataRole.UserRole)))
+
+    def add(self, path: str, image: QImage, prompt: str) -> None:
+        item = QListWidgetItem(QIcon(thumbnail(image, THUMB)), "")
+        item.setData(Qt.ItemDataRole.UserRole, path)
+        item.setToolTip(prompt or "(no prompt)")
+        self.insertItem(0, item)
+        while self.count() > 60:
+            self.takeItem(self.count() - 1)
+
+
+class CandidateGrid(QWidget):
+    """A batch's candidates in a grid (up to 3x3); clicking one chooses it."""
+
+    chosen = Signal(int)
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("candidates")
+        self._layout = QGridLayout(self)
+        self._layout.setSpacing(8)
+        self.buttons: list[QToolButton] = []
+
+    def set_images(self, images: list[QImage]) -> None:
+        for button in self.buttons:
+            button.deleteLater()
+        self.buttons = []
+        columns = 1 if len(images) == 1 else 2 if len(images) <= 4 else 3
+        rows = max(1, (len(images) + columns - 1) // columns)
+        area = self.parentWidget().size() if self.parentWidget() is not None else self.size()
+        side = max(96, min(area.width() // columns, area.height() // rows) - 16)
+        for position, image in enumerate(images):
+            button = QToolButton()
+            button.setIcon(QIcon(thumbnail(image, side)))
+            button.setIconSize(QSize(side, side))
+            button.setToolTip(f"Candidate {position + 1}: click to open it on the canvas")
+            button.clicked.connect(lambda _=False, p=position: self.chosen.emit(p))
+            self._layout.addWidget(button, position // columns, position % columns)
+            self.buttons.append(button)
+
+
+class Timeline(QWidget):
+    """Scrubs the step previews of the shown image, from noise to picture; exports them."""
+
+    scrubbed = Signal(int)
+    exportRequested = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        layout = QHBoxLayout(self)
+        layout.setContentsMargins(0, 0, 0, 0)
+        self.label = QLabel("Steps")
+        self.label.setMinimumWidth(90)
+        self.slider = QSlider(Qt.Orientation.Horizontal)
+        self.slider.setObjectName("timeline")
+        self.slider.setToolTip("Scrub through the denoising steps of this image")
+        self.export = QPushButton("Export animation…")
+        self.export.setToolTip("Save the steps as an animated GIF or WebP")
+        layout.addWidget(self.label)
+        layout.addWidget(self.slider, 1)
+        layout.addWidget(self.export)
+        self.slider.valueChanged.connect(self._moved)
+        self.export.clicked.connect(self.exportRequested)
+        self.set_frames(0)
+
+    def set_frames(self, count: int) -> None:
+        self.slider.blockSignals(True)
+        self.slider.setRange(0, max(0, count - 1))
+        self.slider.setValue(max(0, count - 1))
+        self.slider.blockSignals(False)
+        self.setEnabled(count > 1)
+        self._label(max(0, count - 1), count)
+
+    def _moved(self, value: int) -> None:
+        self._label(value, self.slider.maximum() + 1)
+        self.scrubbed.emit(value)
+
+    def _label(self, value: int, count: int) -> None:
+        if count <= 1:
+            self.label.setText("Steps")
+        elif value == count - 1:
+            self.label.setText(f"Final ({count - 1} steps)")
+        else:
+            self.label.setText(f"Step {value + 1}/{count - 1}")

@@ -1,0 +1,173 @@
+"""The worker: one QThread that owns the engine and runs jobs one at a time.
+
+The UI hands it requests and reads back signals that carry plain data only (ints,
+strings, QImages, dataclasses). Every finished image is written to the gallery before
+it is announced. A job can be cancelled at any step; closing stops the thread.
+"""
+
+from __future__ import annotations
+
+import itertools
+import queue
+import threading
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+from PySide6.QtCore import QThread, Signal
+from PySide6.QtGui import QImage
+
+from studio.engine.request import GenerateRequest
+
+
+def qimage_from_array(pixels: np.ndarray) -> QImage:
+    """A QImage that owns a copy of an H x W x 3 uint8 array."""
+    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
+    height, width, _ = pixels.shape
+    return QImage(pixels.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
+
+
+@dataclass(frozen=True)
+class JobResult:
+    """One finished, saved image of a job."""
+
+    job_id: int
+    index: int
+    seed: int
+    path: str
+    image: QImage = field(repr=False)
+    recipe: object = field(repr=False)
+    elapsed_s: float = 0.0
+
+
+_LOAD = object()
+_STOP = object()
+
+
+class Worker(QThread):
+    modelLoading = Signal(str)
+    modelLoaded = Signal(str, object)  # model ref, ModelDefaults
+    modelFailed = Signal(str, str)  # model ref, message
+    jobStarted = Signal(int, object)  # job id, GenerateRequest
+    stepDone = Signal(int, int, int, int, float)  # job id, image index, step, total, seconds for the step
+    previewReady = Signal(int, int, int, QImage)  # job id, image index, step, x0 preview (latent size)
+    imageSaved = Signal(object)  # JobResult
+    jobFinished = Signal(int, object)  # job id, warnings tuple
+    jobCancelled = Signal(int)
+    jobFailed = Signal(int, str)
+
+    def __init__(self, gallery: Path, device: str | None = None, parent=None):
+        super().__init__(parent)
+        self.gallery = Path(gallery)
+        self.device = device
+        self._inbox: queue.Queue = queue.Queue()
+        self._ids = itertools.count(1)
+        self._removed: set[int] = set()
+        self._cancel = threading.Event()
+        self._current: int | None = None
+        self._lock = threading.Lock()
+
+    # Called from the GUI thread.
+    def submit(self, request: GenerateRequest) -> int:
+        job_id = next(self._ids)
+        self._inbox.put((job_id, request))
+        return job_id
+
+    def load_model(self, ref: str) -> None:
+        self._inbox.put((_LOAD, ref))
+
+    def remove(self, job_id: int) -> None:
+        """Drop a job that has not started yet (a running one is cancelled instead)."""
+        with self._lock:
+            if self._current == job_id:
+                self._cancel.set()
+            else:
+                self._removed.add(job_id)
+
+    def cancel_current(self) -> None:
+        with self._lock:
+            if self._current is not None:
+                self._cancel.set()
+
+    def stop(self, timeout_ms: int = 2000) -> bool:
+        """Cancel the running job, drop the queue and end the thread; True if it ended."""
+        self._drain()
+        with self._lock:
+            self._cancel.set()
+        self._inbox.put((_STOP, None))
+        return self.wait(timeout_ms)
+
+    def _drain(self) -> None:
+        try:
+            while True:
+                self._inbox.get_nowait()
+        except queue.Empty:
+            pass
+
+    # The worker thread.
+    def run(self) -> None:
+        from studio.engine.runner import Engine
+
+        engine = Engine(device=self.device)
+        while True:
+            kind, payload = self._inbox.get()
+            if kind is _STOP:
+                return
+            if kind is _LOAD:
+                self._load(engine, payload)
+                continue
+            with self._lock:
+                if kind in self._removed:
+                    self._removed.discard(kind)
+                    continue
+                self._current = kind
+                self._cancel.clear()
+            try:
+                self._run_job(engine, kind, payload)
+            finally:
+                with self._lock:
+                    self._current = None
+
+    def _load(self, engine, ref: str) -> None:
+        from studio.engine.errors import StudioError
+
+        self.modelLoading.emit(ref)
+        try:
+            model = engine.load(ref)
+        except StudioError as exc:
+            self.modelFailed.emit(ref, str(exc))
+            return
+        except Exception as exc:  # a model that breaks the loader must not end the thread
+            self.modelFailed.emit(ref, f"cannot load {ref}: {exc}")
+            return
+        self.modelLoaded.emit(ref, model.info.defaults)
+
+    def _run_job(self, engine, job_id: int, request: GenerateRequest) -> None:
+        from studio.engine.events import Cancelled, Failed, Finished, ImageDone, Preview, Started, Step
+        from studio.engine.recipe import write_png
+        from studio.gallery.files import new_image_path
+
+        def on_event(event) -> None:
+            if isinstance(event, Started):
+                self.jobStarted.emit(job_id, request)
+            elif isinstance(event, Step):
+                self.stepDone.emit(job_id, event.index, event.step, event.total, event.step_s)
+            elif isinstance(event, Preview):
+                self.previewReady.emit(job_id, event.index, event.step, qimage_from_array(event.rgb))
+            elif isinstance(event, ImageDone):
+                result = event.result
+                path = new_image_path(self.gallery, request.prompt, result.seed)
+                write_png(path, result.image, result.recipe)
+                pixels = np.asarray(result.image.convert("RGB"))
+                self.imageSaved.emit(
+                    JobResult(job_id, result.index, result.seed, str(path), qimage_from_array(pixels), result.recipe, result.elapsed_s)
+                )
+
+        # A failed save (full disk) raises inside on_event and ends the job as Failed.
+        final = engine.run(request, on_event, self._cancel)
+        if isinstance(final, Finished):
+            self.jobFinished.emit(job_id, final.warnings)
+        elif isinstance(final, Cancelled):
+            self.jobCancelled.emit(job_id)
+        elif isinstance(final, Failed):
+            self.jobFailed.emit(job_id, final.message)

@@ -1,0 +1,191 @@
+"""The desktop app driven as a person would: keys, clicks, the real worker and a real (tiny) model."""
+
+from __future__ import annotations
+
+import time
+
+import numpy as np
+from PIL import Image
+from PySide6.QtCore import Qt
+
+from studio.app import array_from_qimage
+from studio.engine.recipe import read_recipe
+
+
+def _generate_with_keys(qtbot, studio, prompt: str):
+    prompt_box = studio.window.controls.prompt
+    assert prompt_box.hasFocus() or studio.window.focusWidget() is prompt_box
+    prompt_box.clear()
+    qtbot.keyClicks(prompt_box, prompt)
+    qtbot.keyClick(prompt_box, Qt.Key.Key_Return, Qt.KeyboardModifier.ControlModifier)
+
+
+def test_type_prompt_ctrl_enter_watch_it_and_keep_it(qtbot, make_app):
+    studio = make_app(steps=5)
+    previews, steps = [], []
+    studio.worker.previewReady.connect(lambda *args: previews.append(args))
+    studio.worker.stepDone.connect(lambda *args: steps.append(args))
+    with qtbot.waitSignal(studio.worker.jobFinished, timeout=60000):
+        _generate_with_keys(qtbot, studio, "a red house on the lake")
+    qtbot.waitUntil(lambda: studio.window.progress.format() == "Done")
+    assert [p[2] for p in previews] == [1, 2, 3, 4, 5]
+    assert [s[2:4] for s in steps] == [(k, 5) for k in range(1, 6)]
+    assert studio.window.progress.value() == studio.window.progress.maximum() == 5
+    files = list(studio.gallery.glob("*.png"))
+    assert len(files) == 1
+    recipe = read_recipe(files[0])
+    assert recipe.request.prompt == "a red house on the lake" and recipe.request.steps == 5
+    assert studio.document.path == str(files[0])
+    assert studio.window.canvas.image.size().width() == 64
+    assert studio.window.recent.count() == 1
+
+
+def test_progress_text_reads_steps_speed_and_time_left(qtbot, make_app):
+    studio = make_app(steps=6)
+    texts = []
+    studio.queue.progressChanged.connect(lambda step, total, text: texts.append(text))
+    with qtbot.waitSignal(studio.worker.jobFinished, timeout=60000):
+        studio.window.controls.generate.click()
+    assert texts[0].startswith("Step 1/6 · ") and "s/step" in texts[0] and "left" in texts[0]
+    assert texts[-1].startswith("Step 6/6")
+
+
+def test_escape_cancels_mid_job_and_writes_nothing(qtbot, make_app):
+    studio = make_app(steps=150)
+    with qtbot.waitSignal(studio.worker.stepDone, timeout=60000):
+        studio.window.controls.generate.click()
+    with qtbot.waitSignal(studio.worker.jobCancelled, timeout=10000):
+        qtbot.keyClick(studio.window.controls.prompt, Qt.Key.Key_Escape)
+    assert list(studio.gallery.glob("*")) == [] if studio.gallery.exists() else True
+    assert studio.window.progress.format() == "Cancelled"
+    assert studio.queue.jobs == []
+
+
+def test_generate_twice_queues_the_second_job(qtbot, make_app):
+    studio = make_app(steps=30)
+    finished = []
+    studio.worker.jobFinished.connect(lambda job, _: finished.append(job))
+    with qtbot.waitSignal(studio.worker.stepDone, timeout=60000):
+        studio.window.controls.generate.click()
+    studio.window.controls.generate.click()
+    assert studio.window.controls.queue.count() == 2
+    assert len(studio.queue.pending) == 1
+    qtbot.waitUntil(lambda: len(finished) == 2, timeout=120000)
+    assert finished == sorted(finished)
+    assert len(list(studio.gallery.glob("*.png"))) == 2
+    assert studio.window.controls.queue.count() == 0
+
+
+def test_a_pending_job_can_be_removed(qtbot, make_app):
+    studio = make_app(steps=40)
+    started = []
+    studio.worker.jobStarted.connect(lambda job, _: started.append(job))
+    with qtbot.waitSignal(studio.worker.stepDone, timeout=60000):
+        studio.window.controls.generate.click()
+    studio.window.controls.generate.click()
+    queue = studio.window.controls.queue
+    queue.item(1).setSelected(True)
+    studio.window.controls.remove_job.click()
+    assert queue.count() == 1
+    with qtbot.waitSignal(studio.worker.jobFinished, timeout=120000):
+        pass
+    qtbot.wait(300)
+    assert len(started) == 1
+    assert len(list(studio.gallery.glob("*.png"))) == 1
+
+
+def test_batch_shows_a_grid_and_a_click_chooses(qtbot, make_app):
+    studio = make_app(steps=3, count=4)
+    with qtbot.waitSignal(studio.worker.jobFinished, timeout=60000):
+        studio.window.controls.generate.click()
+    window = studio.window
+    assert window.stack.currentWidget() is window.grid
+    assert len(window.grid.buttons) == 4
+    qtbot.mouseClick(window.grid.buttons[2], Qt.MouseButton.LeftButton)
+    assert window.stack.currentWidget() is window.canvas
+    chosen = studio.document.candidates[2]
+    assert studio.document.path == chosen.path
+    assert np.array_equal(array_from_qimage(window.canvas.image), np.asarray(Image.open(chosen.path).convert("RGB")))
+
+
+def test_timeline_scrubs_from_noise_to_picture_and_exports(qtbot, make_app, tmp_path):
+    studio = make_app(steps=6)
+    with qtbot.waitSignal(studio.worker.jobFinished, timeout=60000):
+        studio.window.controls.generate.click()
+    slider = studio.window.timeline.slider
+    assert studio.window.timeline.isEnabled()
+    assert (slider.minimum(), slider.maximum(), slider.value()) == (0, 6, 6)
+    frames = studio.document.current_frames
+    slider.setValue(0)
+    assert studio.window.canvas.image == frames[0]
+    assert studio.window.canvas.image.width() == 8  # the step preview, at latent size
+    assert studio.window.timeline.label.text() == "Step 1/6"
+    slider.setValue(6)
+    assert studio.window.canvas.image.width() == 64
+    gif = tmp_path / "steps.gif"
+    studio.export_animation_to(str(gif))
+    with Image.open(gif) as animation:
+        assert animation.n_frames == 7 and animation.size == (64, 64)
+
+
+def test_closing_mid_job_stops_within_two_seconds_and_leaves_no_partial_file(qtbot, make_app):
+    studio = make_app(steps=150, count=3)
+    with qtbot.waitSignal(studio.worker.stepDone, timeout=60000):
+        studio.window.controls.generate.click()
+    began = time.perf_counter()
+    studio.window.close()
+    assert studio.worker.wait(2000)
+    assert time.perf_counter() - began < 2.0
+    leftovers = [p for p in studio.gallery.glob("*")] if studio.gallery.exists() else []
+    assert leftovers == []
+
+
+def test_a_broken_model_shows_a_message_and_the_app_goes_on(qtbot, make_app, tmp_path, tiny_model):
+    studio = make_app(steps=2)
+    broken = tmp_path / "broken"
+    broken.mkdir()
+    with qtbot.waitSignal(studio.worker.modelFailed, timeout=30000):
+        studio.add_model_folder(str(broken))
+    assert studio.window.error.isVisible()
+    assert "model_index.json is missing" in studio.window.error.text()
+    with qtbot.waitSignal(studio.worker.jobFailed, timeout=30000):
+        studio.window.controls.generate.click()
+    with qtbot.waitSignal(studio.worker.modelLoaded, timeout=60000):
+        studio.window.controls.model.setCurrentIndex(studio.window.controls.model.findData(str(tiny_model)))
+    with qtbot.waitSignal(studio.worker.jobFinished, timeout=60000):
+        studio.window.controls.generate.click()
+    assert len(list(studio.gallery.glob("*.png"))) == 1
+
+
+def test_recent_result_reopens_with_its_parameters(qtbot, make_app):
+    studio = make_app(steps=3, seed=42)
+    with qtbot.waitSignal(studio.worker.jobFinished, timeout=60000):
+        studio.window.controls.generate.click()
+    first_path = studio.document.path
+    studio.session.set("seed", 7)
+    studio.session.set("prompt", "something else")
+    item = studio.window.recent.item(0)
+    rect = studio.window.recent.visualItemRect(item)
+    qtbot.mouseClick(studio.window.recent.viewport(), Qt.MouseButton.LeftButton, pos=rect.center())
+    assert studio.document.path == first_path
+    assert studio.session["seed"] == 42 and studio.session["prompt"] == ""
+    assert studio.window.controls.seed.value() == 42
+
+
+def test_settings_persist_between_runs(qtbot, make_app, tmp_path):
+    data = tmp_path / "persist"
+    studio = make_app(data=data, steps=3)
+    studio.window.controls.steps.setValue(9)
+    qtbot.keyClicks(studio.window.controls.prompt, "a lake")
+    studio.window.close()
+    again = make_app(data=data)
+    assert again.session["steps"] == 9 and again.window.controls.steps.value() == 9
+    assert again.window.controls.prompt.toPlainText() == "a lake"
+
+
+def test_bad_size_is_refused_with_a_message(qtbot, make_app):
+    studio = make_app()
+    studio.session.set("width", 100)
+    studio.window.controls.generate.click()
+    assert "nearest valid sizes are 96 and 104" in studio.window.error.text()
+    assert studio.queue.jobs == []
