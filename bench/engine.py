@@ -16,26 +16,10 @@ from __future__ import annotations
 import argparse
 import statistics
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
-
-
-def _model(args) -> str:
-    from studio.engine.models import embedded_model_path
-
-    if args.model:
-        return args.model
-    if (embedded_model_path() / "model_index.json").exists():
-        return "embedded"
-    from studio.testing.tiny_model import build_tiny_components, save_tiny_model
-
-    folder = Path(tempfile.mkdtemp()) / "bench-model"
-    components = build_tiny_components(width=args.size, unet_channels=(64, 128), max_length=77)
-    save_tiny_model(components, folder, studio={"name": "bench model (small SD-shaped, random weights)"})
-    return str(folder)
 
 
 def main() -> None:
@@ -53,8 +37,9 @@ def main() -> None:
     from studio.engine.request import GenerateRequest
     from studio.engine.runner import Engine
     from studio.testing.reference import plain_pipeline_call
+    from studio.testing.tiny_model import bench_model_ref
 
-    ref = _model(args)
+    ref = args.model or bench_model_ref(args.size)
     engine = Engine(device="cpu")
     model = engine.load(ref)
     pipe = model.pipe

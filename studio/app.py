@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QByteArray, QTimer
 from PySide6.QtGui import QIcon, QImage
 from PySide6.QtWidgets import QApplication, QFileDialog
@@ -21,13 +20,16 @@ from studio.model.session import Session
 from studio.paths import data_dir, gallery_dir
 from studio.ui.main_window import MainWindow
 from studio.ui.theme import apply_theme
-from studio.worker import Worker, qimage_from_array
+from studio.worker import Worker
 
 ICON = Path(__file__).resolve().parents[1] / "assets" / "icons" / "studio.svg"
 RECENT_ON_START = 40
 
 
-def array_from_qimage(image: QImage) -> np.ndarray:
+def array_from_qimage(image: QImage):
+    """An H x W x 3 uint8 copy of a QImage's pixels."""
+    import numpy as np
+
     image = image.convertToFormat(QImage.Format.Format_RGB888)
     width, height, line = image.width(), image.height(), image.bytesPerLine()
     data = np.frombuffer(image.constBits(), dtype=np.uint8, count=line * height).reshape(height, line)
@@ -54,7 +56,6 @@ class StudioApp:
         self._loaded_model: str | None = None
         self._wire()
         self._restore_window()
-        self._load_recent()
 
     def _wire(self) -> None:
         w, s, q, d, worker = self.window, self.session, self.queue, self.document, self.worker
@@ -93,9 +94,16 @@ class StudioApp:
         d.candidatesChanged.connect(lambda: w.grid.set_images([c.image for c in d.candidates]))
 
     def start(self) -> None:
+        """Show the window; the worker (and with it torch) starts once the window has painted."""
+        self.window.canvas.firstPainted.connect(self._start_worker)
         self.window.show()
-        self.worker.start()
-        self.load_model(self.session["model"])
+        self.window.model_status.setText("Loading model…")
+
+    def _start_worker(self) -> None:
+        if not self.worker.isRunning():
+            self._load_recent()
+            self.worker.start()
+            self.load_model(self.session["model"])
 
     def load_model(self, ref: str) -> None:
         self.window.model_status.setText("Loading model…")

@@ -13,15 +13,16 @@ import threading
 from dataclasses import dataclass, field
 from pathlib import Path
 
-import numpy as np
 from PySide6.QtCore import QThread, Signal
 from PySide6.QtGui import QImage
 
 from studio.engine.request import GenerateRequest
 
 
-def qimage_from_array(pixels: np.ndarray) -> QImage:
+def qimage_from_array(pixels) -> QImage:
     """A QImage that owns a copy of an H x W x 3 uint8 array."""
+    import numpy as np
+
     pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
     height, width, _ = pixels.shape
     return QImage(pixels.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
@@ -158,6 +159,8 @@ class Worker(QThread):
                 result = event.result
                 path = new_image_path(self.gallery, request.prompt, result.seed)
                 write_png(path, result.image, result.recipe)
+                import numpy as np
+
                 pixels = np.asarray(result.image.convert("RGB"))
                 self.imageSaved.emit(
                     JobResult(job_id, result.index, result.seed, str(path), qimage_from_array(pixels), result.recipe, result.elapsed_s)

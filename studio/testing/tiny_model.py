@@ -146,3 +146,17 @@ def make_tiny_model(folder: str | Path, seed: int = 0, train_steps: int = 0, **o
     if train_steps:
         train_tiny_unet(components, steps=train_steps, seed=seed)
     return save_tiny_model(components, folder, studio={"name": "tiny test model", "defaults": {"steps": 4, "width": 64, "height": 64, "scheduler": "Euler"}})
+
+
+def bench_model_ref(size: int = 128) -> str:
+    """The embedded model when installed, else a small SD-shaped model with random weights."""
+    import tempfile
+
+    from studio.engine.models import embedded_model_path
+
+    if (embedded_model_path() / "model_index.json").exists():
+        return "embedded"
+    folder = Path(tempfile.mkdtemp()) / "bench-model"
+    components = build_tiny_components(width=size, unet_channels=(64, 128), max_length=77)
+    save_tiny_model(components, folder, studio={"name": "bench model (small SD-shaped, random weights)"})
+    return str(folder)

@@ -11,6 +11,7 @@ MIN_ZOOM, MAX_ZOOM = 0.05, 32.0
 
 class Canvas(QWidget):
     zoomChanged = Signal(float)
+    firstPainted = Signal()
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -22,6 +23,7 @@ class Canvas(QWidget):
         self._offset = QPointF(0, 0)  # of the image's top-left corner, in widget pixels
         self._fit = True
         self._drag_from: QPointF | None = None
+        self._painted = False
         self.placeholder = "Type a prompt and press Ctrl+Enter"
 
     @property
@@ -112,6 +114,12 @@ class Canvas(QWidget):
         self.fit()
 
     def paintEvent(self, event) -> None:
+        self._paint()
+        if not self._painted:
+            self._painted = True
+            self.firstPainted.emit()
+
+    def _paint(self) -> None:
         painter = QPainter(self)
         painter.fillRect(self.rect(), self.palette().color(QPalette.ColorRole.Base).darker(115))
         if self._image.isNull():

@@ -158,6 +158,11 @@ class Controls(QWidget):
         layout.addWidget(self.remove_job)
         layout.addStretch(1)
 
+        for field in (self.model, self.size, self.scheduler, self.steps, self.guidance, self.seed, self.count):
+            field.setMinimumWidth(70)  # explicit, so long entries never widen the panel
+        for combo in (self.model, self.size, self.scheduler):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(8)
         self._connect()
         self.refresh()
 

@@ -41,15 +41,11 @@ def apply_theme(app: QApplication, name: str = "dark") -> None:
     app.setStyleSheet(
         f"""
         QWidget {{ font-size: 10pt; }}
-        QPlainTextEdit, QLineEdit, QSpinBox, QDoubleSpinBox, QComboBox {{
+        QPlainTextEdit, QLineEdit, QComboBox {{
             border: 1px solid {c['border']}; border-radius: 6px; padding: 4px 6px; background: {c['base']};
         }}
         QPlainTextEdit:focus, QLineEdit:focus, QSpinBox:focus, QDoubleSpinBox:focus, QComboBox:focus {{
             border-color: {ACCENT};
-        }}
-        QSpinBox, QDoubleSpinBox {{ padding-right: 20px; }}
-        QSpinBox::up-button, QDoubleSpinBox::up-button, QSpinBox::down-button, QDoubleSpinBox::down-button {{
-            width: 18px; border: none; background: transparent;
         }}
         QPushButton, QToolButton {{
             border: 1px solid {c['border']}; border-radius: 6px; padding: 5px 10px; background: {c['button']};

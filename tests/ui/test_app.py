@@ -189,3 +189,23 @@ def test_bad_size_is_refused_with_a_message(qtbot, make_app):
     studio.window.controls.generate.click()
     assert "nearest valid sizes are 96 and 104" in studio.window.error.text()
     assert studio.queue.jobs == []
+
+
+def test_nothing_clipped_at_1280x800(qtbot, make_app):
+    from PySide6.QtWidgets import QAbstractButton, QAbstractSpinBox, QComboBox, QPlainTextEdit, QWidget
+
+    studio = make_app()
+    window = studio.window
+    window.resize(1280, 800)
+    qtbot.wait(50)
+    panel = window.controls
+    viewport = panel.parentWidget()
+    assert panel.width() <= viewport.width()
+    kinds = (QAbstractButton, QAbstractSpinBox, QComboBox, QPlainTextEdit)
+    for child in panel.findChildren(QWidget):
+        if isinstance(child, kinds) and child.isVisible():
+            right = child.mapTo(panel, child.rect().topRight()).x()
+            assert right <= viewport.width(), f"{child.objectName() or type(child).__name__} is clipped"
+    for widget in (window.progress, window.timeline.export, window.recent, window.canvas):
+        corner = widget.mapTo(window, widget.rect().bottomRight())
+        assert corner.x() <= window.width() and corner.y() <= window.height()

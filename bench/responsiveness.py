@@ -1,0 +1,133 @@
+"""Does the window stay smooth while a picture is made, and does it appear quickly?
+
+1. Event-loop lateness: a 5 ms timer in the GUI thread records how late it fires while
+   the worker generates images; prints p50/p99/max (goal: p99 <= 16 ms, max <= 50 ms).
+2. Launch to first paint: Studio's window over a bare PySide6 window, each started as a
+   new process, alternated, median of several runs (goal <= 1.5x).
+
+Uses the embedded model when installed, else a small SD-shaped model with random weights.
+Run: python bench/responsiveness.py [--images 3] [--launches 5]
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import os
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
+
+BARE = """
+import sys, time
+from PySide6.QtWidgets import QApplication, QWidget
+from PySide6.QtCore import QTimer
+class W(QWidget):
+    def paintEvent(self, e):
+        print("painted", flush=True); QTimer.singleShot(0, app.quit)
+app = QApplication(sys.argv); w = W(); w.resize(1280, 800); w.show(); app.exec()
+"""
+
+STUDIO = """
+import sys
+from PySide6.QtCore import QTimer
+from PySide6.QtWidgets import QApplication
+from studio.app import StudioApp
+app = QApplication(sys.argv)
+studio = StudioApp(app, __import__("pathlib").Path(sys.argv[1]), device="cpu")
+studio.window.canvas.firstPainted.connect(lambda: (print("painted", flush=True), QTimer.singleShot(0, app.quit)))
+studio.start(); app.exec(); studio.worker.stop(2000)
+"""
+
+
+def time_to_paint(code: str, *args: str) -> float:
+    began = time.perf_counter()
+    process = subprocess.Popen([sys.executable, "-c", code, *args], stdout=subprocess.PIPE, text=True, cwd=ROOT)
+    for line in process.stdout:
+        if line.startswith("painted"):
+            elapsed = time.perf_counter() - began
+            break
+    else:
+        raise RuntimeError("the window never painted")
+    process.wait(30)
+    return elapsed
+
+
+def lateness_during_generation(model: str, images: int) -> list[float]:
+    from PySide6.QtCore import QElapsedTimer, QTimer
+    from PySide6.QtWidgets import QApplication
+
+    from studio.app import StudioApp
+
+    app = QApplication.instance() or QApplication(sys.argv)
+    data = Path(tempfile.mkdtemp())
+    (data / "settings.json").write_text(json.dumps({"model": model, "prompt": "a day landscape with green hills, a lake"}))
+    studio = StudioApp(app, data, device="cpu")
+    loaded = []
+    studio.worker.modelLoaded.connect(lambda *a: loaded.append(1))
+    studio.start()
+    while not loaded:
+        app.processEvents()
+        time.sleep(0.01)
+    studio.session.set("count", images)
+    clock, samples, period = QElapsedTimer(), [], 5
+    last = [0]
+
+    def tick():
+        now = clock.elapsed()
+        samples.append(max(0, now - last[0] - period))
+        last[0] = now
+
+    timer = QTimer(interval=period)
+    timer.timeout.connect(tick)
+    done = []
+    studio.worker.jobFinished.connect(lambda *a: done.append(1))
+    clock.start()
+    timer.start()
+    studio.generate()
+    while not done:
+        app.processEvents()
+        time.sleep(0.001)
+    timer.stop()
+    studio.window.close()
+    return samples
+
+
+def percentile(values: list[float], share: float) -> float:
+    ordered = sorted(values)
+    return ordered[min(len(ordered) - 1, int(share * len(ordered)))]
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+    parser.add_argument("--images", type=int, default=3)
+    parser.add_argument("--launches", type=int, default=5)
+    parser.add_argument("--model")
+    args = parser.parse_args()
+
+    from studio.testing.tiny_model import bench_model_ref
+
+    model = args.model or bench_model_ref()
+    late = lateness_during_generation(model, args.images)
+    print(f"event-loop lateness while generating {args.images} image(s), {len(late)} samples of a 5 ms timer:")
+    print(f"  p50 {percentile(late, 0.5):.1f} ms   p99 {percentile(late, 0.99):.1f} ms   max {max(late):.1f} ms"
+          f"   (goals: p99 <= 16 ms, max <= 50 ms)")
+
+    bare, ours = [], []
+    for _ in range(args.launches):
+        bare.append(time_to_paint(BARE))
+        ours.append(time_to_paint(STUDIO, tempfile.mkdtemp()))
+    print(f"launch to first paint: bare PySide6 {statistics.median(bare) * 1000:.0f} ms, "
+          f"Studio {statistics.median(ours) * 1000:.0f} ms, ratio {statistics.median(ours) / statistics.median(bare):.2f}"
+          f"   (goal <= 1.5)")
+
+
+if __name__ == "__main__":
+    main()
