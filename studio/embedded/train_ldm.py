@@ -172,7 +172,7 @@ def main(argv=None) -> None:
     parser.add_argument("--steps", type=int, default=30000)
     parser.add_argument("--batch", type=int, default=32)
     parser.add_argument("--lr", type=float, default=5e-4)
-    parser.add_argument("--scenes", type=int, default=8000, help="scenes per square shape (half for wide and tall)")
+    parser.add_argument("--scenes", type=int, default=12000, help="scenes per square shape (half for wide and tall)")
     parser.add_argument("--channels", default="32,64,128")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--seed", type=int, default=0)
