@@ -22,7 +22,8 @@ GROUND_SYNONYMS = {
     "snowy": ("winter hills", "snow-covered hills"),
     "desert": ("sand hills", "dunes", "sand dunes"),
 }
-TREE_NOUNS = {"canonical": ("pine tree", "pine trees"), "synonyms": (("pine", "pines"), ("tree", "trees"))}
+TREE_NOUNS = ("pine tree", "pine trees")  # singular, plural
+TREE_NOUN_SYNONYMS = (("pine", "pines"), ("tree", "trees"))
 # The words the prompt templates add around the attribute phrases.
 TEMPLATE_WORDS = ("a", "an", "landscape", "with", "hills", "mountains", "lake", "the", "on",
                   "sun", "moon", "left", "right")
@@ -37,7 +38,7 @@ def words(text: str) -> list[str]:
 
 def caption(scene: Scene) -> str:
     """The canonical caption of `scene`, exactly per the spec's grammar."""
-    extras = _extra_clauses(scene, tree_nouns=TREE_NOUNS["canonical"])
+    extras = _extra_clauses(scene, TREE_NOUNS)
     return _assemble(scene.time, f"{scene.ground} hills", extras)
 
 
@@ -50,11 +51,11 @@ def caption_variant(scene: Scene, rng: np.random.Generator, empty_probability: f
     if rng.random() < empty_probability:
         return ""
     time_word, ground_phrase = scene.time, f"{scene.ground} hills"
-    tree_nouns = TREE_NOUNS["canonical"]
+    tree_nouns = TREE_NOUNS
     if rng.random() < synonym_probability:
         time_word = _maybe_synonym(time_word, TIME_SYNONYMS.get(scene.time, ()), rng)
         ground_phrase = _maybe_synonym(ground_phrase, GROUND_SYNONYMS.get(scene.ground, ()), rng)
-        tree_nouns = _maybe_synonym(tree_nouns, TREE_NOUNS["synonyms"], rng)
+        tree_nouns = _maybe_synonym(tree_nouns, TREE_NOUN_SYNONYMS, rng)
     extras = _extra_clauses(scene, tree_nouns)
     if rng.random() >= short_probability:
         return _assemble(time_word, ground_phrase, extras)
@@ -100,7 +101,7 @@ def vocabulary() -> list[str]:
     phrases = [*TEMPLATE_WORDS, *TIMES, *GROUNDS, *NUMBER_WORDS.values()]
     phrases += [s for synonyms in TIME_SYNONYMS.values() for s in synonyms]
     phrases += [s for synonyms in GROUND_SYNONYMS.values() for s in synonyms]
-    phrases += [*TREE_NOUNS["canonical"], *(n for pair in TREE_NOUNS["synonyms"] for n in pair)]
+    phrases += [*TREE_NOUNS, *(noun for pair in TREE_NOUN_SYNONYMS for noun in pair)]
     return sorted({word for phrase in phrases for word in words(phrase)})
 
 

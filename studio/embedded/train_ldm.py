@@ -7,13 +7,15 @@ The autoencoder is trained first (train_vae) and frozen here. Scenes are rendere
 three shapes (square, 2:1, 1:2), encoded once into a latent cache, and each training step
 draws one shape, fresh captions for its scenes (canonical, shortened, synonyms, or empty
 for classifier-free guidance) and v-prediction targets. An exponential moving average
-of the UNet is what gets exported. Checkpoints every few minutes; --resume continues.
+of the UNet is what gets exported. The learning rate warms up, then follows a cosine down
+to a tenth over --steps. Checkpoints every few minutes; --resume continues.
 """
 
 from __future__ import annotations
 
 import argparse
 import json
+import math
 import time
 from pathlib import Path
 
@@ -77,6 +79,7 @@ class Trainer:
         params = list(self.unet.parameters()) + list(self.text_encoder.parameters())
         self.optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
         self.lr = lr
+        self.total_steps = 30000
         self.step = 0
         self.rng = np.random.default_rng(seed)
         self.data = {}
@@ -122,7 +125,10 @@ class Trainer:
 
     def _lr(self) -> float:
         warmup = 500
-        return self.lr * min(1.0, (self.step + 1) / warmup)
+        if self.step < warmup:
+            return self.lr * (self.step + 1) / warmup
+        progress = min(1.0, (self.step - warmup) / max(1, self.total_steps - warmup))
+        return self.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
 
     def _update_ema(self) -> None:
         import torch
@@ -187,6 +193,7 @@ def main(argv=None) -> None:
         torch.set_num_threads(args.threads)
     channels = tuple(int(c) for c in args.channels.split(","))
     trainer = Trainer(args.vae, args.out, args.scenes, args.seed, args.lr, args.batch, channels)
+    trainer.total_steps = args.steps
     if args.resume and trainer.resume():
         print(f"resumed at step {trainer.step}", flush=True)
     (args.out / "config.json").write_text(json.dumps({**vars(args), "out": str(args.out)}, indent=2))

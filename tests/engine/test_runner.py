@@ -166,3 +166,15 @@ def test_long_negative_prompt_too(engine, short_prompt_model):
     negative = "dark night " * 12
     final = _run(engine, _request(short_prompt_model, negative_prompt=negative, guidance_scale=3.0))[1]
     assert isinstance(final, Finished)
+
+
+def test_nan_image_fails_with_a_readable_message(tiny_model):
+    from studio.engine.runner import Engine
+
+    own = Engine(device="cpu")
+    model = own.load(str(tiny_model))
+    with torch.no_grad():
+        model.pipe.vae.decoder.conv_out.weight.fill_(float("nan"))
+    final = own.run(_request(tiny_model))
+    assert isinstance(final, Failed)
+    assert "invalid image (NaN values)" in final.message

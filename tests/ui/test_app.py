@@ -209,3 +209,17 @@ def test_nothing_clipped_at_1280x800(qtbot, make_app):
     for widget in (window.progress, window.timeline.export, window.recent, window.canvas):
         corner = widget.mapTo(window, widget.rect().bottomRight())
         assert corner.x() <= window.width() and corner.y() <= window.height()
+
+
+def test_a_failing_job_does_not_stop_the_queue(qtbot, make_app, tmp_path):
+    studio = make_app(steps=2)
+    bad = studio.session.request().replace(model=str(tmp_path / "no-such-model"))
+    failed, finished = [], []
+    studio.worker.jobFailed.connect(lambda job, message: failed.append(message))
+    studio.worker.jobFinished.connect(lambda job, warnings: finished.append(job))
+    studio.queue.add(studio.worker.submit(bad), bad)
+    studio.window.controls.generate.click()
+    qtbot.waitUntil(lambda: bool(finished), timeout=60000)
+    assert len(failed) == 1 and "no-such-model" in failed[0]
+    assert studio.queue.running is None and not studio.queue.pending
+    assert len(list(studio.gallery.glob("*.png"))) == 1
