@@ -9,15 +9,19 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+import studio.qt_refcount  # noqa: F401  (PySide6 6.12 on Python 3.11; see the module)
 from PySide6.QtCore import QByteArray, QTimer
 from PySide6.QtGui import QIcon, QImage
 from PySide6.QtWidgets import QApplication, QFileDialog
 
 from studio.engine.errors import RequestError
 from studio.model.document import Document
+from studio.model.gallery import GalleryModel
+from studio.model.edits import Edits
 from studio.model.jobs import JobQueue
 from studio.model.session import Session
 from studio.paths import data_dir, gallery_dir
+from studio.ui.gallery_panel import GalleryPanel, install_drop_opener, reveal_in_file_manager
 from studio.ui.main_window import MainWindow
 from studio.ui.theme import apply_theme
 from studio.worker import Worker
@@ -49,12 +53,19 @@ class StudioApp:
         apply_theme(app, self.session["theme"])
         self.queue = JobQueue()
         self.document = Document()
+        self.edits = Edits()
+        self._edit_jobs: set[int] = set()
+        self._native = min(self.session["width"], self.session["height"])  # the loaded model's side, once known
         self.worker = Worker(self.gallery, device=device)
         self.window = MainWindow(self.session)
+        self.gallery_model = GalleryModel(data)
+        self.gallery_panel = GalleryPanel(self.gallery_model)
+        self.window.add_gallery(self.gallery_panel)
         self._save_timer = QTimer(singleShot=True, interval=800)
         self._save_timer.timeout.connect(self.session.save)
         self._loaded_model: str | None = None
         self._wire()
+        self._wire_gallery()
         self._restore_window()
 
     def _wire(self) -> None:
@@ -80,7 +91,7 @@ class StudioApp:
         worker.modelFailed.connect(self._model_failed)
         worker.jobStarted.connect(self._job_started)
         worker.stepDone.connect(q.step)
-        worker.previewReady.connect(d.show_preview)
+        worker.previewReady.connect(self._preview)
         worker.imageSaved.connect(self._image_saved)
         worker.jobFinished.connect(self._job_finished)
         worker.jobCancelled.connect(lambda job: self._job_ended(job, "cancelled", "Cancelled"))
@@ -89,9 +100,46 @@ class StudioApp:
         q.changed.connect(lambda: w.controls.set_queue(q.jobs))
         q.changed.connect(lambda: w.controls.set_running(q.running is not None))
         q.progressChanged.connect(self._progress)
-        d.imageChanged.connect(lambda: w.canvas.set_image(d.image))
+        d.imageChanged.connect(self._document_shown)
+        self._wire_edits()
         d.framesChanged.connect(lambda: w.timeline.set_frames(len(d.current_frames)))
         d.candidatesChanged.connect(lambda: w.grid.set_images([c.image for c in d.candidates]))
+
+    def _wire_edits(self) -> None:
+        w, e, canvas = self.window, self.edits, self.window.canvas
+        e.changed.connect(self._edits_changed)
+        e.history.indexChanged.connect(lambda _: self._edits_changed())
+        canvas.extendRequested.connect(self.extend_canvas)
+        canvas.stroked.connect(e.stroke)
+        canvas.refused.connect(w.show_error)
+        canvas.flipRequested.connect(e.flip)
+        canvas.zone_planner = self.plan_zones
+        canvas.brush_size = self.session["brush_size"]
+        w.candidate_bar.flipped.connect(e.flip)
+        w.candidate_bar.accepted.connect(e.accept)
+        w.candidate_bar.discarded.connect(e.discard)
+        w.edit_bar.toolChanged.connect(canvas.set_tool)
+        w.edit_bar.brushSizeChanged.connect(lambda size: setattr(canvas, "brush_size", size))
+        w.edit_bar.clearMaskRequested.connect(e.clear_mask)
+        w.edit_bar.outpaintRequested.connect(self.edit_job)
+        w.edit_bar.inpaintRequested.connect(self.edit_job)
+        w.undoRequested.connect(e.undo)
+        w.redoRequested.connect(e.redo)
+
+    def _wire_gallery(self) -> None:
+        panel, model = self.gallery_panel, self.gallery_model
+        panel.openRequested.connect(self.open_path)
+        panel.reuseRequested.connect(self.apply_settings)
+        panel.revealRequested.connect(reveal_in_file_manager)
+        self.worker.imageSaved.connect(lambda result: model.add_file(result.path))
+        self._canvas_drops = install_drop_opener(self.window.canvas, self.open_path)
+
+    def apply_settings(self, settings: dict) -> None:
+        """Fill the controls from a gallery image's recipe (what Studio can use of it), seed included."""
+        for key, value in settings.items():
+            self.session.set(key, value)
+        if "seed" in settings:
+            self.session.set("random_seed", False)
 
     def start(self) -> None:
         """Show the window; the worker (and with it torch) starts once the window has painted."""
@@ -102,6 +150,7 @@ class StudioApp:
     def _start_worker(self) -> None:
         if not self.worker.isRunning():
             self._load_recent()
+            self.gallery_model.start()
             self.worker.start()
             self.load_model(self.session["model"])
 
@@ -123,6 +172,113 @@ class StudioApp:
     def remove_job(self, job_id: int) -> None:
         self.worker.remove(job_id)
         self.queue.remove(job_id)
+        running = self.queue.running
+        if job_id in self._edit_jobs and (running is None or running.job_id != job_id):  # a running one ends as cancelled
+            self._edit_jobs.discard(job_id)
+            self.edits.end_job(job_id, "cancelled")
+
+    # Outpainting and inpainting.
+    def extend_canvas(self, left: int, top: int, right: int, bottom: int) -> None:
+        """A handle was released: grow (or crop back) the canvas; outpaint at once when 'Auto' is on."""
+        self.window.show_error("")
+        if self.edits.set_extend(left, top, right, bottom) and self.edits.extended and self.session["auto_outpaint"]:
+            self.edit_job()
+
+    def edit_job(self) -> None:
+        """Fill the new area and the painted region: one job of N candidates from the prompt box."""
+        e = self.edits
+        if not e.has_image or e.locked:
+            return
+        if not e.extended and not e.painted:
+            self.window.show_error("Nothing to fill: drag an edge of the canvas outward, or paint a region with the brush")
+            return
+        from studio.engine.edit import EditRequest
+        from studio.engine.errors import StudioError
+
+        width, height = e.size
+        try:
+            generate = self.session.request().replace(width=width, height=height, count=int(self.session["candidates"]))
+            request = EditRequest(
+                generate=generate, image=e.canvas_pixels(), mask=e.job_mask(), fill=self.session["fill"],
+                kind=e.kind, source=e.picture.path, extend=e.extend,
+            )
+        except StudioError as exc:
+            self.window.show_error(str(exc))
+            return
+        self.window.show_error("")
+        job_id = self.worker.submit(request)
+        self._edit_jobs.add(job_id)
+        self.queue.add(job_id, generate)
+        e.begin_job(job_id, e.kind, self._preview_rect(request))
+
+    def plan_zones(self, width: int, height: int, extend):
+        """The zones a job on a canvas grown to `extend` would use, for the canvas's overlay while dragging."""
+        from studio.engine.edit import plan_window
+        from studio.ui.handles import Zones, zone_rects
+
+        left, top, right, bottom = extend
+        new = [(0, 0, left, height), (0, 0, width, top), (width - right, 0, right, height), (0, height - bottom, width, bottom)]
+        new = [r for r in new if r[2] > 0 and r[3] > 0]
+        painted = self.edits.painted_rect()
+        if painted is not None:
+            new.append((painted[0] + left, painted[1] + top, painted[2], painted[3]))
+        if not new:
+            return None
+        x0, y0 = min(r[0] for r in new), min(r[1] for r in new)
+        x1, y1 = max(r[0] + r[2] for r in new), max(r[1] + r[3] for r in new)
+        try:
+            window = plan_window(native=self._native, canvas_size=(width, height), new=(x0, y0, x1 - x0, y1 - y0))
+        except Exception:
+            return None
+        picture = (left, top, width - left - right, height - top - bottom)
+        return Zones(*zone_rects(new, tuple(window.context), window.band, picture))
+
+    def _preview_rect(self, request):
+        """Where the job's step previews go on the canvas: the window the model sees."""
+        from PySide6.QtCore import QRect
+
+        from studio.engine.edit import plan_window
+
+        try:
+            return QRect(*plan_window(request.mask, self._native).context)
+        except Exception:
+            return None
+
+    def _preview(self, job_id: int, index: int, step: int, image) -> None:
+        if job_id in self._edit_jobs:
+            self.edits.show_preview(job_id, image)
+        else:
+            self.document.show_preview(job_id, index, step, image)
+
+    def _document_shown(self) -> None:
+        """The document shows another image: a step preview, or a picture to edit from now on."""
+        d = self.document
+        if d.image.isNull() and self.edits.has_image:  # a generation was cancelled: back to the picture
+            self._edits_changed()
+        elif d.is_preview or d.image.isNull():
+            self.window.canvas.set_edit(d.image, None)
+            self._edit_controls()
+        else:
+            self.edits.load(array_from_qimage(d.image), d.path, d.recipe, key=d.image.cacheKey())
+
+    def _edits_changed(self) -> None:
+        e = self.edits
+        if not self.document.is_preview:
+            floor = e.base_rect if e.has_image and not e.locked else None
+            self.window.canvas.set_edit(e.display(), floor, e.mask_overlay())
+        self.window.candidate_bar.set_candidates(e.current, len(e.candidates), e.job_id is not None)
+        self._edit_controls()
+
+    def _edit_controls(self) -> None:
+        e, w = self.edits, self.window
+        editable = e.has_image and not e.locked and not self.document.is_preview
+        w.edit_bar.set_state(editable, editable and e.extended, editable and e.painted, e.painted)
+        for action, able, text, name in (
+            (w.undo_action, e.can_undo, e.history.undoText(), "Undo"),
+            (w.redo_action, e.can_redo, e.history.redoText(), "Redo"),
+        ):
+            action.setEnabled(able)
+            action.setText(f"&{name} {text}" if able and text else f"&{name}")
 
     def reuse_last_seed(self) -> None:
         if self.session.last_seed is not None:
@@ -148,16 +304,13 @@ class StudioApp:
             self.open_path(path)
 
     def open_path(self, path: str) -> None:
-        from studio.engine.recipe import read_recipe
+        from studio.gallery.readers import recipe_of
 
         image = QImage(path)
         if image.isNull():
             self.window.show_error(f"cannot open {path}: not a readable image")
             return
-        try:
-            recipe = read_recipe(path)
-        except Exception:
-            recipe = None
+        recipe = recipe_of(path)
         self.window.show_error("")
         self.window.stack.setCurrentWidget(self.window.canvas)
         self.document.open(image, path, recipe)
@@ -177,10 +330,12 @@ class StudioApp:
         from studio.engine.errors import StudioError
         from studio.engine.recipe import write_atomic, write_png
 
-        image = Image.fromarray(array_from_qimage(self.document.image))
+        edited = self.edits.picture
+        image = Image.fromarray(edited.base if edited is not None else array_from_qimage(self.document.image))
+        recipe = edited.recipe if edited is not None else self.document.recipe
         try:
-            if self.document.recipe is not None:
-                write_png(path, image, self.document.recipe)
+            if recipe is not None:
+                write_png(path, image, recipe)
             else:
                 import io
 
@@ -217,6 +372,7 @@ class StudioApp:
         name = "Studio landscape (embedded)" if ref == "embedded" else Path(ref).name or ref
         self.window.model_status.setText(f"Model: {name} · ready")
         self.window.controls.set_model_base(min(defaults.width, defaults.height))
+        self._native = min(defaults.width, defaults.height)
         if self.session["defaults_for"] != ref:  # a model new to this session starts from its own defaults
             self.session.apply_model_defaults(defaults)
             self.session.set("defaults_for", ref)
@@ -228,7 +384,9 @@ class StudioApp:
 
     def _job_started(self, job_id: int, request) -> None:
         self.queue.start(job_id)
-        self.document.start_batch()
+        request = getattr(request, "generate", request)  # an edit job's request holds its GenerateRequest
+        if job_id not in self._edit_jobs:
+            self.document.start_batch()
         self.window.stack.setCurrentWidget(self.window.canvas)
         self.window.progress.setRange(0, request.steps * request.count)
         self.window.progress.setValue(0)
@@ -240,14 +398,18 @@ class StudioApp:
         self.window.progress.setFormat(text)
 
     def _image_saved(self, result) -> None:
-        self.document.add_result(result)
+        if result.job_id in self._edit_jobs:
+            self.edits.add_candidate(result.job_id, result.image, result)
+        else:
+            self.document.add_result(result)
         self.window.recent.add(result.path, result.image, result.recipe.request.prompt)
 
     def _job_finished(self, job_id: int, warnings) -> None:
+        edit = job_id in self._edit_jobs
         self._job_ended(job_id, "done", "Done")
         if warnings:
             self.window.show_error("; ".join(warnings))
-        if len(self.document.candidates) > 1:
+        if len(self.document.candidates) > 1 and not edit:
             self.window.stack.setCurrentWidget(self.window.grid)
 
     def _job_failed(self, job_id: int, message: str) -> None:
@@ -258,7 +420,10 @@ class StudioApp:
         self.queue.end(job_id, state)
         if self.queue.running is None:
             self.window.progress.setFormat(label)
-        if state == "cancelled" and self.document.candidates:
+        if job_id in self._edit_jobs:
+            self._edit_jobs.discard(job_id)
+            self.edits.end_job(job_id, state)
+        elif state == "cancelled" and self.document.candidates:
             last = self.document.candidates[-1]
             self.document.open(last.image, last.path, last.recipe, frame_key=(last.job_id, last.index))
         elif state == "cancelled":
@@ -277,6 +442,9 @@ class StudioApp:
         geometry = self.session["geometry"]
         if geometry:
             self.window.restoreGeometry(QByteArray.fromBase64(geometry.encode("ascii")))
+        state = self.session["window_state"]  # docks: the gallery's place, size and visibility
+        if state:
+            self.window.restoreState(QByteArray.fromBase64(state.encode("ascii")))
 
     def _load_recent(self) -> None:
         from studio.engine.recipe import read_recipe
@@ -297,9 +465,13 @@ class StudioApp:
     def shutdown(self) -> None:
         """Cancel the running job, stop the worker, keep the settings (closing mid-job is fine)."""
         self.session.set("geometry", bytes(self.window.saveGeometry().toBase64()).decode("ascii"))
+        self.session.set("window_state", bytes(self.window.saveState().toBase64()).decode("ascii"))
         self._save_timer.stop()
         self.session.save()
+        self.edits.blockSignals(True)  # the window goes first; nothing may redraw it after
+        self.edits.history.blockSignals(True)
         self.worker.stop(2000)
+        self.gallery_model.close()
 
 
 def main(argv: list[str] | None = None, data: str | None = None, device: str | None = None) -> int:

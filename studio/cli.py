@@ -54,7 +54,25 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--prompts-file", metavar="FILE", help="one prompt per line; the model loads once for all")
     generate.add_argument("--json", action="store_true", help="print one JSON object per image on stdout")
     generate.add_argument("--no-previews", action="store_true", help=argparse.SUPPRESS)
+    from studio.cli_outpaint import add_outpaint_parser
+
+    add_outpaint_parser(commands, common)
+    _gallery_parser(commands, common)
     return parser
+
+
+def _gallery_parser(commands, common) -> None:
+    # --data-dir may come before or after each word; defaults stay on the top parser only,
+    # so a later level does not reset what an earlier one was given.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument("--data-dir", metavar="DIR", help="where Studio keeps its gallery and settings")
+    gallery = commands.add_parser("gallery", parents=[common], help="list or import gallery images", description="The gallery in DATA_DIR/gallery: list and search it, or copy images in.")
+    actions = gallery.add_subparsers(dest="gallery_command", metavar="ACTION", required=True)
+    listing = actions.add_parser("list", parents=[common], help="print the gallery, newest first")
+    listing.add_argument("--search", default="", metavar="TEXT", help="only images whose prompt, negative prompt, model or seed match every word")
+    listing.add_argument("--json", action="store_true", help="one JSON object per image: path, prompt, seed, model, width, height, created, ...")
+    importing = actions.add_parser("import", parents=[common], help="copy the images of a folder into the gallery")
+    importing.add_argument("folder", metavar="DIR", help="folder to copy images from (with its subfolders)")
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -67,6 +85,14 @@ def main(argv: list[str] | None = None) -> int:
     try:
         if args.command == "generate":
             return generate(args)
+        if args.command == "gallery":
+            from studio.cli_gallery import run_gallery_command
+
+            return run_gallery_command(args)
+        if args.command == "outpaint":
+            from studio.cli_outpaint import outpaint
+
+            return outpaint(args)
     except KeyboardInterrupt:
         print("studio: cancelled", file=sys.stderr)
         return EXIT_CANCELLED

@@ -22,3 +22,23 @@ def data_dir(override: str | os.PathLike | None = None) -> Path:
 def gallery_dir(base: Path) -> Path:
     """The folder that holds every finished image, inside DATA_DIR."""
     return base / "gallery"
+
+
+def gallery_index_path(base: Path) -> Path:
+    """The gallery's SQLite index: a cache, rebuilt from the image files whenever needed."""
+    return base / "cache" / "gallery.sqlite3"
+
+
+def thumbnail_dir(base: Path) -> Path:
+    """Where the gallery keeps its thumbnails (a cache)."""
+    return base / "cache" / "thumbnails"
+
+
+def trash_dir(base: Path) -> Path:
+    """Deleted gallery images wait here (for undo) until the trash is emptied."""
+    return base / "trash"
+
+
+def favourites_path(base: Path) -> Path:
+    """The names of the favourite images (kept apart from the index, which is only a cache)."""
+    return base / "favourites.json"

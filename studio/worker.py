@@ -16,6 +16,7 @@ from pathlib import Path
 from PySide6.QtCore import QThread, Signal
 from PySide6.QtGui import QImage
 
+from studio.engine.edit import EditRequest
 from studio.engine.request import GenerateRequest
 
 
@@ -49,9 +50,11 @@ class Worker(QThread):
     modelLoading = Signal(str)
     modelLoaded = Signal(str, object)  # model ref, ModelDefaults
     modelFailed = Signal(str, str)  # model ref, message
-    jobStarted = Signal(int, object)  # job id, GenerateRequest
+    jobStarted = Signal(int, object)  # job id, GenerateRequest or EditRequest (as submitted)
     stepDone = Signal(int, int, int, int, float)  # job id, image index, step, total, seconds for the step
-    previewReady = Signal(int, int, int, QImage)  # job id, image index, step, x0 preview (latent size)
+    # job id, image index, step, x0 preview: latent size; for an edit job the whole canvas
+    # with the window's preview drawn in place
+    previewReady = Signal(int, int, int, QImage)
     imageSaved = Signal(object)  # JobResult
     jobFinished = Signal(int, object)  # job id, warnings tuple
     jobCancelled = Signal(int)
@@ -69,7 +72,9 @@ class Worker(QThread):
         self._lock = threading.Lock()
 
     # Called from the GUI thread.
-    def submit(self, request: GenerateRequest) -> int:
+    def submit(self, request: GenerateRequest | EditRequest) -> int:
+        """Queue a job: a GenerateRequest, or an EditRequest (outpaint/inpaint; every candidate
+        is saved as a whole canvas, like any image)."""
         job_id = next(self._ids)
         self._inbox.put((job_id, request))
         return job_id
@@ -154,7 +159,8 @@ class Worker(QThread):
             elif isinstance(event, Step):
                 self.stepDone.emit(job_id, event.index, event.step, event.total, event.step_s)
             elif isinstance(event, Preview):
-                self.previewReady.emit(job_id, event.index, event.step, qimage_from_array(event.rgb))
+                rgb = event.canvas_rgb() if hasattr(event, "canvas_rgb") else event.rgb
+                self.previewReady.emit(job_id, event.index, event.step, qimage_from_array(rgb))
             elif isinstance(event, ImageDone):
                 result = event.result
                 path = new_image_path(self.gallery, request.prompt, result.seed)
@@ -167,7 +173,8 @@ class Worker(QThread):
                 )
 
         # A failed save (full disk) raises inside on_event and ends the job as Failed.
-        final = engine.run(request, on_event, self._cancel)
+        run = engine.run_edit if isinstance(request, EditRequest) else engine.run
+        final = run(request, on_event, self._cancel)
         if isinstance(final, Finished):
             self.jobFinished.emit(job_id, final.warnings)
         elif isinstance(final, Cancelled):

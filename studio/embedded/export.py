@@ -63,6 +63,10 @@ def export(run: Path, vae_path: Path, out: Path, unet_dtype: str = "float16") ->
     staging = out.with_name(out.name + ".staging")
     shutil.rmtree(staging, ignore_errors=True)
     pipe.save_pretrained(staging, safe_serialization=True)
+    for file in staging.glob("*/config.json"):  # no local paths of this machine in the shipped files
+        values = json.loads(file.read_text(encoding="utf-8"))
+        if values.pop("_name_or_path", None) is not None:
+            file.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     studio = {"name": NAME, "trained_steps": state["step"], "defaults": DEFAULTS, "preview": preview_factors(vae)}
     (staging / "studio.json").write_text(json.dumps(studio, indent=2), encoding="utf-8")
     if out.exists():

@@ -1,7 +1,8 @@
 """The typed events a job emits while it runs, in order:
 
 Started, then for each image of the batch Step and Preview once per denoising step and
-ImageDone, then exactly one of Finished, Cancelled or Failed. They hold plain data only
+ImageDone, then exactly one of Finished, Cancelled or Failed (an edit job's previews are
+EditPreviews, which can also draw themselves onto the whole canvas). They hold plain data only
 (numpy arrays, PIL images, dataclasses), so they can cross threads.
 """
 
@@ -17,6 +18,7 @@ from studio.engine.request import GenerateRequest
 if TYPE_CHECKING:
     from PIL.Image import Image
 
+    from studio.engine.edit import EditWindow
     from studio.engine.recipe import Recipe
 
 
@@ -51,6 +53,22 @@ class Preview:
     total: int
     rgb: np.ndarray = field(repr=False)
     latents: np.ndarray = field(repr=False)
+
+
+@dataclass(frozen=True)
+class EditPreview(Preview):
+    """A step preview of an outpaint or inpaint job: `rgb` and `latents` cover the window that
+    goes through the model; `canvas_rgb()` draws it in place on the whole canvas."""
+
+    window: "EditWindow | None" = field(default=None, repr=False)
+    base: np.ndarray | None = field(default=None, repr=False)  # the canvas (H x W x 3 uint8)
+    alpha: np.ndarray | None = field(default=None, repr=False)  # the blend over the window
+
+    def canvas_rgb(self) -> np.ndarray:
+        """The canvas (H x W x 3 uint8) with this preview blended into the area being made."""
+        from studio.engine.edit_pixels import composite_preview
+
+        return composite_preview(self.base, self.window, self.rgb, self.alpha)
 
 
 @dataclass(frozen=True)

@@ -1,7 +1,9 @@
 """An image's recipe and how it travels inside a PNG.
 
 A finished PNG carries its recipe twice: an AUTOMATIC1111-style `parameters` text chunk
-that other tools read, and a `studio` JSON chunk with the whole request. Both parse back
+that other tools read, and a `studio` JSON chunk with the whole request. An outpaint or
+inpaint says so in both: the recipe's `kind` and `extra` (source, extension per side,
+strength, window), and `Edit`, `Denoising strength`, `Extend` and `Source` settings. Both parse back
 into a request. PNGs are written atomically: encoded in memory, written to a hidden
 temporary file beside the target, flushed to disk, then renamed over it.
 """
@@ -71,6 +73,7 @@ def parameters_text(recipe: Recipe) -> str:
         "Seed": r.seed,
         "Size": f"{r.width}x{r.height}",
         "Model": recipe.model_name,
+        **_edit_settings(recipe),
         "Version": f"Studio {recipe.version}",
     }
     lines = [r.prompt]
@@ -78,6 +81,42 @@ def parameters_text(recipe: Recipe) -> str:
         lines.append(f"Negative prompt: {r.negative_prompt}")
     lines.append(", ".join(f"{k}: {_quote(str(v))}" for k, v in settings.items()))
     return "\n".join(lines)
+
+
+EDIT_KINDS = ("outpaint", "inpaint")
+SIDES = ("left", "top", "right", "bottom")
+
+
+def _edit_settings(recipe: Recipe) -> dict[str, Any]:
+    """For an outpaint or inpaint: its kind, strength, extension per side and source file."""
+    if recipe.kind not in EDIT_KINDS:
+        return {}
+    extra = recipe.extra
+    settings: dict[str, Any] = {"Edit": recipe.kind}
+    if "strength" in extra:
+        settings["Denoising strength"] = f"{float(extra['strength']):g}"
+    extend = extra.get("extend") or {}
+    if any(extend.get(side) for side in SIDES):
+        settings["Extend"] = " ".join(f"{side} {int(extend.get(side, 0))}" for side in SIDES)
+    if extra.get("source"):
+        settings["Source"] = os.path.basename(str(extra["source"]))
+    return settings
+
+
+def _edit_from_settings(settings: dict[str, str]) -> tuple[str, dict[str, Any]]:
+    """The kind and recipe extra that `_edit_settings` wrote, read back."""
+    kind = settings.get("Edit", "")
+    if kind not in EDIT_KINDS:
+        return "txt2img", {}
+    extra: dict[str, Any] = {}
+    if "Denoising strength" in settings:
+        extra["strength"] = float(settings["Denoising strength"])
+    words = settings.get("Extend", "").split()
+    pairs = dict(zip(words[0::2], words[1::2]))
+    extra["extend"] = {side: int(pairs.get(side, 0)) for side in SIDES}
+    if settings.get("Source"):
+        extra["source"] = settings["Source"]
+    return kind, extra
 
 
 def _quote(value: str) -> str:
@@ -235,6 +274,10 @@ def read_recipe(source) -> Recipe | None:
         except (ValueError, KeyError, TypeError):
             return None
         model_name = parsed["settings"].get("Model", "")
-        return Recipe(request=request, model_name=model_name, kind="txt2img", version="")
+        try:
+            kind, extra = _edit_from_settings(parsed["settings"])
+        except ValueError:
+            kind, extra = "txt2img", {}
+        return Recipe(request=request, model_name=model_name, kind=kind, version="", extra=extra)
     return None
 

@@ -98,6 +98,19 @@ class Engine:
         emit(final)
         return final
 
+    def run_edit(
+        self,
+        request,
+        on_event: EventHandler | None = None,
+        cancel: CancelFlag = None,
+        previews: bool = True,
+    ) -> Event:
+        """Run an outpaint or inpaint `EditRequest`: the same events as `run`, previews as
+        `EditPreview`s, and each result the whole canvas (see `edit_runner`)."""
+        from studio.engine.edit_runner import run_edit
+
+        return run_edit(self, request, on_event, cancel, previews)
+
     def _image(
         self,
         model: LoadedModel,

@@ -24,6 +24,10 @@ DEFAULTS: dict[str, Any] = {
     "seed": 0,
     "random_seed": True,
     "count": 1,
+    "candidates": 3,  # outpaint and inpaint jobs
+    "fill": "edge",  # how an outpaint's new area starts: edge, noise, colour
+    "auto_outpaint": False,  # outpaint as soon as a canvas handle is released
+    "brush_size": 32,
     "defaults_for": "",  # the model whose own defaults the settings were last reset to
     "theme": "dark",
     "negative_open": False,

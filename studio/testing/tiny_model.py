@@ -128,10 +128,13 @@ def train_tiny_unet(components: dict, steps: int = 150, seed: int = 0, batch: in
 
 
 def save_tiny_model(components: dict, folder: str | Path, studio: dict | None = None) -> Path:
-    """Save the components as a Stable Diffusion diffusers folder with safetensors weights."""
-    from diffusers import StableDiffusionPipeline
+    """Save the components as a Stable Diffusion diffusers folder with safetensors weights
+    (an inpainting one when the UNet takes 9 channels)."""
+    import diffusers
 
-    pipe = StableDiffusionPipeline(
+    inpainting = components["unet"].config.in_channels == 9
+    pipeline_class = diffusers.StableDiffusionInpaintPipeline if inpainting else diffusers.StableDiffusionPipeline
+    pipe = pipeline_class(
         **components, safety_checker=None, feature_extractor=None, requires_safety_checker=False
     )
     folder = Path(folder)
@@ -146,6 +149,13 @@ def make_tiny_model(folder: str | Path, seed: int = 0, train_steps: int = 0, **o
     if train_steps:
         train_tiny_unet(components, steps=train_steps, seed=seed)
     return save_tiny_model(components, folder, studio={"name": "tiny test model", "defaults": {"steps": 4, "width": 64, "height": 64, "scheduler": "Euler"}})
+
+
+def make_tiny_inpaint_model(folder: str | Path, seed: int = 0) -> Path:
+    """A tiny inpainting model: its UNet takes 9 channels (latents, mask, masked-image latents),
+    as Stable Diffusion inpainting models do; random weights."""
+    components = build_tiny_components(seed=seed, in_channels=9)
+    return save_tiny_model(components, folder, studio={"name": "tiny inpainting model", "defaults": {"steps": 4, "width": 64, "height": 64, "scheduler": "Euler"}})
 
 
 def bench_model_ref(size: int = 128) -> str:

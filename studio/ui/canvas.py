@@ -1,17 +1,52 @@
-"""The canvas: shows one image, zoomed with the wheel, panned by dragging; fit or 1:1."""
+"""The canvas: shows one image, zoomed with the wheel, panned by dragging; fit or 1:1.
+
+When editing is on (`set_edit`), it also has handles on its edges and corners that grow or
+crop back the canvas, shows the unfilled new area as a checkerboard and, while a handle is
+dragged, the zones the job will use; with the brush or eraser it paints the inpainting mask.
+It only asks for changes (signals); the edit model decides.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRectF, Qt, Signal
+from dataclasses import dataclass
+
+from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPalette
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from studio.ui.handles import CURSORS, Proposal, drag_extension, handle_at
+from studio.ui.overlay import (
+    BAND_COLOUR,
+    CONTEXT_COLOUR,
+    NEW_COLOUR,
+    checker_brush,
+    draw_brush_cursor,
+    draw_checker,
+    draw_handles,
+    draw_legend,
+    draw_stroke,
+    draw_zones,
+)
+
 MIN_ZOOM, MAX_ZOOM = 0.05, 32.0
+TOOLS = ("extend", "brush", "eraser")
+
+
+@dataclass
+class _Resize:
+    handle: str
+    start: QPointF
+    extend: tuple[int, int, int, int]
+    proposal: Proposal
 
 
 class Canvas(QWidget):
     zoomChanged = Signal(float)
     firstPainted = Signal()
+    extendRequested = Signal(int, int, int, int)  # left, top, right, bottom beyond the picture
+    stroked = Signal(object, float, bool)  # points (canvas px), radius (canvas px), erase
+    refused = Signal(str)
+    flipRequested = Signal(int)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -25,6 +60,17 @@ class Canvas(QWidget):
         self._drag_from: QPointF | None = None
         self._painted = False
         self.placeholder = "Type a prompt and press Ctrl+Enter"
+        self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
+        self._floor: QRect | None = None  # where the committed picture sits; None: not editable
+        self._mask: QImage | None = None
+        self.tool = "extend"
+        self.brush_size = 32  # diameter, canvas px
+        self.zone_planner = None  # (width, height, (left, top, right, bottom)) -> Zones | None
+        self._resize: _Resize | None = None
+        self._stroke: list[QPointF] | None = None
+        self._hover: str | None = None
+        self._pointer: QPointF | None = None
+        self._checker = checker_brush()
 
     @property
     def zoom(self) -> float:
@@ -42,15 +88,76 @@ class Canvas(QWidget):
         else:
             self.update()
 
+    def set_edit(self, image: QImage, floor: QRect | None, mask: QImage | None = None) -> None:
+        """Show an editable canvas: `floor` is where the committed picture sits in `image` (None: not
+        editable now), `mask` the brush mask drawn over it. Growing or cropping keeps the picture still."""
+        old = self._floor
+        shift = None
+        if floor is not None and old is not None and floor.size() == old.size() and not self._image.isNull():
+            shift = floor.topLeft() - old.topLeft()
+        self._floor, self._mask = floor, mask
+        if floor is None:
+            self._resize = self._stroke = None
+        if shift is not None and image.size() != self._image.size():
+            self._image = image
+            self._offset -= QPointF(shift) * self._zoom
+            if self._fit and not self._fits():
+                self.fit()
+            else:
+                self.update()
+        else:
+            self.set_image(image)
+
+    def set_tool(self, tool: str) -> None:
+        if tool not in TOOLS:
+            raise ValueError(f"unknown tool {tool!r}")
+        self.tool = tool
+        self._hover = None
+        self._update_cursor()
+        self.update()
+
+    @property
+    def editable(self) -> bool:
+        return self._floor is not None and not self._image.isNull()
+
+    @property
+    def extension(self) -> tuple[int, int, int, int]:
+        """How far the canvas reaches beyond the picture: left, top, right, bottom."""
+        if self._floor is None:
+            return (0, 0, 0, 0)
+        f = self._floor
+        return (f.left(), f.top(), self._image.width() - f.left() - f.width(), self._image.height() - f.top() - f.height())
+
+    @property
+    def dragging(self) -> bool:
+        return self._resize is not None
+
     def image_rect(self) -> QRectF:
         return QRectF(self._offset, self._image.size().toSizeF() * self._zoom)
+
+    def to_image(self, pos: QPointF) -> QPointF:
+        """A widget point in canvas pixels."""
+        return (pos - self._offset) / self._zoom
+
+    def floor_rect(self) -> QRectF:
+        """Where the committed picture is drawn, in widget px."""
+        f = self._floor or QRect(0, 0, self._image.width(), self._image.height())
+        return QRectF(self._offset + QPointF(f.topLeft()) * self._zoom, f.size().toSizeF() * self._zoom)
+
+    def _margin(self) -> float:
+        """Room around a fitted image; more while editing, to leave room for dragging the handles out."""
+        return 16 + (0.12 * min(self.width(), self.height()) if self._floor is not None else 0)
+
+    def _fits(self) -> bool:
+        rect, margin = self.image_rect(), self._margin() / 2
+        return self.rect().toRectF().adjusted(margin, margin, -margin, -margin).contains(rect)
 
     def fit(self) -> None:
         self._fit = True
         if self._image.isNull():
             self.update()
             return
-        margin = 16
+        margin = self._margin()
         w, h = self._image.width(), self._image.height()
         zoom = min((self.width() - 2 * margin) / w, (self.height() - 2 * margin) / h)
         self._set_zoom(max(MIN_ZOOM, min(MAX_ZOOM, zoom)))
@@ -95,20 +202,93 @@ class Canvas(QWidget):
         event.accept()
 
     def mousePressEvent(self, event) -> None:
+        pos = event.position()
+        if event.button() == Qt.MouseButton.LeftButton and self.editable:
+            if self.tool == "extend":
+                handle = handle_at(self.image_rect(), pos)
+                if handle is not None:
+                    extend = self.extension
+                    base = (self._floor.width(), self._floor.height())
+                    self._resize = _Resize(handle, pos, extend, Proposal(extend, (base[0] + extend[0] + extend[2], base[1] + extend[1] + extend[3])))
+                    self.update()
+                    return
+            else:
+                self._stroke = [self.to_image(pos)]
+                self.update()
+                return
         if event.button() in (Qt.MouseButton.LeftButton, Qt.MouseButton.MiddleButton):
-            self._drag_from = event.position()
+            self._drag_from = pos
             self.setCursor(Qt.CursorShape.ClosedHandCursor)
 
     def mouseMoveEvent(self, event) -> None:
-        if self._drag_from is not None:
-            self._offset += event.position() - self._drag_from
-            self._drag_from = event.position()
+        pos = event.position()
+        self._pointer = pos
+        if self._resize is not None:
+            r = self._resize
+            delta = (pos - r.start) / self._zoom
+            fine = not event.modifiers() & Qt.KeyboardModifier.ShiftModifier
+            r.proposal = drag_extension(r.extend, r.handle, delta, (self._floor.width(), self._floor.height()), fine)
+            self.update()
+        elif self._stroke is not None:
+            self._stroke.append(self.to_image(pos))
+            self.update()
+        elif self._drag_from is not None:
+            self._offset += pos - self._drag_from
+            self._drag_from = pos
             self._fit = False
             self.update()
+        else:
+            self._hover = handle_at(self.image_rect(), pos) if self.editable and self.tool == "extend" else None
+            self._update_cursor()
+            if self.tool != "extend" or self._hover is not None:
+                self.update()
 
     def mouseReleaseEvent(self, event) -> None:
+        if self._resize is not None:
+            proposal, start = self._resize.proposal, self._resize.extend
+            self._resize = None
+            self.update()
+            if proposal.extend != start:
+                self.extendRequested.emit(*proposal.extend)
+            if proposal.refused:
+                self.refused.emit(proposal.refused)
+            return
+        if self._stroke is not None:
+            points, self._stroke = self._stroke, None
+            self.update()
+            self.stroked.emit(points, self.brush_size / 2, self.tool == "eraser")
+            return
         self._drag_from = None
-        self.unsetCursor()
+        self._update_cursor()
+
+    def leaveEvent(self, event) -> None:
+        self._pointer = None
+        if self.tool != "extend":
+            self.update()
+        super().leaveEvent(event)
+
+    def event(self, event) -> bool:
+        if event.type() == QEvent.Type.ShortcutOverride and event.key() == Qt.Key.Key_Escape and (self._resize or self._stroke):
+            event.accept()  # Esc ends the drag here rather than cancelling a job
+            return True
+        return super().event(event)
+
+    def keyPressEvent(self, event) -> None:
+        if event.key() == Qt.Key.Key_Escape and (self._resize or self._stroke):
+            self._resize = self._stroke = None
+            self.update()
+        elif event.key() in (Qt.Key.Key_Left, Qt.Key.Key_Right) and not event.modifiers():
+            self.flipRequested.emit(-1 if event.key() == Qt.Key.Key_Left else 1)
+        else:
+            super().keyPressEvent(event)
+
+    def _update_cursor(self) -> None:
+        if self._hover is not None:
+            self.setCursor(CURSORS[self._hover])
+        elif self.editable and self.tool != "extend":
+            self.setCursor(Qt.CursorShape.CrossCursor)
+        else:
+            self.unsetCursor()
 
     def mouseDoubleClickEvent(self, event) -> None:
         self.fit()
@@ -128,5 +308,49 @@ class Canvas(QWidget):
             return
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         target = self.image_rect()
+        if self._resize is not None:
+            self._paint_resize(painter, target)
+            return
         painter.fillRect(target.adjusted(-1, -1, 1, 1), QColor(0, 0, 0, 90))
+        if self._image.hasAlphaChannel():
+            draw_checker(painter, target, self._checker)
         painter.drawImage(target, self._image)
+        if not self.editable:
+            return
+        if self._mask is not None:
+            painter.drawImage(self.floor_rect(), self._mask)
+        if self.tool == "extend":
+            draw_handles(painter, target, self._hover)
+            return
+        erase = self.tool == "eraser"
+        if self._stroke:
+            draw_stroke(painter, [self._offset + p * self._zoom for p in self._stroke], self.brush_size * self._zoom, erase)
+        if self._pointer is not None:
+            draw_brush_cursor(painter, self._pointer, self.brush_size * self._zoom / 2, erase)
+
+    def _paint_resize(self, painter: QPainter, target: QRectF) -> None:
+        """A handle is being dragged: the proposed canvas, its new area and the job's zones."""
+        r = self._resize
+        left, top, right, bottom = r.proposal.extend
+        floor = self.floor_rect()
+        z = self._zoom
+        proposed = floor.adjusted(-left * z, -top * z, right * z, bottom * z)
+        painter.fillRect(proposed.adjusted(-1, -1, 1, 1), QColor(0, 0, 0, 90))
+        draw_checker(painter, proposed, self._checker)
+        painter.save()
+        painter.setClipRect(proposed)
+        painter.drawImage(target, self._image)
+        painter.restore()
+        width, height = r.proposal.size
+        zones = self.zone_planner(width, height, r.proposal.extend) if self.zone_planner and any(r.proposal.extend) else None
+        if zones is not None:
+            draw_zones(painter, zones, proposed.topLeft(), z)
+        draw_handles(painter, proposed, r.handle)
+        lines = [(None, f"{width} × {height} px")]
+        added = [f"{name} +{value}" for name, value in zip(("left", "top", "right", "bottom"), r.proposal.extend) if value]
+        lines.append((None, ", ".join(added) if added else "no new area"))
+        if zones is not None:
+            lines += [(NEW_COLOUR, "New area"), (CONTEXT_COLOUR, "Context the model sees"), (BAND_COLOUR, "Blend band")]
+        if r.proposal.refused:
+            lines.append((None, "!" + r.proposal.refused))
+        draw_legend(painter, QPointF(10, 10), lines)

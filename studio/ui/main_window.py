@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
 from studio import __version__
 from studio.ui.canvas import Canvas
 from studio.ui.controls import Controls
+from studio.ui.edit_bar import CandidateBar, EditBar
 from studio.ui.results import CandidateGrid, RecentStrip, Timeline
 
 SHORTCUTS = (
@@ -30,7 +31,13 @@ SHORTCUTS = (
     ("Ctrl+0 / Ctrl+1", "Fit to window / actual size"),
     ("Ctrl++ / Ctrl+-", "Zoom in / out (or the mouse wheel)"),
     ("Drag", "Pan the canvas"),
+    ("Drag an edge or corner", "Grow the canvas by 8 px steps (Shift: 64 px); drag back in to crop back"),
+    ("B / E / X", "Brush, eraser, extend"),
+    ("← / →", "Flip between an edit's candidates (canvas focused)"),
+    ("Ctrl+Z / Ctrl+Shift+Z", "Undo / redo an edit"),
     ("Ctrl+G", "Show the batch's candidates"),
+    ("Ctrl+Shift+G", "Show or hide the gallery"),
+    ("Del / Enter", "Delete / open the selected gallery images (grid focused)"),
     ("Ctrl+Q", "Quit"),
 )
 
@@ -42,6 +49,8 @@ class MainWindow(QMainWindow):
     saveAsRequested = Signal()
     exportAnimationRequested = Signal()
     reuseRequested = Signal()
+    undoRequested = Signal()
+    redoRequested = Signal()
     themeToggled = Signal(bool)
     closing = Signal()
 
@@ -62,6 +71,8 @@ class MainWindow(QMainWindow):
         scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         self.canvas = Canvas()
+        self.edit_bar = EditBar(session)
+        self.candidate_bar = CandidateBar(self.canvas)
         self.grid = CandidateGrid()
         self.stack = QStackedWidget()
         self.stack.addWidget(self.canvas)
@@ -82,6 +93,7 @@ class MainWindow(QMainWindow):
         column.setContentsMargins(4, 12, 12, 8)
         column.setSpacing(8)
         column.addWidget(self.error)
+        column.addWidget(self.edit_bar)
         column.addWidget(self.stack, 1)
         column.addWidget(self.progress)
         column.addWidget(self.timeline)
@@ -132,6 +144,14 @@ class MainWindow(QMainWindow):
         self.generate_action = self._action(edit, "&Generate", ["Ctrl+Return", "Ctrl+Enter"], self.generateRequested)
         self.cancel_action = self._action(edit, "&Cancel", "Esc", self.cancelRequested)
         self._action(edit, "&Reuse this image's parameters", None, self.reuseRequested)
+        edit.addSeparator()
+        self.undo_action = self._action(edit, "&Undo", "Ctrl+Z", self.undoRequested)
+        self.redo_action = self._action(edit, "&Redo", ["Ctrl+Shift+Z", "Ctrl+Y"], self.redoRequested)
+        self.undo_action.setEnabled(False)
+        self.redo_action.setEnabled(False)
+        self._action(edit, "&Extend tool", "X", lambda: self.edit_bar.set_tool("extend"))
+        self._action(edit, "&Brush", "B", lambda: self.edit_bar.set_tool("brush"))
+        self._action(edit, "&Eraser", "E", lambda: self.edit_bar.set_tool("eraser"))
         view = bar.addMenu("&View")
         self._action(view, "&Fit to window", "Ctrl+0", self.show_canvas_fit)
         self._action(view, "&Actual size", "Ctrl+1", self.canvas.actual_size)
@@ -146,6 +166,24 @@ class MainWindow(QMainWindow):
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&Keyboard shortcuts", "F1", self.show_shortcuts)
         self._action(help_menu, "&About Studio", None, self.show_about)
+
+    def add_gallery(self, panel) -> None:
+        """Dock the gallery panel on the right; View > Gallery (Ctrl+Shift+G) shows or hides it."""
+        from PySide6.QtWidgets import QDockWidget
+
+        dock = QDockWidget("Gallery", self)
+        dock.setObjectName("galleryDock")
+        dock.setWidget(panel)
+        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self.resizeDocks([dock], [440], Qt.Orientation.Horizontal)
+        toggle = dock.toggleViewAction()
+        toggle.setText("&Gallery")
+        toggle.setShortcut(QKeySequence("Ctrl+Shift+G"))
+        view = next(a.menu() for a in self.menuBar().actions() if a.text() == "&View")
+        view.insertAction(view.actions()[0] if view.actions() else None, toggle)
+        self.gallery_dock = dock
 
     def show_canvas_fit(self) -> None:
         self.stack.setCurrentWidget(self.canvas)

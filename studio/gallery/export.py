@@ -1,0 +1,84 @@
+"""Exporting gallery images as PNG, JPEG or WebP with their recipe, the way AUTOMATIC1111 does.
+
+PNG gets a `parameters` text chunk (and Studio's own `studio` chunk when the image has
+one); JPEG and WebP get the same text as an EXIF UserComment. Files are written atomically.
+"""
+
+from __future__ import annotations
+
+import io
+from pathlib import Path
+
+from studio.engine.errors import StudioError
+from studio.engine.recipe import PARAMETERS_KEY, STUDIO_KEY, write_atomic
+from studio.gallery.readers import EXIF_IFD_TAG, USER_COMMENT_TAG, ImageInfo, Unreadable, encode_user_comment, inspect_file
+
+FORMATS = {".png": "PNG", ".jpg": "JPEG", ".jpeg": "JPEG", ".webp": "WEBP"}
+QUALITY = 92
+
+
+class ExportError(StudioError):
+    """An image could not be exported; the message says which and why."""
+
+
+def export_format(path: str | Path) -> str:
+    fmt = FORMATS.get(Path(path).suffix.lower())
+    if fmt is None:
+        raise ExportError(f"cannot export to {Path(path).name}: use a .png, .jpg or .webp name")
+    return fmt
+
+
+def encode(image, fmt: str, recipe_text: str = "", studio_json: str = "") -> bytes:
+    """`image` (PIL) encoded as `fmt` with the recipe embedded."""
+    buffer = io.BytesIO()
+    if fmt == "PNG":
+        from PIL.PngImagePlugin import PngInfo
+
+        info = PngInfo()
+        if recipe_text:
+            info.add_text(PARAMETERS_KEY, recipe_text)
+        if studio_json:
+            info.add_text(STUDIO_KEY, studio_json)
+        image.save(buffer, format="PNG", pnginfo=info)
+        return buffer.getvalue()
+    from PIL import Image
+
+    if fmt == "JPEG" and image.mode != "RGB":
+        image = _flatten(image)
+    elif fmt == "WEBP" and image.mode not in ("RGB", "RGBA"):
+        image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
+    options = {"quality": QUALITY}
+    if recipe_text:
+        exif = Image.Exif()
+        exif.get_ifd(EXIF_IFD_TAG)[USER_COMMENT_TAG] = encode_user_comment(recipe_text)
+        options["exif"] = exif.tobytes()
+    image.save(buffer, format=fmt, **options)
+    return buffer.getvalue()
+
+
+def _flatten(image):
+    from PIL import Image
+
+    image = image.convert("RGBA")
+    background = Image.new("RGBA", image.size, (255, 255, 255, 255))
+    return Image.alpha_composite(background, image).convert("RGB")
+
+
+def export_image(source: str | Path, target: str | Path, info: ImageInfo | None = None) -> Path:
+    """Write `source` to `target` in the format its name asks for, the recipe going along."""
+    from PIL import Image
+
+    source, target = Path(source), Path(target)
+    fmt = export_format(target)
+    if info is None:
+        found = inspect_file(source)
+        if isinstance(found, Unreadable):
+            raise ExportError(f"cannot export {source.name}: {found.reason}")
+        info = found
+    try:
+        with Image.open(source) as image:
+            image.load()
+            data = encode(image, fmt, info.parameters_text(), info.studio)
+    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        raise ExportError(f"cannot export {source.name}: {exc}") from None
+    return write_atomic(target, data)

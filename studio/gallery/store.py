@@ -1,0 +1,249 @@
+"""The gallery as one object: its folder of images, the index over them, favourites and trash.
+
+Everything the window and the command line do to the gallery goes through `Gallery`:
+bringing the index up to date with the files, listing and searching, favourites,
+delete with undo, import and export. One `Gallery` per thread (it holds an SQLite
+connection).
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import shutil
+import tempfile
+import threading
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable
+
+from studio.engine.errors import StudioError, WriteError
+from studio.gallery.export import export_format, export_image
+from studio.gallery.favourites import Favourites
+from studio.gallery.index import FileStamp, GalleryIndex, Row, is_gallery_file, list_folder
+from studio.gallery.readers import IMAGE_SUFFIXES, ImageInfo, Unreadable, inspect_file
+from studio.gallery.thumbnails import prune, thumbnail_key
+from studio.gallery.trash import Trash, TrashBatch, free_name
+from studio.paths import favourites_path, gallery_dir, gallery_index_path, thumbnail_dir, trash_dir
+
+log = logging.getLogger("studio.gallery")
+
+BATCH = 250  # files indexed per transaction
+STALE_TEMP_S = 3600  # hidden temporary files older than this are leftovers of a killed write
+
+
+class GalleryError(StudioError):
+    """A gallery action cannot be done (a missing folder, a name that is not in the gallery)."""
+
+
+@dataclass
+class SyncReport:
+    added: int = 0
+    removed: int = 0
+    skipped: list[tuple[str, str]] = field(default_factory=list)  # newly skipped: (name, reason)
+    seen: int = 0
+
+    @property
+    def changed(self) -> bool:
+        return bool(self.added or self.removed or self.skipped)
+
+
+@dataclass
+class ImportReport:
+    imported: list[str] = field(default_factory=list)
+    duplicates: list[str] = field(default_factory=list)
+    skipped: list[tuple[str, str]] = field(default_factory=list)
+
+
+class Gallery:
+    def __init__(self, data: str | os.PathLike):
+        self.data = Path(data)
+        self.folder = gallery_dir(self.data)
+        self.thumbnails = thumbnail_dir(self.data)
+        self.index = GalleryIndex(gallery_index_path(self.data), self.folder)
+        self.trash = Trash(trash_dir(self.data))
+        self.favourites = Favourites(favourites_path(self.data))
+        self.index.set_favourites(self.favourites.names)
+
+    def close(self) -> None:
+        self.index.close()
+
+    def path(self, name: str) -> Path:
+        return self.folder / name
+
+    # Keeping the index true to the files.
+    def sync(self, progress: Callable[[int, int], None] | None = None, stop: threading.Event | None = None) -> SyncReport:
+        """Read new and changed files, forget vanished ones; `progress(done, todo)` per batch."""
+        report = SyncReport()
+        on_disk = list_folder(self.folder)
+        known = self.index.stamps()
+        gone = [n for n in known if n not in on_disk]
+        todo = sorted((n for n, s in on_disk.items() if known.get(n) != s), reverse=True)  # newest names first
+        report.seen = len(on_disk)
+        if gone:
+            with self.index.batch():
+                self.index.remove(gone)
+            report.removed = len(gone)
+        for start in range(0, len(todo), BATCH):
+            if stop is not None and stop.is_set():
+                break
+            chunk = todo[start : start + BATCH]
+            results = [(name, on_disk[name], inspect_file(self.folder / name)) for name in chunk]
+            with self.index.batch():
+                for name, stamp, info in results:
+                    self._record(name, stamp, info, report)
+            if progress is not None:
+                progress(min(start + BATCH, len(todo)), len(todo))
+        self._remove_stale_temp_files()
+        return report
+
+    def _record(self, name: str, stamp: FileStamp, info: ImageInfo | Unreadable, report: SyncReport) -> None:
+        if isinstance(info, Unreadable):
+            log.warning("gallery: skipped %s: %s", name, info.reason)
+            self.index.put_skipped(name, stamp, info.reason)
+            report.skipped.append((name, info.reason))
+            return
+        for note in info.notes:
+            log.warning("gallery: %s: %s", name, note)
+        self.index.put(name, stamp, info)
+        report.added += 1
+
+    def add_files(self, paths) -> SyncReport:
+        """Index these files of the gallery folder now (a new image from the worker)."""
+        report = SyncReport()
+        with self.index.batch():
+            for path in paths:
+                path = Path(path)
+                if path.parent.resolve() != self.folder.resolve() or not is_gallery_file(path.name):
+                    continue
+                try:
+                    st = path.stat()
+                except OSError:
+                    continue
+                self._record(path.name, FileStamp(st.st_mtime_ns, st.st_size), inspect_file(path), report)
+        return report
+
+    def _remove_stale_temp_files(self) -> None:
+        now = time.time()
+        try:
+            entries = list(os.scandir(self.folder))
+        except OSError:
+            return
+        for entry in entries:
+            if entry.name.startswith(".") and entry.name.endswith(".tmp"):
+                try:
+                    if now - entry.stat().st_mtime > STALE_TEMP_S:
+                        os.unlink(entry.path)
+                except OSError:
+                    pass
+
+    def prune_thumbnails(self) -> int:
+        keep = {thumbnail_key(n, s.mtime_ns, s.size) for n, s in self.index.stamps().items()}
+        return prune(self.thumbnails, keep)
+
+    # Reading.
+    def query(self, **filters) -> list[Row]:
+        return self.index.query(**filters)
+
+    def info(self, name: str) -> ImageInfo | None:
+        return self.index.info(name)
+
+    # Favourites.
+    def set_favourite(self, names, favourite: bool) -> None:
+        self.favourites.set(names, favourite)
+        self.index.set_favourites(self.favourites.names)
+
+    # Delete, undo, trash.
+    def delete(self, names) -> TrashBatch:
+        """Move the images to the trash and out of the listing; undo with `restore`."""
+        batch = self.trash.move([self.path(n) for n in names])
+        with self.index.batch():
+            self.index.remove([source.name for source, _ in batch.items])
+        return batch
+
+    def restore(self, batch: TrashBatch) -> list[str]:
+        restored = self.trash.restore(batch)
+        self.add_files(restored)
+        return [p.name for p in restored]
+
+    def purge_trash(self, days: float | None = None) -> int:
+        """Empty trash batches older than `days` (30 by default; 0 or less empties it all)."""
+        removed = self.trash.purge() if days is None else self.trash.purge(days)
+        if removed:
+            present = set(list_folder(self.folder))
+            gone = {n for n in self.favourites.names if n not in present}
+            trashed = {p.name for b in self.trash.batches() for p in b.iterdir()}
+            if gone - trashed:
+                self.set_favourite(gone - trashed, False)
+        return removed
+
+    # Import and export.
+    def import_folder(self, source: str | os.PathLike, progress: Callable[[int, int], None] | None = None) -> ImportReport:
+        """Copy the readable images under `source` into the gallery (atomically), and index them."""
+        source = Path(source)
+        if not source.is_dir():
+            raise GalleryError(f"cannot import {source}: not a folder")
+        if source.resolve() == self.folder.resolve():
+            raise GalleryError(f"{source} is the gallery folder itself")
+        files = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+        report = ImportReport()
+        self.folder.mkdir(parents=True, exist_ok=True)
+        for done, file in enumerate(files, 1):
+            info = inspect_file(file)
+            if isinstance(info, Unreadable):
+                log.warning("gallery: not imported %s: %s", file, info.reason)
+                report.skipped.append((str(file), info.reason))
+            else:
+                target = self.folder / file.name
+                if target.exists() and _same_bytes(file, target):
+                    report.duplicates.append(str(file))
+                else:
+                    target = copy_atomic(file, free_name(target))
+                    self.add_files([target])
+                    report.imported.append(target.name)
+            if progress is not None:
+                progress(done, len(files))
+        return report
+
+    def export(self, names, target: str | os.PathLike, fmt_suffix: str | None = None) -> list[Path]:
+        """One image to a file, or many into a folder (with `fmt_suffix` such as '.jpg')."""
+        names = list(names)
+        target = Path(target)
+        if len(names) == 1 and fmt_suffix is None:
+            return [export_image(self.path(names[0]), target, self.info(names[0]))]
+        suffix = fmt_suffix or ".png"
+        export_format(f"x{suffix}")
+        written = []
+        for name in names:
+            destination = free_name(target / (Path(name).stem + suffix))
+            written.append(export_image(self.path(name), destination, self.info(name)))
+        return written
+
+
+def _same_bytes(a: Path, b: Path) -> bool:
+    import filecmp
+
+    try:
+        return filecmp.cmp(a, b, shallow=False)
+    except OSError:
+        return False
+
+
+def copy_atomic(source: Path, target: Path) -> Path:
+    """Copy a file so that a crash leaves either nothing or the whole copy (keeps its times)."""
+    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
+    try:
+        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
+            shutil.copyfileobj(src, out, 1024 * 1024)
+            out.flush()
+            os.fsync(out.fileno())
+        shutil.copystat(source, temp)
+        os.replace(temp, target)
+    except OSError as exc:
+        try:
+            os.unlink(temp)
+        except OSError:
+            pass
+        raise WriteError(f"cannot copy {source.name} into the gallery: {exc.strerror or exc}") from exc
+    return target

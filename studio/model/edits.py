@@ -1,0 +1,325 @@
+"""The picture being edited on the canvas: pixels, pending extension, brush mask, candidates, undo.
+
+A `Picture` is one state: the committed pixels (`base`), how far the canvas has been grown
+beyond them on each side (not yet filled), and the brush mask over the base. Every edit
+(extend, crop back, brush, accept) replaces the whole state through the undo stack, and
+states never change in place, so undo and redo give back the exact pixels.
+
+While an outpaint or inpaint job is pending or running, and while its candidates wait to be
+accepted or discarded, the picture is locked: the job was made from it.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, replace
+
+import numpy as np
+from PySide6.QtCore import QObject, QPointF, QRect, Qt, Signal
+from PySide6.QtGui import QColor, QImage, QPainter, QPen, QUndoCommand, QUndoStack
+
+from studio.model.pixels import mask_from_qimage, mask_to_qimage, to_array, to_qimage, to_rgba_qimage
+
+NO_EXTENSION = (0, 0, 0, 0)
+MASK_COLOUR = (255, 84, 84)
+MASK_ALPHA = 120
+UNDO_LIMIT = 200
+
+
+@dataclass(frozen=True, eq=False)
+class Picture:
+    base: np.ndarray  # H x W x 3 uint8, the committed pixels
+    extend: tuple[int, int, int, int] = NO_EXTENSION  # left, top, right, bottom, not yet filled
+    mask: np.ndarray | None = None  # H x W uint8 over the base, 255 = paint anew; None = nothing painted
+    path: str | None = None
+    recipe: object = None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        """The canvas's width and height, extension included."""
+        left, top, right, bottom = self.extend
+        return self.base.shape[1] + left + right, self.base.shape[0] + top + bottom
+
+
+@dataclass(frozen=True, eq=False)
+class Candidate:
+    pixels: np.ndarray  # the whole canvas, filled
+    result: object  # the worker's JobResult (path, recipe, seed)
+
+
+class _Change(QUndoCommand):
+    def __init__(self, edits: Edits, text: str, before: Picture, after: Picture):
+        super().__init__(text)
+        self._edits, self._before, self._after = edits, before, after
+
+    def redo(self) -> None:
+        self._edits._show(self._after)
+
+    def undo(self) -> None:
+        self._edits._show(self._before)
+
+
+class Edits(QObject):
+    changed = Signal()
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.history = QUndoStack(self)
+        self.history.setUndoLimit(UNDO_LIMIT)
+        self.picture: Picture | None = None
+        self.candidates: list[Candidate] = []
+        self.current = 0
+        self.job_id: int | None = None
+        self.job_kind = ""
+        self._preview: np.ndarray | None = None
+        self._preview_rect: QRect | None = None
+        self._key: int | None = None
+
+    # What is there.
+    @property
+    def has_image(self) -> bool:
+        return self.picture is not None
+
+    @property
+    def locked(self) -> bool:
+        """A job was made from the picture and has not been accepted, discarded or cancelled."""
+        return self.job_id is not None or bool(self.candidates)
+
+    @property
+    def extend(self) -> tuple[int, int, int, int]:
+        return self.picture.extend if self.picture else NO_EXTENSION
+
+    @property
+    def extended(self) -> bool:
+        return any(self.extend)
+
+    @property
+    def painted(self) -> bool:
+        return self.picture is not None and self.picture.mask is not None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.picture.size if self.picture else (0, 0)
+
+    @property
+    def base_rect(self) -> QRect:
+        """Where the committed pixels sit on the canvas."""
+        if self.picture is None:
+            return QRect()
+        height, width = self.picture.base.shape[:2]
+        return QRect(self.extend[0], self.extend[1], width, height)
+
+    @property
+    def can_undo(self) -> bool:
+        return not self.locked and self.history.canUndo()
+
+    @property
+    def can_redo(self) -> bool:
+        return not self.locked and self.history.canRedo()
+
+    # The job's input.
+    def canvas_pixels(self) -> np.ndarray:
+        """The whole canvas, H x W x 3: the base in place, the new area black."""
+        width, height = self.size
+        canvas = np.zeros((height, width, 3), dtype=np.uint8)
+        rect = self.base_rect
+        canvas[rect.top() : rect.top() + rect.height(), rect.left() : rect.left() + rect.width()] = self.picture.base
+        return canvas
+
+    def job_mask(self) -> np.ndarray:
+        """H x W uint8 over the whole canvas: 255 in the new area and wherever the brush painted."""
+        width, height = self.size
+        mask = np.full((height, width), 255, dtype=np.uint8)
+        rect = self.base_rect
+        inside = mask[rect.top() : rect.top() + rect.height(), rect.left() : rect.left() + rect.width()]
+        inside[...] = self.picture.mask if self.picture.mask is not None else 0
+        return mask
+
+    def painted_rect(self) -> tuple[int, int, int, int] | None:
+        """The bounding box (x, y, width, height) of the brush mask over the picture, or None."""
+        if self.picture is None or self.picture.mask is None:
+            return None
+        rows = np.flatnonzero(self.picture.mask.any(axis=1))
+        cols = np.flatnonzero(self.picture.mask.any(axis=0))
+        return int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)
+
+    @property
+    def kind(self) -> str:
+        return "outpaint" if self.extended else "inpaint"
+
+    # Edits; each is one step on the undo stack. They return False when refused.
+    def load(self, pixels: np.ndarray | None, path: str | None = None, recipe=None, key: int | None = None) -> None:
+        """Start editing a new picture (opened or generated); `key` names it so showing it again keeps the edits."""
+        if pixels is not None and key is not None and key == self._key and self.picture is not None:
+            self.changed.emit()
+            return
+        self._key = key
+        self._end_job()
+        self.history.clear()
+        self._show(None if pixels is None else Picture(np.ascontiguousarray(pixels, dtype=np.uint8), path=path, recipe=recipe))
+
+    def set_extend(self, left: int, top: int, right: int, bottom: int) -> bool:
+        if self.picture is None or self.locked:
+            return False
+        new = tuple(max(0, int(v)) for v in (left, top, right, bottom))
+        old = self.picture.extend
+        if new == old:
+            return False
+        grows = all(n >= o for n, o in zip(new, old))
+        shrinks = all(n <= o for n, o in zip(new, old))
+        text = "Extend canvas" if grows else "Crop back" if shrinks else "Resize canvas"
+        self._push(text, replace(self.picture, extend=new))
+        return True
+
+    def stroke(self, points: list[QPointF], radius: float, erase: bool = False) -> bool:
+        """Paint (or erase) the mask along `points`, given in canvas pixels."""
+        if self.picture is None or self.locked or not points:
+            return False
+        height, width = self.picture.base.shape[:2]
+        current = self.picture.mask if self.picture.mask is not None else np.zeros((height, width), np.uint8)
+        image = mask_to_qimage(current)
+        painter = QPainter(image)
+        pen = QPen(QColor(0, 0, 0) if erase else QColor(255, 255, 255))
+        pen.setWidthF(max(1.0, 2 * radius))
+        pen.setCapStyle(Qt.PenCapStyle.RoundCap)
+        pen.setJoinStyle(Qt.PenJoinStyle.RoundJoin)
+        painter.setPen(pen)
+        origin = QPointF(self.extend[0], self.extend[1])
+        local = [p - origin for p in points]
+        if len(local) == 1:
+            painter.drawPoint(local[0])
+        else:
+            painter.drawPolyline(local)
+        painter.end()
+        mask = np.where(mask_from_qimage(image) >= 128, 255, 0).astype(np.uint8)
+        if np.array_equal(mask, current):
+            return False
+        self._push("Erase" if erase else "Brush", replace(self.picture, mask=mask if mask.any() else None))
+        return True
+
+    def clear_mask(self) -> bool:
+        if self.picture is None or self.locked or self.picture.mask is None:
+            return False
+        self._push("Clear mask", replace(self.picture, mask=None))
+        return True
+
+    def undo(self) -> None:
+        if self.can_undo:
+            self.history.undo()
+
+    def redo(self) -> None:
+        if self.can_redo:
+            self.history.redo()
+
+    # The job.
+    def begin_job(self, job_id: int, kind: str, preview_rect: QRect | None = None) -> None:
+        """A job was submitted from the picture as it is now; `preview_rect` is where its step previews go."""
+        self.candidates, self.current = [], 0
+        self.job_id, self.job_kind = job_id, kind
+        self._preview, self._preview_rect = None, preview_rect
+        self.changed.emit()
+
+    def show_preview(self, job_id: int, image: QImage) -> None:
+        """A step preview: shown in place, inside the area the job paints."""
+        if job_id != self.job_id or self.picture is None or image.isNull():
+            return
+        width, height = self.size
+        whole = QRect(0, 0, width, height)
+        rect = whole if image.size() == whole.size() or self._preview_rect is None else self._preview_rect
+        scaled = image.scaled(rect.width(), rect.height(), Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation)
+        preview = np.zeros((height, width, 3), np.uint8)
+        preview[rect.top() : rect.bottom() + 1, rect.left() : rect.right() + 1] = to_array(scaled)
+        self._preview = preview
+        self.changed.emit()
+
+    def add_candidate(self, job_id: int, image: QImage, result) -> None:
+        if job_id != self.job_id or self.picture is None:
+            return
+        self.candidates.append(Candidate(to_array(image), result))
+        self.current = len(self.candidates) - 1
+        self._preview = None
+        self.changed.emit()
+
+    def end_job(self, job_id: int, state: str) -> None:
+        """The job is over: its candidates wait for a choice, or (cancelled, failed) the canvas is as before."""
+        if job_id != self.job_id:
+            return
+        if state == "done" and self.candidates:
+            self.job_id, self._preview = None, None
+            self.changed.emit()
+        else:
+            self._end_job()
+            self.changed.emit()
+
+    def flip(self, delta: int) -> None:
+        if self.candidates:
+            self.current = (self.current + delta) % len(self.candidates)
+            self.changed.emit()
+
+    def accept(self) -> bool:
+        """Keep the candidate shown: it becomes the picture (one step on the undo stack)."""
+        if not self.candidates or self.job_id is not None or self.picture is None:
+            return False
+        chosen = self.candidates[self.current]
+        path = getattr(chosen.result, "path", None)
+        recipe = getattr(chosen.result, "recipe", None)
+        after = Picture(chosen.pixels, path=path, recipe=recipe)
+        text = f"Accept {self.job_kind}" if self.job_kind else "Accept"
+        self._end_job()
+        self._push(text, after)
+        return True
+
+    def discard(self) -> None:
+        """Drop the candidates; the canvas is as it was before the job."""
+        if self.candidates and self.job_id is None:
+            self._end_job()
+            self.changed.emit()
+
+    # Showing.
+    @property
+    def showing(self) -> Candidate | None:
+        return self.candidates[self.current] if self.candidates and self._preview is None else None
+
+    def display(self) -> QImage:
+        """The canvas as it should look: a candidate, or the picture with the step preview in the painted area;
+        the unfilled new area is transparent."""
+        if self.picture is None:
+            return QImage()
+        if self.showing is not None:
+            return to_qimage(self.showing.pixels)
+        pixels = self.canvas_pixels()
+        alpha = np.zeros(pixels.shape[:2], np.uint8)
+        rect = self.base_rect
+        alpha[rect.top() : rect.top() + rect.height(), rect.left() : rect.left() + rect.width()] = 255
+        if self._preview is not None:
+            painted = self.job_mask() > 0
+            pixels[painted] = self._preview[painted]
+            alpha[painted] = 255
+        if not self.extended and self._preview is None:
+            return to_qimage(pixels)
+        return to_rgba_qimage(pixels, alpha)
+
+    def mask_overlay(self) -> QImage | None:
+        """The brush mask as a translucent tint over the base, or None."""
+        if self.picture is None or self.picture.mask is None or self.candidates or self._preview is not None:
+            return None
+        mask = self.picture.mask
+        colours = np.empty(mask.shape + (3,), np.uint8)
+        colours[...] = MASK_COLOUR
+        return to_rgba_qimage(colours, np.where(mask > 0, MASK_ALPHA, 0).astype(np.uint8))
+
+    def image(self) -> QImage:
+        """The committed picture alone (what Save as writes)."""
+        return to_qimage(self.picture.base) if self.picture is not None else QImage()
+
+    # Inside.
+    def _push(self, text: str, after: Picture) -> None:
+        self.history.push(_Change(self, text, self.picture, after))
+
+    def _show(self, picture: Picture | None) -> None:
+        self.picture = picture
+        self.changed.emit()
+
+    def _end_job(self) -> None:
+        self.candidates, self.current = [], 0
+        self.job_id, self.job_kind = None, ""
+        self._preview, self._preview_rect = None, None

@@ -1,0 +1,203 @@
+"""The editing controls: the tool row above the canvas, and the candidate bar floating over it."""
+
+from __future__ import annotations
+
+from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtWidgets import (
+    QButtonGroup,
+    QCheckBox,
+    QComboBox,
+    QFrame,
+    QHBoxLayout,
+    QLabel,
+    QPushButton,
+    QSlider,
+    QSpinBox,
+    QToolButton,
+    QWidget,
+)
+
+from studio.engine.request import MAX_COUNT
+
+FILLS = (("edge", "Edge fill", "Fill the new area from the neighbouring pixels, blurred"),
+         ("noise", "Noise fill", "Fill the new area with noise"),
+         ("colour", "Colour fill", "Fill the new area with the picture's mean colour"))
+BRUSH_MIN, BRUSH_MAX = 4, 256
+
+
+class EditBar(QWidget):
+    """Tools (extend, brush, eraser), brush size, fill, candidates, auto, and the two job buttons."""
+
+    toolChanged = Signal(str)
+    brushSizeChanged = Signal(int)
+    clearMaskRequested = Signal()
+    outpaintRequested = Signal()
+    inpaintRequested = Signal()
+
+    def __init__(self, session, parent=None):
+        super().__init__(parent)
+        self.setObjectName("editBar")
+        self.session = session
+        row = QHBoxLayout(self)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(6)
+        self.tools = QButtonGroup(self)
+        self.tool_buttons: dict[str, QToolButton] = {}
+        for name, text, tip in (
+            ("extend", "Extend", "Drag the canvas's edges and corners to grow it (Shift: 64 px steps)"),
+            ("brush", "Brush", "Paint over what to regenerate (B)"),
+            ("eraser", "Eraser", "Take paint off the mask (E)"),
+        ):
+            button = QToolButton()
+            button.setText(text)
+            button.setCheckable(True)
+            button.setToolTip(tip)
+            button.setObjectName(f"tool-{name}")
+            self.tools.addButton(button)
+            self.tool_buttons[name] = button
+            row.addWidget(button)
+        self.tool_buttons["extend"].setChecked(True)
+        self.size = QSlider(Qt.Orientation.Horizontal)
+        self.size.setRange(BRUSH_MIN, BRUSH_MAX)
+        self.size.setFixedWidth(84)
+        self.size.setToolTip("Brush size in pixels of the picture")
+        self.size_label = QLabel()
+        self.size_label.setMinimumWidth(44)
+        self.clear = QToolButton()
+        self.clear.setText("Clear")
+        self.clear.setToolTip("Clear the painted mask")
+        row.addWidget(self.size)
+        row.addWidget(self.size_label)
+        row.addWidget(self.clear)
+        row.addStretch(1)
+        self.fill = QComboBox()
+        for key, text, tip in FILLS:
+            self.fill.addItem(text, key)
+            self.fill.setItemData(self.fill.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        self.fill.setToolTip("How the new area starts before it is denoised")
+        self.candidates = QSpinBox()
+        self.candidates.setRange(1, MAX_COUNT)
+        self.candidates.setSuffix(" candidates")
+        self.candidates.setToolTip("How many versions each outpaint or inpaint job makes to choose from")
+        self.auto = QCheckBox("Auto")
+        self.auto.setToolTip("Outpaint as soon as a handle is released")
+        self.outpaint = QPushButton("Outpaint")
+        self.outpaint.setObjectName("outpaint")
+        self.outpaint.setToolTip("Fill the new area, continuing the picture (uses the prompt box)")
+        self.inpaint = QPushButton("Regenerate region")
+        self.inpaint.setToolTip("Paint anew what the brush covered (uses the prompt box)")
+        for widget in (self.fill, self.candidates, self.auto, self.outpaint, self.inpaint):
+            row.addWidget(widget)
+        self._connect()
+        self.refresh()
+        self.set_state(False, False, False, False)
+
+    def _connect(self) -> None:
+        self.tools.buttonToggled.connect(self._tool_toggled)
+        self.size.valueChanged.connect(self._size_changed)
+        self.clear.clicked.connect(self.clearMaskRequested)
+        self.fill.currentIndexChanged.connect(lambda i: self.session.set("fill", self.fill.itemData(i)))
+        self.candidates.valueChanged.connect(lambda v: self.session.set("candidates", v))
+        self.auto.toggled.connect(lambda v: self.session.set("auto_outpaint", v))
+        self.outpaint.clicked.connect(self.outpaintRequested)
+        self.inpaint.clicked.connect(self.inpaintRequested)
+        self.session.changed.connect(lambda key: key in ("fill", "candidates", "auto_outpaint", "brush_size") and self.refresh())
+
+    def refresh(self) -> None:
+        s = self.session
+        for widget in (self.fill, self.candidates, self.auto, self.size):
+            widget.blockSignals(True)
+        self.fill.setCurrentIndex(max(0, self.fill.findData(s["fill"])))
+        self.candidates.setValue(s["candidates"])
+        self.auto.setChecked(s["auto_outpaint"])
+        self.size.setValue(s["brush_size"])
+        for widget in (self.fill, self.candidates, self.auto, self.size):
+            widget.blockSignals(False)
+        self.size_label.setText(f"{s['brush_size']} px")
+
+    @property
+    def tool(self) -> str:
+        return next(name for name, button in self.tool_buttons.items() if button.isChecked())
+
+    def set_tool(self, name: str) -> None:
+        self.tool_buttons[name].setChecked(True)
+
+    def _tool_toggled(self, button, checked: bool) -> None:
+        if checked:
+            self.toolChanged.emit(self.tool)
+
+    def _size_changed(self, value: int) -> None:
+        self.size_label.setText(f"{value} px")
+        self.session.set("brush_size", value)
+        self.brushSizeChanged.emit(value)
+
+    def set_state(self, editable: bool, can_outpaint: bool, can_inpaint: bool, painted: bool) -> None:
+        for button in self.tool_buttons.values():
+            button.setEnabled(editable)
+        self.clear.setEnabled(editable and painted)
+        self.outpaint.setEnabled(can_outpaint)
+        self.inpaint.setEnabled(can_inpaint)
+
+
+class CandidateBar(QFrame):
+    """Floats at the bottom of the canvas while an edit's candidates wait: flip, accept, discard."""
+
+    flipped = Signal(int)
+    accepted = Signal()
+    discarded = Signal()
+
+    def __init__(self, canvas: QWidget):
+        super().__init__(canvas)
+        self.setObjectName("candidateBar")
+        self.setStyleSheet(
+            "QFrame#candidateBar { background: rgba(16, 17, 21, 220); border-radius: 10px; }"
+            "QLabel { color: #e8e9ee; padding: 0 6px; }"
+        )
+        row = QHBoxLayout(self)
+        row.setContentsMargins(8, 6, 8, 6)
+        row.setSpacing(6)
+        self.previous = QToolButton()
+        self.previous.setText("◀")
+        self.previous.setToolTip("Previous candidate (Left arrow on the canvas)")
+        self.label = QLabel()
+        self.next = QToolButton()
+        self.next.setText("▶")
+        self.next.setToolTip("Next candidate (Right arrow on the canvas)")
+        self.accept = QPushButton("Accept")
+        self.accept.setObjectName("generate")
+        self.accept.setToolTip("Keep this candidate (Ctrl+Z undoes it)")
+        self.discard = QPushButton("Discard")
+        self.discard.setToolTip("Drop the candidates; the canvas is as before")
+        for widget in (self.previous, self.label, self.next, self.accept, self.discard):
+            row.addWidget(widget)
+        self.previous.clicked.connect(lambda: self.flipped.emit(-1))
+        self.next.clicked.connect(lambda: self.flipped.emit(1))
+        self.accept.clicked.connect(self.accepted)
+        self.discard.clicked.connect(self.discarded)
+        canvas.installEventFilter(self)
+        self.hide()
+
+    def set_candidates(self, current: int, count: int, running: bool) -> None:
+        """Show 'current + 1 of count'; hidden when there are none; choosing waits for the job to end."""
+        if count == 0:
+            self.hide()
+            return
+        more = " · making more…" if running else ""
+        self.label.setText(f"Candidate {current + 1} of {count}{more}")
+        self.previous.setEnabled(count > 1)
+        self.next.setEnabled(count > 1)
+        self.accept.setEnabled(not running)
+        self.discard.setEnabled(not running)
+        self.adjustSize()
+        self._place()
+        self.show()
+        self.raise_()
+
+    def eventFilter(self, watched: QObject, event: QEvent) -> bool:
+        if event.type() == QEvent.Type.Resize:
+            self._place()
+        return False
+
+    def _place(self) -> None:
+        canvas = self.parentWidget()
+        self.move((canvas.width() - self.width()) // 2, canvas.height() - self.height() - 14)

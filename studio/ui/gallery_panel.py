@@ -1,0 +1,603 @@
+"""The gallery panel: search and filters, a grid of thumbnails by day, and a large view with the recipe.
+
+The grid shows the rows of a GalleryModel (studio.model.gallery); a delegate paints day
+headings across the whole width and thumbnails in cells. Selecting one image shows it
+large with its full recipe and the actions on it; selecting several keeps the actions
+that work on many (favourite, export, delete). Images can be dragged out of the grid,
+onto the canvas to open them.
+"""
+
+from __future__ import annotations
+
+import html
+import sys
+import time
+from datetime import datetime
+from pathlib import Path
+
+from PySide6.QtCore import QEvent, QObject, QPoint, QRect, QSize, Qt, QTimer, QUrl, Signal
+from PySide6.QtGui import QColor, QDesktopServices, QFont, QGuiApplication, QImage, QKeySequence, QPainter, QPalette, QPen, QPixmap, QShortcut
+from PySide6.QtWidgets import (
+    QAbstractItemView,
+    QComboBox,
+    QFileDialog,
+    QFrame,
+    QGridLayout,
+    QHBoxLayout,
+    QLabel,
+    QLineEdit,
+    QListView,
+    QMenu,
+    QPushButton,
+    QSizePolicy,
+    QSplitter,
+    QStyle,
+    QStyledItemDelegate,
+    QTextBrowser,
+    QToolButton,
+    QVBoxLayout,
+    QWidget,
+)
+
+import studio.qt_refcount  # noqa: F401  (before any Qt call; see the module)
+from studio.model.gallery import THUMB_SIDE
+from studio.ui.theme import ACCENT
+
+CELL = THUMB_SIDE + 8
+HEADING_HEIGHT = 30
+SPACING = 3
+PREVIEW_SIDE = 768
+UNDO_SECONDS = 20
+STAR = "★"
+DATES = (("Any time", None), ("Today", 0), ("Past 7 days", 7), ("Past 30 days", 30), ("Past year", 365))
+SOURCES = {
+    "studio": "Studio", "a1111": "AUTOMATIC1111", "forge": "Forge", "fooocus": "Fooocus", "comfyui": "ComfyUI",
+    "invokeai": "InvokeAI",
+}
+
+
+def image_path_from(mime) -> str | None:
+    """The first local image file among dragged URLs, if any."""
+    if mime is None or not mime.hasUrls():
+        return None
+    for url in mime.urls():
+        path = url.toLocalFile()
+        if path and Path(path).suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"):
+            return path
+    return None
+
+
+class _DropOpener(QObject):
+    """Lets a widget take image files dropped on it (from the gallery or a file manager)."""
+
+    def __init__(self, widget: QWidget, callback):
+        super().__init__(widget)
+        self.callback = callback
+        widget.setAcceptDrops(True)
+        widget.installEventFilter(self)
+
+    def eventFilter(self, watched, event) -> bool:
+        kind = event.type()
+        if kind in (QEvent.Type.DragEnter, QEvent.Type.DragMove) and image_path_from(event.mimeData()):
+            event.acceptProposedAction()
+            return True
+        if kind == QEvent.Type.Drop:
+            path = image_path_from(event.mimeData())
+            if path:
+                event.acceptProposedAction()
+                self.callback(path)
+                return True
+        return False
+
+
+def install_drop_opener(widget: QWidget, callback) -> QObject:
+    """Make `widget` open image files dropped on it with `callback(path)`."""
+    return _DropOpener(widget, callback)
+
+
+def reveal_in_file_manager(path: str) -> None:
+    """Show the file in the system's file manager (its folder, where selecting it is not possible)."""
+    from PySide6.QtCore import QProcess
+
+    if sys.platform == "darwin":
+        QProcess.startDetached("open", ["-R", path])
+    elif sys.platform.startswith("win"):
+        QProcess.startDetached("explorer", [f"/select,{Path(path)}"])
+    else:
+        QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(path).parent)))
+
+
+class GalleryDelegate(QStyledItemDelegate):
+    """Day headings across the grid's width; thumbnails with selection ring and favourite star."""
+
+    def __init__(self, view: QListView):
+        super().__init__(view)
+        self.view = view
+
+    def sizeHint(self, option, index) -> QSize:
+        model = self.view.gallery_model
+        if model is not None and model.is_heading(index.row()):
+            return QSize(max(CELL, self.view.viewport().width() - 2 * SPACING - 2), HEADING_HEIGHT)
+        return QSize(CELL, CELL)
+
+    def paint(self, painter: QPainter, option, index) -> None:
+        palette = option.palette
+        model = self.view.gallery_model
+        item = model.item(index.row()) if model is not None else None
+        if item is None:
+            return
+        painter.save()
+        painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        if model.is_heading(index.row()):
+            font = QFont(option.font)
+            font.setBold(True)
+            painter.setFont(font)
+            painter.setPen(palette.color(QPalette.ColorRole.Text))
+            text_rect = option.rect.adjusted(4, 6, -4, 0)
+            painter.drawText(text_rect, Qt.AlignmentFlag.AlignLeft | Qt.AlignmentFlag.AlignVCenter, item.label)
+            painter.restore()
+            return
+        rect = option.rect.adjusted(2, 2, -2, -2)
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(palette.color(QPalette.ColorRole.AlternateBase))
+        painter.drawRoundedRect(rect, 6, 6)
+        pixmap = model.thumbnail(item)
+        inner = rect.adjusted(2, 2, -2, -2)
+        if isinstance(pixmap, QPixmap) and not pixmap.isNull():
+            size = pixmap.size().scaled(inner.size(), Qt.AspectRatioMode.KeepAspectRatio)
+            target = QRect(QPoint(0, 0), size)
+            target.moveCenter(inner.center())
+            painter.drawPixmap(target, pixmap)
+        else:
+            broken = model.is_broken(item)
+            painter.setPen(palette.color(QPalette.ColorRole.PlaceholderText))
+            painter.drawText(inner, Qt.AlignmentFlag.AlignCenter, "cannot show" if broken else "")
+        selected = bool(option.state & QStyle.StateFlag.State_Selected)
+        hovered = bool(option.state & QStyle.StateFlag.State_MouseOver)
+        if selected or hovered:
+            painter.setBrush(Qt.BrushStyle.NoBrush)
+            painter.setPen(QPen(QColor(ACCENT), 3 if selected else 1))
+            painter.drawRoundedRect(rect.adjusted(1, 1, -1, -1), 6, 6)
+        if item.favourite:
+            badge = QRect(rect.right() - 24, rect.top() + 4, 20, 20)
+            painter.setPen(Qt.PenStyle.NoPen)
+            painter.setBrush(QColor(0, 0, 0, 150))
+            painter.drawEllipse(badge)
+            painter.setPen(QColor("#ffd24a"))
+            painter.drawText(badge, Qt.AlignmentFlag.AlignCenter, STAR)
+        painter.restore()
+
+
+class GalleryView(QListView):
+    """The grid: wraps left to right, lays out in batches, drags files out."""
+
+    def __init__(self, parent=None):
+        super().__init__(parent)
+        self.setObjectName("galleryGrid")
+        self.setViewMode(QListView.ViewMode.ListMode)
+        self.setFlow(QListView.Flow.LeftToRight)
+        self.setWrapping(True)
+        self.setResizeMode(QListView.ResizeMode.Adjust)
+        self.setLayoutMode(QListView.LayoutMode.Batched)
+        self.setBatchSize(300)
+        self.setSpacing(SPACING)
+        self.setUniformItemSizes(False)
+        self.setMovement(QListView.Movement.Static)
+        self.setSelectionMode(QAbstractItemView.SelectionMode.ExtendedSelection)
+        self.setDragEnabled(True)
+        self.setDragDropMode(QAbstractItemView.DragDropMode.DragOnly)
+        self.setDefaultDropAction(Qt.DropAction.CopyAction)
+        self.setVerticalScrollMode(QAbstractItemView.ScrollMode.ScrollPerPixel)
+        self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        self.verticalScrollBar().setSingleStep(24)
+        self.setMouseTracking(True)
+        self.gallery_model = None
+        self.setItemDelegate(GalleryDelegate(self))
+
+    def setModel(self, model) -> None:
+        self.gallery_model = model  # the delegate asks it directly: no round trip through Qt per cell
+        super().setModel(model)
+
+    def visible_rows(self) -> list[int]:
+        """Rows whose cells show in the viewport now."""
+        model = self.model()
+        if model is None or model.rowCount() == 0:
+            return []
+        area = self.viewport().rect()
+        first = self.indexAt(QPoint(SPACING + 4, SPACING + 4))
+        start = first.row() if first.isValid() else 0
+        rows = []
+        for row in range(start, model.rowCount()):
+            rect = self.visualRect(model.index(row, 0))
+            if rect.top() > area.bottom():
+                break
+            if rect.intersects(area):
+                rows.append(row)
+        return rows
+
+
+class GalleryPanel(QWidget):
+    openRequested = Signal(str)  # path
+    reuseRequested = Signal(object)  # dict of session settings
+    revealRequested = Signal(str)  # path
+
+    def __init__(self, model, parent=None):
+        super().__init__(parent)
+        self.setObjectName("gallery")
+        self.model = model
+        self._undo_batch = None
+        self._preview_image = QImage()
+        self._preview_name: str | None = None
+
+        self.search = QLineEdit()
+        self.search.setObjectName("gallerySearch")
+        self.search.setPlaceholderText("Search prompt, negative prompt, model, seed…")
+        self.search.setClearButtonEnabled(True)
+        self.model_filter = QComboBox()
+        self.model_filter.setToolTip("Only images made with this model")
+        self.size_filter = QComboBox()
+        self.size_filter.setToolTip("Only images of this size")
+        self.date_filter = QComboBox()
+        self.date_filter.setToolTip("Only images made in this time")
+        for label, days in DATES:
+            self.date_filter.addItem(label, days)
+        self.favourites_only = QToolButton()
+        self.favourites_only.setText(STAR)
+        self.favourites_only.setCheckable(True)
+        self.favourites_only.setToolTip("Show favourites only")
+        for combo in (self.model_filter, self.size_filter, self.date_filter):
+            combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
+            combo.setMinimumContentsLength(6)
+        self._fill_options()
+
+        self.view = GalleryView()
+        self.view.setModel(model)
+        self.count = QLabel("")
+        self.count.setObjectName("section")
+        self.status = QLabel("")
+        self.status.setObjectName("galleryStatus")
+        self.status.setWordWrap(True)
+        self.status.setVisible(False)
+
+        self.undo_bar = QFrame()
+        self.undo_bar.setObjectName("undoBar")
+        undo_row = QHBoxLayout(self.undo_bar)
+        undo_row.setContentsMargins(8, 4, 4, 4)
+        self.undo_label = QLabel("")
+        self.undo_button = QPushButton("Undo")
+        self.undo_button.setToolTip("Put the deleted images back")
+        undo_row.addWidget(self.undo_label, 1)
+        undo_row.addWidget(self.undo_button)
+        self.undo_bar.setVisible(False)
+        self._undo_timer = QTimer(self, singleShot=True, interval=UNDO_SECONDS * 1000)
+        self._undo_timer.timeout.connect(lambda: self.undo_bar.setVisible(False))
+
+        self.details = self._build_details()
+        top = QWidget()
+        top_column = QVBoxLayout(top)
+        top_column.setContentsMargins(0, 0, 0, 0)
+        top_column.setSpacing(6)
+        top_column.addWidget(self.search)
+        filters = QHBoxLayout()
+        filters.setSpacing(4)
+        filters.addWidget(self.model_filter, 3)
+        filters.addWidget(self.size_filter, 2)
+        filters.addWidget(self.date_filter, 2)
+        filters.addWidget(self.favourites_only)
+        top_column.addLayout(filters)
+        top_column.addWidget(self.view, 1)
+        top_column.addWidget(self.count)
+        self.splitter = QSplitter(Qt.Orientation.Vertical)
+        self.splitter.addWidget(top)
+        self.splitter.addWidget(self.details)
+        self.splitter.setStretchFactor(0, 3)
+        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setChildrenCollapsible(False)
+
+        column = QVBoxLayout(self)
+        column.setContentsMargins(8, 8, 8, 8)
+        column.setSpacing(6)
+        column.addWidget(self.splitter, 1)
+        column.addWidget(self.undo_bar)
+        column.addWidget(self.status)
+
+        self._search_timer = QTimer(self, singleShot=True, interval=180)
+        self._search_timer.timeout.connect(self.apply_filters)
+        self.search.textChanged.connect(lambda _: self._search_timer.start())
+        for combo in (self.model_filter, self.size_filter, self.date_filter):
+            combo.currentIndexChanged.connect(lambda _: self.apply_filters())
+        self.favourites_only.toggled.connect(lambda _: self.apply_filters())
+        self.view.selectionModel().selectionChanged.connect(lambda *_: self._selection_changed())
+        self.view.doubleClicked.connect(lambda index: self._open_index(index))
+        self.undo_button.clicked.connect(self.undo_delete)
+        model.optionsChanged.connect(self._fill_options)
+        model.countChanged.connect(self._count_changed)
+        model.statusChanged.connect(self.show_status)
+        model.previewReady.connect(self._preview_ready)
+        model.exportFinished.connect(self.show_status)
+        model.modelReset.connect(self._selection_changed)
+        QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.view, self.delete_selected, context=Qt.ShortcutContext.WidgetShortcut)
+        QShortcut(QKeySequence(Qt.Key.Key_Return), self.view, self.open_selected, context=Qt.ShortcutContext.WidgetShortcut)
+        self._selection_changed()
+
+    def _build_details(self) -> QWidget:
+        box = QWidget()
+        box.setObjectName("galleryDetails")
+        column = QVBoxLayout(box)
+        column.setContentsMargins(0, 4, 0, 0)
+        column.setSpacing(6)
+        self.preview = QLabel()
+        self.preview.setObjectName("galleryPreview")
+        self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
+        self.preview.setMinimumHeight(120)
+        self.preview.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
+        self.recipe = QTextBrowser()
+        self.recipe.setObjectName("galleryRecipe")
+        self.recipe.setOpenLinks(False)
+        self.recipe.setMinimumHeight(90)
+        self.open_button = QPushButton("Open on canvas")
+        self.open_button.setToolTip("Open this image on the canvas (or drag it there; double-click works too)")
+        self.reuse_button = QPushButton("Reuse parameters")
+        self.reuse_button.setToolTip("Fill the prompt and settings from this image, seed included")
+        self.copy_button = QPushButton("Copy prompt")
+        self.favourite_button = QPushButton(f"{STAR} Favourite")
+        self.favourite_button.setCheckable(True)
+        self.favourite_button.setToolTip("Mark or unmark the selected images as favourites")
+        self.reveal_button = QPushButton("Reveal file")
+        self.reveal_button.setToolTip("Show the file in the file manager")
+        self.export_button = QToolButton()
+        self.export_button.setText("Export")
+        self.export_button.setToolTip("Save as PNG, JPEG or WebP; the recipe goes along")
+        self.export_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.export_button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Preferred)
+        menu = QMenu(self.export_button)
+        for label, suffix in (("PNG…", ".png"), ("JPEG…", ".jpg"), ("WebP…", ".webp")):
+            menu.addAction(label, lambda s=suffix: self.export_selected(s))
+        self.export_button.setMenu(menu)
+        self.delete_button = QPushButton("Delete")
+        self.delete_button.setToolTip("Move the selected images to the trash (Del); undo puts them back")
+        buttons = QGridLayout()
+        buttons.setSpacing(4)
+        for position, button in enumerate((self.open_button, self.reuse_button, self.copy_button, self.favourite_button,
+                                           self.reveal_button, self.export_button, self.delete_button)):
+            buttons.addWidget(button, position // 3 if position < 6 else 2, position % 3 if position < 6 else 0,
+                              1, 1 if position < 6 else 3)
+        self.open_button.clicked.connect(self.open_selected)
+        self.reuse_button.clicked.connect(self.reuse_selected)
+        self.copy_button.clicked.connect(self.copy_prompt)
+        self.favourite_button.clicked.connect(self.toggle_favourite)
+        self.reveal_button.clicked.connect(self._reveal)
+        self.delete_button.clicked.connect(self.delete_selected)
+        column.addWidget(self.preview, 3)
+        column.addWidget(self.recipe, 2)
+        column.addLayout(buttons)
+        return box
+
+    # Filters.
+    def _fill_options(self) -> None:
+        for combo, everything, values in (
+            (self.model_filter, "All models", [(m, m) for m in self.model.models()]),
+            (self.size_filter, "All sizes", [(f"{w}×{h}", (w, h)) for w, h in self.model.sizes()]),
+        ):
+            current = combo.currentData()
+            combo.blockSignals(True)
+            combo.clear()
+            combo.addItem(everything, None)
+            for label, value in values:
+                combo.addItem(label, value)
+            position = combo.findData(current) if current is not None else 0
+            combo.setCurrentIndex(max(0, position))
+            combo.blockSignals(False)
+            if current is not None and position < 0:
+                self.apply_filters()
+
+    def apply_filters(self) -> None:
+        days = self.date_filter.currentData()
+        since = None
+        if days is not None:
+            midnight = datetime.now().replace(hour=0, minute=0, second=0, microsecond=0).timestamp()
+            since = midnight if days == 0 else time.time() - days * 86400
+        size = self.size_filter.currentData()
+        self.model.set_filters(
+            search=self.search.text().strip(),
+            model=self.model_filter.currentData(),
+            size=tuple(size) if size is not None else None,
+            favourites=self.favourites_only.isChecked(),
+            since=since,
+        )
+
+    def _count_changed(self, count: int) -> None:
+        filtered = any(v for v in self.model.filters.values())
+        self.count.setText(f"{count:,} image{'s' if count != 1 else ''}{' match' if filtered else ''}")
+
+    def show_status(self, text: str) -> None:
+        self.status.setText(text)
+        self.status.setVisible(bool(text))
+
+    # Selection.
+    def selected_names(self) -> list[str]:
+        rows = sorted(index.row() for index in self.view.selectionModel().selectedIndexes())
+        return [name for name in (self.model.name_at(r) for r in rows) if name]
+
+    def select_names(self, names: list[str]) -> None:
+        from PySide6.QtCore import QItemSelection, QItemSelectionModel
+
+        selection = QItemSelection()
+        for name in names:
+            row = self.model.row_of(name)
+            if row >= 0:
+                index = self.model.index(row)
+                selection.select(index, index)
+        flags = QItemSelectionModel.SelectionFlag.ClearAndSelect
+        self.view.selectionModel().select(selection, flags)
+        if names and self.model.row_of(names[0]) >= 0:
+            current = self.model.index(self.model.row_of(names[0]))
+            self.view.selectionModel().setCurrentIndex(current, QItemSelectionModel.SelectionFlag.NoUpdate)
+            self.view.scrollTo(current)
+
+    def _selection_changed(self) -> None:
+        names = self.selected_names()
+        self.details.setVisible(bool(names))  # the grid has the whole height until an image is chosen
+        one = len(names) == 1
+        for button in (self.open_button, self.reuse_button, self.copy_button, self.reveal_button):
+            button.setEnabled(one)
+        for button in (self.favourite_button, self.export_button, self.delete_button):
+            button.setEnabled(bool(names))
+        rows = [self.model.entry(n) for n in names]
+        self.favourite_button.setChecked(bool(rows) and all(r is not None and r.favourite for r in rows))
+        if one:
+            info = self.model.info(names[0])
+            self.reuse_button.setEnabled(bool(info and info.has_recipe))
+            self.copy_button.setEnabled(bool(info and info.prompt))
+            self.recipe.setHtml(self._recipe_html(names[0], info))
+            if names[0] != self._preview_name:
+                self._preview_name = names[0]
+                self._preview_image = QImage()
+                self.preview.setPixmap(QPixmap())
+                self.preview.setText("Loading…")
+                self.model.request_preview(names[0], PREVIEW_SIDE)
+        else:
+            self._preview_name = None
+            self._preview_image = QImage()
+            self.preview.setPixmap(QPixmap())
+            self.preview.setText(f"{len(names)} images selected" if names else "Select an image to see it large, with its recipe")
+            self.recipe.setHtml("" if not names else "<p>Favourite, export and delete work on all of them.</p>")
+
+    def _recipe_html(self, name: str, info) -> str:
+        row = self.model.entry(name)
+        esc = lambda v: html.escape(str(v))  # noqa: E731
+        parts = []
+        if info is not None and info.has_recipe:
+            parts.append(f"<p><b>{esc(info.prompt) or '<i>(empty prompt)</i>'}</b></p>")
+            if info.negative_prompt:
+                parts.append(f"<p><span style='color:gray'>Negative:</span> {esc(info.negative_prompt)}</p>")
+            settings = [
+                ("Seed", info.seed), ("Steps", info.steps), ("CFG", None if info.cfg is None else f"{info.cfg:g}"),
+                ("Sampler", info.sampler or None), ("Model", info.model or None),
+                ("Size", f"{info.recipe_width}×{info.recipe_height}" if info.recipe_width else None),
+                ("Made with", SOURCES.get(info.source, info.source)),
+            ]
+            cells = "".join(f"<tr><td style='color:gray'>{k}&nbsp;&nbsp;</td><td>{esc(v)}</td></tr>" for k, v in settings if v is not None)
+            parts.append(f"<table cellspacing=0 cellpadding=1>{cells}</table>")
+        else:
+            parts.append("<p><i>This image carries no recipe.</i></p>")
+        if row is not None:
+            when = datetime.fromtimestamp(row.created).strftime("%d %b %Y %H:%M")
+            fmt = info.format if info is not None else ""
+            parts.append(f"<p style='color:gray'>{esc(name)}<br>{row.width}×{row.height} {esc(fmt)} · {when}</p>")
+        if info is not None and info.notes:
+            parts.append("<p style='color:gray'>" + "<br>".join(esc(n) for n in info.notes) + "</p>")
+        return "".join(parts)
+
+    def _preview_ready(self, name: str, image: QImage) -> None:
+        if name != self._preview_name:
+            return
+        self._preview_image = image
+        if image.isNull():
+            self.preview.setText("This image cannot be shown")
+        self._show_preview()
+
+    def _show_preview(self) -> None:
+        if self._preview_image.isNull():
+            return
+        ratio = self.devicePixelRatioF()
+        size = self.preview.size() * ratio
+        pixmap = QPixmap.fromImage(self._preview_image.scaled(size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+        pixmap.setDevicePixelRatio(ratio)
+        self.preview.setText("")
+        self.preview.setPixmap(pixmap)
+
+    def resizeEvent(self, event) -> None:
+        super().resizeEvent(event)
+        QTimer.singleShot(0, self._show_preview)
+
+    # Actions.
+    def _open_index(self, index) -> None:
+        name = self.model.name_at(index.row())
+        if name:
+            self.openRequested.emit(str(self.model.path(name)))
+
+    def open_selected(self) -> None:
+        names = self.selected_names()
+        if names:
+            self.openRequested.emit(str(self.model.path(names[0])))
+
+    def reuse_selected(self) -> None:
+        names = self.selected_names()
+        info = self.model.info(names[0]) if len(names) == 1 else None
+        if info is not None and info.has_recipe:
+            self.reuseRequested.emit(info.settings())
+
+    def copy_prompt(self) -> None:
+        names = self.selected_names()
+        info = self.model.info(names[0]) if len(names) == 1 else None
+        if info is not None:
+            QGuiApplication.clipboard().setText(info.prompt)
+            self.show_status("Prompt copied")
+
+    def toggle_favourite(self) -> None:
+        names = self.selected_names()
+        if not names:
+            return
+        rows = [self.model.entry(n) for n in names]
+        favourite = not all(r is not None and r.favourite for r in rows)
+        self.model.set_favourite(names, favourite)
+        self.select_names(names)
+        self._selection_changed()
+
+    def _reveal(self) -> None:
+        names = self.selected_names()
+        if names:
+            self.revealRequested.emit(str(self.model.path(names[0])))
+
+    def delete_selected(self) -> None:
+        names = self.selected_names()
+        if not names:
+            return
+        following = self._neighbour_after(names)
+        batch = self.model.delete(names)
+        if batch is None:
+            return
+        self._undo_batch = batch
+        count = len(batch.items)
+        self.undo_label.setText(f"Deleted {count} image{'s' if count != 1 else ''} (kept in the trash)")
+        self.undo_bar.setVisible(True)
+        self._undo_timer.start()
+        if following:
+            self.select_names([following])
+
+    def _neighbour_after(self, names: list[str]) -> str | None:
+        last = max(self.model.row_of(n) for n in names)
+        for row in range(last + 1, self.model.rowCount()):
+            name = self.model.name_at(row)
+            if name and name not in names:
+                return name
+        return None
+
+    def undo_delete(self) -> None:
+        if self._undo_batch is None:
+            return
+        restored = self.model.undo_delete(self._undo_batch)
+        self._undo_batch = None
+        self.undo_bar.setVisible(False)
+        self._undo_timer.stop()
+        self.select_names(restored)
+
+    def export_selected(self, suffix: str) -> None:
+        names = self.selected_names()
+        if not names:
+            return
+        if len(names) == 1:
+            default = str(Path.home() / (Path(names[0]).stem + suffix))
+            filters = {".png": "PNG (*.png)", ".jpg": "JPEG (*.jpg *.jpeg)", ".webp": "WebP (*.webp)"}[suffix]
+            target, _ = QFileDialog.getSaveFileName(self, "Export image", default, filters)
+            if target:
+                self.export_to(names, target)
+        else:
+            folder = QFileDialog.getExistingDirectory(self, f"Export {len(names)} images into")
+            if folder:
+                self.export_to(names, folder, suffix)
+
+    def export_to(self, names: list[str], target: str, suffix: str | None = None) -> None:
+        self.show_status("Exporting…")
+        self.model.export(names, target, suffix)

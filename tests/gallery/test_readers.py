@@ -1,0 +1,204 @@
+"""Recipe readers: every dialect reads back, exports round-trip, and no bytes make a reader raise."""
+
+from __future__ import annotations
+
+import io
+import json
+import zlib
+
+import pytest
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
+from PIL import Image
+
+from studio.gallery.export import encode, export_image
+from studio.gallery.readers import (
+    USER_COMMENT_TAG,
+    ImageInfo,
+    Unreadable,
+    decode_user_comment,
+    encode_user_comment,
+    inspect_bytes,
+    inspect_file,
+    parse_a1111,
+    recipe_fields,
+    split_settings,
+)
+from studio.testing.gallery_samples import A1111_TEXT, picture, png_chunk, raw_png, write_examples
+
+EXPECTED = {
+    "studio": ("studio", "a red house by the lake", "blurry", 42, 12, 6.5, "Euler a", "tiny", (64, 72)),
+    "a1111": ("a1111", "a castle on a hill, sunset, (masterpiece:1.2)", "lowres, bad anatomy", 1234567, 28, 7.0, "DPM++ 2M Karras", "dreamshaper_8", (512, 768)),
+    "comfyui": ("comfyui", "beautiful scenery nature glass bottle landscape", "text, watermark", 987654321, 20, 8.0, "Euler a", "v1-5-pruned-emaonly.safetensors", (512, 512)),
+    "comfy_workflow": ("comfyui", "a fox in the snow", "blurry", 156680208700286, 20, 8.0, "DPM++ 2M Karras", "sd_xl_base_1.0.safetensors", (1024, 1024)),
+    "invokeai": ("invokeai", "an astronaut riding a horse", "ugly", 3141592, 30, 7.5, "DPM++ 2M Karras", "stable-diffusion-v1-5", (768, 512)),
+    "fooocus": ("fooocus", "a cat wearing a hat", "", 1234, 30, 4.0, "DPM++ 2M SDE Karras", "juggernautXL_v8Rundiffusion", (1152, 896)),
+    "jpeg": ("a1111", "a castle on a hill, sunset, (masterpiece:1.2)", "lowres, bad anatomy", 1234567, 28, 7.0, "DPM++ 2M Karras", "dreamshaper_8", (512, 768)),
+    "webp": ("studio", "a red house by the lake", "blurry", 42, 12, 6.5, "Euler a", "tiny", (64, 72)),
+}
+
+
+@pytest.fixture(scope="module")
+def examples(tmp_path_factory):
+    return write_examples(tmp_path_factory.mktemp("examples"))
+
+
+def _fields(info: ImageInfo):
+    return (info.source, info.prompt, info.negative_prompt, info.seed, info.steps, info.cfg, info.sampler, info.model,
+            (info.recipe_width, info.recipe_height))
+
+
+@pytest.mark.parametrize("kind", sorted(EXPECTED))
+def test_every_dialect_reads_back(examples, kind):
+    info = inspect_file(examples[kind])
+    assert isinstance(info, ImageInfo), info
+    assert _fields(info) == EXPECTED[kind]
+    assert (info.width, info.height) == (64, 72)
+    assert info.format == {"jpeg": "JPEG", "webp": "WEBP"}.get(kind, "PNG")
+
+
+def test_an_image_without_a_recipe_is_listed_without_one(examples):
+    info = inspect_file(examples["plain"])
+    assert isinstance(info, ImageInfo) and not info.has_recipe
+    assert info.settings() == {} and info.to_recipe() is None and info.parameters_text() == ""
+
+
+def test_reuse_settings_keep_only_what_studio_can_run(examples):
+    comfy = inspect_file(examples["comfy_workflow"])
+    settings = comfy.settings()
+    assert "seed" not in settings  # 156680208700286 is past Studio's 32-bit seeds
+    assert settings["scheduler"] == "DPM++ 2M Karras" and settings["width"] == 1024
+    studio = inspect_file(examples["studio"])
+    recipe = studio.to_recipe()
+    assert recipe.request.seed == 42 and recipe.request.model == "/models/tiny" and recipe.model_name == "tiny"
+
+
+@pytest.mark.parametrize("suffix", [".png", ".jpg", ".webp"])
+@pytest.mark.parametrize("kind", ["studio", "a1111", "comfyui", "invokeai", "fooocus"])
+def test_export_carries_the_recipe_in_every_format(examples, tmp_path, kind, suffix):
+    source = inspect_file(examples[kind])
+    target = export_image(examples[kind], tmp_path / f"out{suffix}")
+    again = inspect_file(target)
+    assert isinstance(again, ImageInfo), again
+    assert (again.prompt, again.negative_prompt, again.seed, again.steps, again.cfg, again.sampler, again.model) == (
+        source.prompt, source.negative_prompt, source.seed, source.steps, source.cfg, source.sampler, source.model)
+    with Image.open(target) as image:
+        image.load()
+        assert image.size == (64, 72)
+        if suffix == ".png":
+            assert image.text["parameters"] == source.parameters_text()
+        else:  # as AUTOMATIC1111 writes it: EXIF UserComment, 'UNICODE' then UTF-16 big-endian
+            comment = image.getexif().get_ifd(0x8769)[USER_COMMENT_TAG]
+            assert comment[:8] == b"UNICODE\0"
+            assert comment[8:].decode("utf-16-be") == source.parameters_text()
+
+
+def test_user_comment_in_either_byte_order_and_other_prefixes():
+    text = "a lake, Negative prompt: fog, ünïcode ✓"
+    assert decode_user_comment(encode_user_comment(text)) == text
+    assert decode_user_comment(b"UNICODE\0" + text.encode("utf-16-le")) == text
+    assert decode_user_comment(b"UNICODE\0\xff\xfe" + text.encode("utf-16-le")) == text
+    assert decode_user_comment(b"ASCII\0\0\0plain words") == "plain words"
+    assert decode_user_comment(12) == ""
+
+
+def test_a1111_text_parses_quoted_values_and_long_lines_in_one_pass():
+    parsed = parse_a1111(A1111_TEXT)
+    assert parsed["settings"]["Lora hashes"] == "x: 1, y: 2"
+    assert parsed["settings"]["Schedule type"] == "Karras"
+    # A hostile settings line of a megabyte is read in one pass (a backtracking pattern would stall here).
+    line = "Steps: 3, Seed: " + "9" * 1_000_000 + ", " + "word" * 250_000
+    assert split_settings(line)["Steps"] == "3"
+    assert parse_a1111("prompt only")["settings"] == {}
+
+
+def test_text_chunks_compressed_and_international(tmp_path):
+    from studio.testing.gallery_samples import save_png_with_texts
+
+    text = "ein Schloss am See\nNegative prompt: Nebel\nSteps: 5, Sampler: Euler, CFG scale: 3, Seed: 7, Size: 64x64"
+    path = save_png_with_texts(tmp_path / "i.png", {"parameters": text}, compressed=("parameters",))
+    info = inspect_file(path)
+    assert (info.prompt, info.negative_prompt, info.seed, info.sampler) == ("ein Schloss am See", "Nebel", 7, "Euler")
+
+
+# Fuzzing: whatever the bytes, a reader answers ImageInfo or Unreadable and never raises.
+
+def _png_bytes(texts: dict[str, str]) -> bytes:
+    return encode(picture(8, 8), "PNG", texts.get("parameters", ""), texts.get("studio", ""))
+
+
+VALID = {
+    "png": _png_bytes({"parameters": A1111_TEXT}),
+    "jpeg": encode(picture(16, 16), "JPEG", A1111_TEXT),
+    "webp": encode(picture(16, 16), "WEBP", A1111_TEXT),
+}
+
+FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+
+
+@FUZZ
+@given(st.binary(max_size=4096))
+def test_fuzz_arbitrary_bytes(data):
+    assert isinstance(inspect_bytes(data), (ImageInfo, Unreadable))
+
+
+@FUZZ
+@given(st.sampled_from(sorted(VALID)), st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=12),
+       st.integers(0, 10_000))
+def test_fuzz_damaged_images(kind, flips, cut):
+    data = bytearray(VALID[kind])
+    for position, value in flips:
+        data[position % len(data)] = value
+    result = inspect_bytes(bytes(data[: max(1, len(data) - cut % len(data))]))
+    assert isinstance(result, (ImageInfo, Unreadable))
+
+
+@FUZZ
+@given(st.binary(max_size=600), st.sampled_from([b"tEXt", b"zTXt", b"iTXt", b"IHDR", b"eXIf", b"IEND"]))
+def test_fuzz_png_chunks(payload, kind):
+    data = raw_png(4, 4, png_chunk(kind, payload))
+    assert isinstance(inspect_bytes(data), (ImageInfo, Unreadable))
+    compressed = raw_png(4, 4, png_chunk(b"zTXt", b"parameters\0\0" + zlib.compress(payload)))
+    assert isinstance(inspect_bytes(compressed), (ImageInfo, Unreadable))
+
+
+JSON = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
+    lambda children: st.lists(children, max_size=5) | st.dictionaries(
+        st.sampled_from(["inputs", "class_type", "text", "seed", "positive", "negative", "nodes", "links", "widgets_values",
+                         "type", "id", "link", "name", "model", "image", "prompt", "steps", "cfg", "ckpt_name", "width"])
+        | st.text(max_size=5), children, max_size=6),
+    max_leaves=30,
+)
+KEYS = st.sampled_from(["studio", "parameters", "prompt", "workflow", "invokeai_metadata", "sd-metadata", "exif", "comment", "description"])
+
+
+@FUZZ
+@given(st.dictionaries(KEYS, st.text(max_size=300) | JSON.map(json.dumps), max_size=4))
+def test_fuzz_recipe_texts(texts):
+    fields = recipe_fields(texts)
+    assert isinstance(fields, dict)
+    if fields:
+        info = ImageInfo(width=64, height=64, format="PNG", **fields)
+        info.settings()
+        info.to_recipe()
+        info.parameters_text()
+
+
+@FUZZ
+@given(st.binary(max_size=300))
+def test_fuzz_user_comment(raw):
+    assert isinstance(decode_user_comment(raw), str)
+
+
+@FUZZ
+@given(st.text(max_size=400))
+def test_fuzz_a1111_text(text):
+    parsed = parse_a1111(text)
+    assert isinstance(parsed["prompt"], str) and isinstance(parsed["settings"], dict)
+
+
+def test_exif_of_every_kind_survives_damage():
+    buffer = io.BytesIO()
+    picture(16, 16).save(buffer, format="JPEG", exif=b"Exif\0\0MM\0*\0\0\0\x08\xff\xff")
+    assert isinstance(inspect_bytes(buffer.getvalue()), (ImageInfo, Unreadable))

@@ -1,0 +1,67 @@
+"""Delete goes to the trash and undoes; the trash empties after 30 days or on demand; export of many."""
+
+from __future__ import annotations
+
+import time
+
+from studio.gallery.readers import inspect_file
+from studio.gallery.store import Gallery
+from studio.gallery.trash import RETENTION_DAYS
+from studio.testing.gallery_samples import save_studio_png, write_examples
+
+
+def test_delete_and_undo_keep_the_file_and_its_favourite(data, gallery_folder):
+    write_examples(gallery_folder)
+    gallery = Gallery(data)
+    gallery.sync()
+    original = (gallery_folder / "comfy.png").read_bytes()
+    gallery.set_favourite(["comfy.png"], True)
+    batch = gallery.delete(["comfy.png", "invoke.png"])
+    assert not (gallery_folder / "comfy.png").exists()
+    assert {r.name for r in gallery.query()}.isdisjoint({"comfy.png", "invoke.png"})
+    assert gallery.trash.count() == 2
+    assert gallery.sync().removed == 0  # the index already knew
+    assert sorted(gallery.restore(batch)) == ["comfy.png", "invoke.png"]
+    assert (gallery_folder / "comfy.png").read_bytes() == original
+    assert [r.name for r in gallery.query(favourites=True)] == ["comfy.png"]
+    assert gallery.trash.count() == 0
+    gallery.close()
+
+
+def test_trash_empties_after_30_days_or_on_demand(data, gallery_folder):
+    write_examples(gallery_folder)
+    gallery = Gallery(data)
+    gallery.sync()
+    gallery.set_favourite(["plain.png"], True)
+    gallery.delete(["plain.png"])
+    gallery.delete(["comfy.png"])
+    assert gallery.purge_trash() == 0  # both fresh
+    later = time.time() + (RETENTION_DAYS + 1) * 86400
+    assert gallery.trash.purge(now=later) == 2
+    assert gallery.trash.count() == 0
+    gallery.delete(["invoke.png"])
+    assert gallery.purge_trash(days=0) == 1  # on demand
+    assert gallery.favourites.names == set()
+    gallery.close()
+
+
+def test_export_many_into_a_folder(data, gallery_folder, tmp_path):
+    write_examples(gallery_folder)
+    gallery = Gallery(data)
+    gallery.sync()
+    out = tmp_path / "out"
+    out.mkdir()
+    written = gallery.export(["comfy.png", "invoke.png"], out, ".webp")
+    assert sorted(p.name for p in written) == ["comfy.webp", "invoke.webp"]
+    assert inspect_file(out / "invoke.webp").prompt == "an astronaut riding a horse"
+    single = gallery.export(["studio.png"], tmp_path / "one.jpg")
+    assert inspect_file(single[0]).seed == 42
+    gallery.close()
+
+
+def test_a_new_image_is_indexed_at_once(data, gallery_folder):
+    gallery = Gallery(data)
+    path = save_studio_png(gallery_folder / "made-now.png", prompt="just made")
+    gallery.add_files([path])
+    assert [r.prompt for r in gallery.query()] == ["just made"]
+    gallery.close()

@@ -1,0 +1,244 @@
+"""The gallery panel driven as a person would: search, filters, favourites, delete + undo, drops, reuse."""
+
+from __future__ import annotations
+
+import os
+import shutil
+import time
+
+import pytest
+from PySide6.QtCore import QMimeData, QPoint, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication
+from PySide6.QtWidgets import QApplication
+
+from studio.gallery.readers import inspect_file
+from studio.model.gallery import KIND_ROLE, GalleryModel
+from studio.testing.gallery_samples import save_studio_png, write_examples
+from studio.ui.gallery_panel import GalleryPanel, install_drop_opener
+
+# The offscreen platform says so whenever a top-level widget's minimum size changes; harmless.
+pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
+
+
+def _make_gallery(data):
+    folder = data / "gallery"
+    write_examples(folder)
+    now = time.time()
+    save_studio_png(folder / "today-1.png", prompt="a lighthouse at dawn", seed=501, mtime=now - 60)
+    save_studio_png(folder / "today-2.png", prompt="a lighthouse at night", seed=502, mtime=now - 30)
+    return folder
+
+
+@pytest.fixture
+def panel(qtbot, tmp_path):
+    data = tmp_path / "data"
+    _make_gallery(data)
+    model = GalleryModel(data)
+    panel = GalleryPanel(model)
+    qtbot.addWidget(panel)
+    panel.resize(440, 820)
+    panel.show()
+    qtbot.waitExposed(panel)
+    with qtbot.waitSignal(model.synced, timeout=20000):
+        model.start()
+    yield panel
+    model.close()
+
+
+def _names(panel):
+    model = panel.model
+    return [model.name_at(r) for r in range(model.rowCount()) if model.name_at(r)]
+
+
+def _search(qtbot, panel, text):
+    panel.search.clear()
+    qtbot.keyClicks(panel.search, text)
+    qtbot.waitUntil(lambda: panel.model.filters.get("search") == text.strip(), timeout=3000)
+
+
+def test_grid_is_newest_first_by_day_and_thumbnails_arrive(qtbot, panel):
+    model, view = panel.model, panel.view
+    assert model.data(model.index(0), KIND_ROLE) == "day"
+    assert model.data(model.index(0)) == "Today · 2"
+    assert _names(panel)[:2] == ["today-2.png", "today-1.png"]
+    assert panel.count.text() == "11 images"
+    heading = view.visualRect(model.index(0))
+    first, second = view.visualRect(model.index(1)), view.visualRect(model.index(2))
+    assert heading.width() >= view.viewport().width() - 12  # a heading spans the grid
+    assert first.top() > heading.top() and second.top() == first.top() and second.left() > first.left()
+    later_heading = next(r for r in range(3, model.rowCount()) if model.data(model.index(r), KIND_ROLE) == "day")
+    assert view.visualRect(model.index(later_heading)).left() <= first.left()  # each day starts a new line
+    qtbot.waitUntil(lambda: model.thumbnails_ready(view.visible_rows()), timeout=20000)
+    pixmap = model.data(model.index(1), Qt.ItemDataRole.DecorationRole)
+    assert not pixmap.isNull() and max(pixmap.width(), pixmap.height()) <= 124
+    assert len(list((model.data_dir / "cache" / "thumbnails").rglob("*.jpg"))) >= 2
+
+
+def test_search_and_filters(qtbot, panel):
+    _search(qtbot, panel, "castle")
+    assert sorted(_names(panel)) == ["a1111.jpg", "a1111.png"]
+    assert panel.count.text() == "2 images match"
+    _search(qtbot, panel, "987654321")  # a seed
+    assert _names(panel) == ["comfy.png"]
+    _search(qtbot, panel, "watermark")  # the negative prompt
+    assert _names(panel) == ["comfy.png"]
+    _search(qtbot, panel, "lighthouse")
+    assert _names(panel) == ["today-2.png", "today-1.png"]
+    panel.search.clear()
+    qtbot.waitUntil(lambda: panel.model.filters["search"] == "", timeout=3000)
+
+    panel.model_filter.setCurrentIndex(panel.model_filter.findText("juggernautXL_v8Rundiffusion"))
+    assert _names(panel) == ["fooocus.png"]
+    panel.model_filter.setCurrentIndex(0)
+    panel.date_filter.setCurrentIndex(panel.date_filter.findText("Today"))
+    assert _names(panel) == ["today-2.png", "today-1.png"]
+    panel.date_filter.setCurrentIndex(0)
+    assert panel.size_filter.itemText(1) == "64×72"
+    panel.size_filter.setCurrentIndex(1)
+    assert len(_names(panel)) == 11
+
+
+def test_details_show_the_full_recipe_and_a_large_view(qtbot, panel):
+    with qtbot.waitSignal(panel.model.previewReady, timeout=20000):
+        panel.select_names(["comfy.png"])
+    text = panel.recipe.toPlainText()
+    for expected in ("beautiful scenery nature glass bottle landscape", "text, watermark", "987654321", "Euler a",
+                     "v1-5-pruned-emaonly.safetensors", "ComfyUI", "comfy.png"):
+        assert expected in text
+    qtbot.waitUntil(lambda: panel.preview.pixmap() is not None and not panel.preview.pixmap().isNull(), timeout=5000)
+    assert panel.reuse_button.isEnabled() and panel.open_button.isEnabled()
+    panel.select_names(["plain.png"])
+    assert "no recipe" in panel.recipe.toPlainText() and not panel.reuse_button.isEnabled()
+    panel.select_names(["plain.png", "comfy.png", "invoke.png"])
+    assert panel.preview.text() == "3 images selected"
+    assert not panel.open_button.isEnabled() and panel.delete_button.isEnabled() and panel.export_button.isEnabled()
+
+
+def test_copy_prompt_and_reuse_gives_runnable_settings(qtbot, panel):
+    panel.select_names(["invoke.png"])
+    panel.copy_button.click()
+    assert QGuiApplication.clipboard().text() == "an astronaut riding a horse"
+    with qtbot.waitSignal(panel.reuseRequested) as reused:
+        panel.reuse_button.click()
+    assert reused.args[0] == {"prompt": "an astronaut riding a horse", "negative_prompt": "ugly", "seed": 3141592,
+                              "steps": 30, "guidance_scale": 7.5, "scheduler": "DPM++ 2M Karras", "width": 768, "height": 512}
+
+
+def test_delete_with_undo(qtbot, panel):
+    folder = panel.model.folder
+    panel.select_names(["comfy.png", "invoke.png"])
+    panel.view.setFocus()
+    qtbot.keyClick(panel.view, Qt.Key.Key_Delete)
+    assert not (folder / "comfy.png").exists() and not (folder / "invoke.png").exists()
+    assert "comfy.png" not in _names(panel) and len(_names(panel)) == 9
+    assert panel.undo_bar.isVisible() and panel.undo_label.text().startswith("Deleted 2 images")
+    assert len(panel.selected_names()) == 1  # the next image is selected
+    panel.undo_button.click()
+    assert (folder / "comfy.png").exists() and "comfy.png" in _names(panel)
+    assert sorted(panel.selected_names()) == ["comfy.png", "invoke.png"]
+    assert not panel.undo_bar.isVisible()
+
+
+def test_favourites_multi_select_and_filter(qtbot, panel, tmp_path):
+    panel.select_names(["a1111.png", "fooocus.png"])
+    panel.favourite_button.click()
+    assert panel.favourite_button.isChecked()
+    model = panel.model
+    assert [model.entry(n).favourite for n in ("a1111.png", "fooocus.png", "comfy.png")] == [True, True, False]
+    panel.favourites_only.click()
+    assert sorted(_names(panel)) == ["a1111.png", "fooocus.png"]
+    panel.select_names(["fooocus.png"])
+    panel.favourite_button.click()
+    assert _names(panel) == ["a1111.png"]
+    again = GalleryModel(model.data_dir)  # kept on disk, apart from the index
+    again.set_filters(favourites=True)
+    assert [again.name_at(r) for r in range(again.rowCount()) if again.name_at(r)] == ["a1111.png"]
+    again.close()
+
+
+def test_export_several_with_their_recipes(qtbot, panel, tmp_path):
+    out = tmp_path / "exported"
+    out.mkdir()
+    panel.select_names(["comfy.png", "invoke.png", "studio.png"])
+    with qtbot.waitSignal(panel.model.exportFinished, timeout=20000) as done:
+        panel.export_to(panel.selected_names(), str(out), ".jpg")
+    assert done.args[0] == "Exported 3 image(s)"
+    assert sorted(p.name for p in out.iterdir()) == ["comfy.jpg", "invoke.jpg", "studio.jpg"]
+    assert inspect_file(out / "comfy.jpg").seed == 987654321
+
+
+def test_files_dropped_into_the_folder_appear_and_broken_ones_are_reported(qtbot, panel, tmp_path):
+    folder = panel.model.folder
+    outside = save_studio_png(tmp_path / "from-elsewhere.png", prompt="a dropped in windmill", seed=77)
+    shutil.copy(outside, folder / ".partial.tmp")  # as a file manager copies: temp name, then rename
+    os.replace(folder / ".partial.tmp", folder / "windmill.png")
+    qtbot.waitUntil(lambda: "windmill.png" in _names(panel), timeout=10000)
+    (folder / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 20)
+    qtbot.waitUntil(lambda: "broken.png" in panel.status.text(), timeout=10000)
+    assert "broken.png" not in _names(panel)
+
+
+def _drop(widget, mime: QMimeData) -> bool:
+    point = QPointF(widget.width() / 2, widget.height() / 2)
+    enter = QDragEnterEvent(point.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, enter)
+    if not enter.isAccepted():
+        return False
+    drop = QDropEvent(point, Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    QApplication.sendEvent(widget, drop)
+    return drop.isAccepted()
+
+
+def test_dragging_out_of_the_grid_carries_the_file(qtbot, panel):
+    from PySide6.QtWidgets import QLabel
+
+    model = panel.model
+    index = model.index(model.row_of("studio.png"))
+    mime = model.mimeData([index])
+    assert [u.toLocalFile() for u in mime.urls()] == [str(model.folder / "studio.png")]
+    target = QLabel("canvas")
+    qtbot.addWidget(target)
+    target.resize(200, 200)
+    opened = []
+    install_drop_opener(target, opened.append)
+    assert _drop(target, mime)
+    assert opened == [str(model.folder / "studio.png")]
+    text_only = QMimeData()
+    text_only.setUrls([QUrl.fromLocalFile("/tmp/notes.txt")])
+    assert not _drop(target, text_only)
+
+
+# The whole app, with the real worker and a tiny model.
+
+def test_new_images_appear_and_reuse_fills_the_controls(qtbot, make_app):
+    studio = make_app(steps=2, seed=1234, prompt="a red barn in the snow")
+    with qtbot.waitSignal(studio.worker.jobFinished, timeout=60000):
+        studio.window.controls.generate.click()
+    panel = studio.gallery_panel
+    qtbot.waitUntil(lambda: len(_names(panel)) == 1, timeout=10000)
+    name = _names(panel)[0]
+    assert studio.gallery_model.entry(name).prompt == "a red barn in the snow"
+    studio.session.set("prompt", "something else")
+    studio.session.set("seed", 9)
+    studio.session.set("steps", 7)
+    studio.session.set("random_seed", True)
+    panel.select_names([name])
+    panel.reuse_button.click()
+    controls = studio.window.controls
+    assert controls.prompt.toPlainText() == "a red barn in the snow"
+    assert controls.seed.value() == 1234 and controls.steps.value() == 2
+    assert studio.session["random_seed"] is False
+
+
+def test_drag_from_gallery_onto_canvas_opens_it(qtbot, make_app, tmp_path):
+    data = tmp_path / "app-data"
+    write_examples(data / "gallery")
+    studio = make_app(data=data)
+    model = studio.gallery_model
+    qtbot.waitUntil(lambda: model.row_of("a1111.png") >= 0, timeout=20000)
+    assert studio.window.gallery_dock.isVisible()
+    mime = model.mimeData([model.index(model.row_of("a1111.png"))])
+    assert _drop(studio.window.canvas, mime)
+    assert studio.document.path == str(model.folder / "a1111.png")
+    assert studio.session["prompt"] == "a castle on a hill, sunset, (masterpiece:1.2)"
+    assert studio.session["seed"] == 1234567 and studio.session["scheduler"] == "DPM++ 2M Karras"
