@@ -42,7 +42,7 @@ def export(run: Path, vae_path: Path, out: Path, unet_dtype: str = "float16") ->
     from diffusers import AutoencoderKL, StableDiffusionPipeline
     from transformers import CLIPTokenizer
 
-    state = torch.load(run / "checkpoint.pt", weights_only=False)
+    state = torch.load(run / "checkpoint.pt", weights_only=False, map_location="cpu")
     config = json.loads((run / "config.json").read_text())
     tokenizer = CLIPTokenizer.from_pretrained(run / "tokenizer")
     text_encoder = build_text_encoder(tokenizer)

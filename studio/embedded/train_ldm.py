@@ -1,14 +1,15 @@
 """Train the embedded model's text encoder and UNet together on the landscape world.
 
     python -m studio.embedded.train_ldm --vae assets/models/landscape/vae --out runs/ldm \
-        [--steps N] [--batch 32] [--threads 2] [--resume] [--export assets/models/landscape]
+        [--steps N] [--batch 32] [--threads 1] [--device cuda|cpu] [--resume]
 
 The autoencoder is trained first (train_vae) and frozen here. Scenes are rendered at
 three shapes (square, 2:1, 1:2), encoded once into a latent cache, and each training step
 draws one shape, fresh captions for its scenes (canonical, shortened, synonyms, or empty
 for classifier-free guidance) and v-prediction targets. An exponential moving average
 of the UNet is what gets exported. The learning rate warms up, then follows a cosine down
-to a tenth over --steps. Checkpoints every few minutes; --resume continues.
+to a tenth over --steps. Checkpoints every few minutes; --resume continues. On a 2-core CPU
+10,000 steps take about 100 minutes; on a CUDA GPU (used when present) a few minutes.
 """
 
 from __future__ import annotations
@@ -62,11 +63,12 @@ def load_tokenizer(folder: Path):
 
 
 class Trainer:
-    def __init__(self, vae_path: str, out: Path, scenes_per_shape: int, seed: int, lr: float, batch: int, channels):
+    def __init__(self, vae_path: str, out: Path, scenes_per_shape: int, seed: int, lr: float, batch: int, channels,
+                 device: str = "cpu"):
         import torch
         from diffusers import AutoencoderKL
 
-        self.out, self.batch, self.seed = out, batch, seed
+        self.out, self.batch, self.seed, self.device = out, batch, seed, device
         out.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(seed)
         self.tokenizer = load_tokenizer(out / "tokenizer")
@@ -76,6 +78,8 @@ class Trainer:
         self.ema.load_state_dict(self.unet.state_dict())
         self.ema.requires_grad_(False)
         self.scheduler = build_scheduler()
+        for model in (self.text_encoder, self.unet, self.ema):
+            model.to(device)
         params = list(self.unet.parameters()) + list(self.text_encoder.parameters())
         self.optimizer = torch.optim.AdamW(params, lr=lr, weight_decay=0.01)
         self.lr = lr
@@ -102,13 +106,14 @@ class Trainer:
         shape = shapes[self.rng.choice(len(shapes), p=list(SHAPES.values()))]
         scenes, latents = self.data[shape]
         index = self.rng.integers(len(scenes), size=self.batch)
-        x0 = latents[index].float()
+        x0 = latents[index].float().to(self.device)
         prompts = [caption_variant(scenes[i], self.rng) for i in index]
-        ids = self.tokenizer(prompts, padding="max_length", max_length=TOKENIZER_MAX_LENGTH, truncation=True, return_tensors="pt").input_ids
+        ids = self.tokenizer(prompts, padding="max_length", max_length=TOKENIZER_MAX_LENGTH, truncation=True, return_tensors="pt").input_ids.to(self.device)
         context = self.text_encoder(ids)[0]
-        noise = torch.from_numpy(self.rng.standard_normal(x0.shape).astype(np.float32))
+        noise = torch.from_numpy(self.rng.standard_normal(x0.shape).astype(np.float32)).to(self.device)
         t = torch.from_numpy(self.rng.integers(0, 1000, size=self.batch))
-        a = self.scheduler.alphas_cumprod[t].view(-1, 1, 1, 1)
+        a = self.scheduler.alphas_cumprod[t].view(-1, 1, 1, 1).to(self.device)
+        t = t.to(self.device)
         noisy = a.sqrt() * x0 + (1 - a).sqrt() * noise
         target = a.sqrt() * noise - (1 - a).sqrt() * x0
         prediction = self.unet(noisy, t, encoder_hidden_states=context).sample
@@ -160,7 +165,7 @@ class Trainer:
         file = self.out / "checkpoint.pt"
         if not file.exists():
             return False
-        state = torch.load(file, weights_only=False)
+        state = torch.load(file, weights_only=False, map_location="cpu")
         self.unet.load_state_dict(state["unet"])
         self.ema.load_state_dict(state["ema"])
         self.text_encoder.load_state_dict(state["text_encoder"])
@@ -181,6 +186,7 @@ def main(argv=None) -> None:
     parser.add_argument("--scenes", type=int, default=12000, help="scenes per square shape (half for wide and tall)")
     parser.add_argument("--channels", default="32,64,128")
     parser.add_argument("--threads", type=int, default=0)
+    parser.add_argument("--device", help="cuda or cpu (default: cuda when present)")
     parser.add_argument("--seed", type=int, default=0)
     parser.add_argument("--resume", action="store_true")
     parser.add_argument("--checkpoint-minutes", type=float, default=5.0)
@@ -192,7 +198,8 @@ def main(argv=None) -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     channels = tuple(int(c) for c in args.channels.split(","))
-    trainer = Trainer(args.vae, args.out, args.scenes, args.seed, args.lr, args.batch, channels)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    trainer = Trainer(args.vae, args.out, args.scenes, args.seed, args.lr, args.batch, channels, device)
     trainer.total_steps = args.steps
     if args.resume and trainer.resume():
         print(f"resumed at step {trainer.step}", flush=True)

@@ -1,6 +1,6 @@
 """Trains the embedded model's autoencoder on landscapes rendered on the fly.
 
-    python -m studio.embedded.train_vae --out runs/vae [--steps N] [--threads 1] [--resume]
+    python -m studio.embedded.train_vae --out runs/vae [--steps N] [--threads 1] [--device cuda|cpu] [--resume]
     python -m studio.embedded.train_vae --out runs/vae --export-only --export DIR
 
 Each step sees about two 128 x 128 images' worth of pixels: 64 x 64 crops, whole squares,
@@ -93,12 +93,12 @@ def learning_rate(step: int, config: TrainConfig) -> float:
 class Trainer:
     """The model, optimizer and random state of one run, saved and restored as a whole."""
 
-    def __init__(self, config: TrainConfig, out: Path, log=print) -> None:
-        self.config, self.out, self.log = config, Path(out), log
+    def __init__(self, config: TrainConfig, out: Path, log=print, device: str = "cpu") -> None:
+        self.config, self.out, self.log, self.device = config, Path(out), log, device
         torch.manual_seed(config.seed)  # the initial weights
         self.rng = np.random.default_rng(config.seed)  # scenes, crops and batch kinds
         self.torch_rng = torch.Generator().manual_seed(config.seed)  # latent sampling
-        self.vae = build_vae(config.channels, config.norm_groups)
+        self.vae = build_vae(config.channels, config.norm_groups).to(device)
         self.optimizer = torch.optim.AdamW(self.vae.parameters(), lr=config.lr,
                                            weight_decay=config.weight_decay)
         self.step = 0
@@ -124,7 +124,7 @@ class Trainer:
         os.replace(partial, self.checkpoint_path)
 
     def load_checkpoint(self) -> None:
-        state = torch.load(self.checkpoint_path, weights_only=False)
+        state = torch.load(self.checkpoint_path, weights_only=False, map_location="cpu")
         self.vae.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = state["step"]
@@ -133,7 +133,7 @@ class Trainer:
 
     def train_step(self) -> dict[str, float]:
         kind = self.kinds[self.rng.choice(len(self.kinds), p=self.shares)]
-        batch = training_batch(kind, self.config, self.rng)
+        batch = training_batch(kind, self.config, self.rng).to(self.device)
         for group in self.optimizer.param_groups:
             group["lr"] = learning_rate(self.step, self.config)
         self.vae.train()
@@ -178,7 +178,7 @@ class Trainer:
 
 def saved_config(checkpoint: Path) -> TrainConfig:
     """The configuration a checkpoint was trained with."""
-    saved = torch.load(checkpoint, weights_only=False)["config"]
+    saved = torch.load(checkpoint, weights_only=False, map_location="cpu")["config"]
     saved["channels"] = tuple(saved["channels"])
     saved["batch_kinds"] = tuple(tuple(kind) for kind in saved["batch_kinds"])
     return TrainConfig(**saved)
@@ -188,7 +188,7 @@ def vae_from_checkpoint(checkpoint: Path):
     """The autoencoder saved in a training checkpoint, in eval mode."""
     config = saved_config(checkpoint)
     vae = build_vae(config.channels, config.norm_groups)
-    vae.load_state_dict(torch.load(checkpoint, weights_only=False)["model"])
+    vae.load_state_dict(torch.load(checkpoint, weights_only=False, map_location="cpu")["model"])
     return vae.eval()
 
 
@@ -201,6 +201,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--channels", type=lambda s: tuple(int(c) for c in s.split(",")),
                         default=DEFAULT_CHANNELS, help="e.g. 16,32,64,64")
     parser.add_argument("--threads", type=int, default=1)
+    parser.add_argument("--device", help="cuda or cpu (default: cuda when present)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     parser.add_argument("--export", type=Path, help="export folder (default OUT/export)")
     parser.add_argument("--export-only", action="store_true",
@@ -221,7 +222,8 @@ def main(argv: list[str] | None = None) -> None:
         config = dataclasses.replace(saved_config(checkpoint), steps=args.steps)
     elif args.export_only:
         sys.exit(f"no checkpoint at {checkpoint}")
-    trainer = Trainer(config, args.out, log)
+    device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    trainer = Trainer(config, args.out, log, device)
     if checkpoint.exists() and (args.resume or args.export_only):
         trainer.load_checkpoint()
         log(f"resumed at step {trainer.step} from {checkpoint}")
@@ -231,7 +233,7 @@ def main(argv: list[str] | None = None) -> None:
     if not args.export_only:
         trainer.train()
     destination = args.export or args.out / "export"
-    factor = export(trainer.vae.eval(), destination)
+    factor = export(trainer.vae.cpu().eval(), destination)
     log(f"exported step {trainer.step} to {destination} (scaling_factor {factor:.4f})")
 
 
