@@ -11,6 +11,7 @@ import json
 import subprocess
 import sys
 import tempfile
+import time
 from pathlib import Path
 
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
@@ -24,12 +25,20 @@ from studio.ui.handles import HANDLES, handle_point
 LEFT = Qt.MouseButton.LeftButton
 
 
-def wait_for(app, condition, seconds: float = 120) -> None:
-    for _ in range(int(seconds * 20)):
+def pause(app, seconds: float) -> None:
+    """Let the window work; sleeping (unlike QTest.qWait) lets the worker thread have Python."""
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
+        app.processEvents()
+        time.sleep(0.02)
+
+
+def wait_for(app, condition, seconds: float = 300) -> None:
+    end = time.monotonic() + seconds
+    while time.monotonic() < end:
         if condition():
             return
-        app.processEvents()
-        QTest.qWait(50)
+        pause(app, 0.05)
     raise TimeoutError(f"the window did not get there in time ({studio_status(app)})")
 
 
@@ -39,9 +48,7 @@ def studio_status(app) -> str:
 
 
 def shot(app, out: Path, name: str) -> None:
-    for _ in range(5):
-        app.processEvents()
-        QTest.qWait(40)
+    pause(app, 0.3)
     subprocess.run(["import", "-window", "root", str(out / name)], check=True)
     print("wrote", out / name)
 
@@ -65,7 +72,7 @@ def main() -> int:
     studio.worker.modelFailed.connect(lambda ref, message: sys.exit(f"cannot load {ref}: {message}"))
     studio.worker.jobFailed.connect(lambda job, message: print("job failed:", message, file=sys.stderr))
     studio.start()
-    wait_for(app, lambda: bool(loaded), 200)
+    wait_for(app, lambda: bool(loaded))
     window, canvas = studio.window, studio.window.canvas
     window.activateWindow()
 
@@ -89,7 +96,12 @@ def main() -> int:
     QTest.mouseRelease(canvas, LEFT, Qt.KeyboardModifier.NoModifier, start + QPoint(round(sx * reach), 0))
     shot(app, out, "3-extended.png")
 
+    steps = []
+    studio.worker.previewReady.connect(lambda job, index, step, image: steps.append(step))
+    studio.session.set("steps", 80)  # slow enough to catch the previews
     window.edit_bar.outpaint.click()
+    wait_for(app, lambda: len(steps) >= 6)
+    shot(app, out, "3b-previewing.png")
     wait_for(app, lambda: len(finished) == 2)
     shot(app, out, "4-candidates.png")
     window.candidate_bar.next.click()
@@ -112,6 +124,18 @@ def main() -> int:
     wait_for(app, lambda: len(finished) == 3)
     window.candidate_bar.accept.click()
     shot(app, out, "8-inpainted.png")
+
+    # A corner drag: two sides at once.
+    window.edit_bar.set_tool("extend")
+    name = "bottom-left"
+    start = handle_point(canvas.image_rect(), name).toPoint()
+    QTest.mousePress(canvas, LEFT, Qt.KeyboardModifier.NoModifier, start)
+    reach = 40 * canvas.zoom
+    for k in range(1, 9):
+        move(canvas, start + QPoint(round(-reach * k / 8), round(reach * k / 8)))
+        app.processEvents()
+    shot(app, out, "9-dragging-corner.png")
+    QTest.keyClick(canvas, Qt.Key.Key_Escape)
     window.close()
     return 0
 

@@ -9,7 +9,6 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-import studio.qt_refcount  # noqa: F401  (PySide6 6.12 on Python 3.11; see the module)
 from PySide6.QtCore import QByteArray, QTimer
 from PySide6.QtGui import QIcon, QImage
 from PySide6.QtWidgets import QApplication, QFileDialog
@@ -209,7 +208,7 @@ class StudioApp:
         job_id = self.worker.submit(request)
         self._edit_jobs.add(job_id)
         self.queue.add(job_id, generate)
-        e.begin_job(job_id, e.kind, self._preview_rect(request))
+        e.begin_job(job_id, e.kind, self._preview_rect(request), generate.count)
 
     def plan_zones(self, width: int, height: int, extend):
         """The zones a job on a canvas grown to `extend` would use, for the canvas's overlay while dragging."""
@@ -217,7 +216,8 @@ class StudioApp:
         from studio.ui.handles import Zones, zone_rects
 
         left, top, right, bottom = extend
-        new = [(0, 0, left, height), (0, 0, width, top), (width - right, 0, right, height), (0, height - bottom, width, bottom)]
+        middle = width - left - right
+        new = [(0, 0, left, height), (left, 0, middle, top), (width - right, 0, right, height), (left, height - bottom, middle, bottom)]
         new = [r for r in new if r[2] > 0 and r[3] > 0]
         painted = self.edits.painted_rect()
         if painted is not None:
@@ -266,7 +266,7 @@ class StudioApp:
         if not self.document.is_preview:
             floor = e.base_rect if e.has_image and not e.locked else None
             self.window.canvas.set_edit(e.display(), floor, e.mask_overlay())
-        self.window.candidate_bar.set_candidates(e.current, len(e.candidates), e.job_id is not None)
+        self.window.candidate_bar.set_candidates(e.current, len(e.candidates), e.expected if e.job_id is not None else 0, e.previewing)
         self._edit_controls()
 
     def _edit_controls(self) -> None:
@@ -447,7 +447,7 @@ class StudioApp:
             self.window.restoreState(QByteArray.fromBase64(state.encode("ascii")))
 
     def _load_recent(self) -> None:
-        from studio.engine.recipe import read_recipe
+        from studio.gallery.readers import recipe_of
 
         if not self.gallery.is_dir():
             return
@@ -456,10 +456,7 @@ class StudioApp:
             image = QImage(str(path))
             if image.isNull():
                 continue
-            try:
-                recipe = read_recipe(path)
-            except Exception:
-                recipe = None
+            recipe = recipe_of(path)  # never raises, and reads hostile text chunks in linear time
             self.window.recent.add(str(path), image, recipe.request.prompt if recipe else "")
 
     def shutdown(self) -> None:

@@ -14,7 +14,6 @@ import errno
 import io
 import json
 import os
-import re
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -125,7 +124,6 @@ def _quote(value: str) -> str:
     return value
 
 
-_SETTING = re.compile(r'\s*([\w][\w \-/+]*):\s*("(?:\\.|[^\\"])*"|[^,]*)(?:,|$)')
 
 
 def parse_parameters(text: str) -> dict[str, Any]:
@@ -136,13 +134,7 @@ def parse_parameters(text: str) -> dict[str, Any]:
         candidate = lines[-1]
         if _looks_like_settings(candidate):
             lines = lines[:-1]
-            for key, value in _SETTING.findall(candidate):
-                if value.startswith('"'):
-                    try:
-                        value = json.loads(value)
-                    except ValueError:
-                        value = value.strip('"')
-                settings[key.strip()] = value.strip()
+            settings = {key: value.strip() for key, value in split_settings(candidate).items()}
     prompt_lines: list[str] = []
     negative_lines: list[str] = []
     target = prompt_lines
@@ -159,7 +151,43 @@ def parse_parameters(text: str) -> dict[str, Any]:
 
 
 def _looks_like_settings(line: str) -> bool:
-    return len(_SETTING.findall(line)) >= 3 and line.lstrip().startswith("Steps:")
+    return line.lstrip().startswith("Steps:") and len(split_settings(line)) >= 3
+
+
+def split_settings(line: str) -> dict[str, str]:
+    """'Key: value, Key: "quoted, value", ...' as a dict, in one pass over the line."""
+    out: dict[str, str] = {}
+    i, n = 0, len(line)
+    while i < n:
+        while i < n and line[i] in " ,":
+            i += 1
+        colon = line.find(":", i)
+        if colon < 0:
+            break
+        key = line[i:colon].strip()
+        i = colon + 1
+        while i < n and line[i] == " ":
+            i += 1
+        if i < n and line[i] == '"':
+            k = i + 1
+            while k < n and line[k] != '"':
+                k += 2 if line[k] == "\\" else 1
+            raw = line[i : k + 1]
+            i = k + 1
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                value = raw.strip('"')
+            if not isinstance(value, str):
+                value = str(value)
+        else:
+            comma = line.find(",", i)
+            comma = n if comma < 0 else comma
+            value = line[i:comma].strip()
+            i = comma
+        if key and len(out) < 500:
+            out.setdefault(key, value)
+    return out
 
 
 def request_from_parameters(text: str, **fallback: Any) -> GenerateRequest:

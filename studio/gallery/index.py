@@ -88,9 +88,10 @@ def _haystack(info: ImageInfo) -> str:
 class GalleryIndex:
     """One connection to the index file; use one per thread."""
 
-    def __init__(self, path: Path, folder: Path):
+    def __init__(self, path: Path, folder: Path, verify: bool = True):
         self.path = Path(path)
         self.folder = Path(folder)
+        self.verify = verify  # run SQLite's quick_check (it reads the whole file) before trusting it
         self.rebuilt = False  # True when this open found no usable index and started a new one
         self.path.parent.mkdir(parents=True, exist_ok=True)
         try:
@@ -125,7 +126,7 @@ class GalleryIndex:
 
     def _usable(self, db: sqlite3.Connection) -> bool:
         try:
-            if db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
+            if self.verify and db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
                 return False
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.DatabaseError:

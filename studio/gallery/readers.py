@@ -21,6 +21,7 @@ import zlib
 from dataclasses import asdict, dataclass, field
 from typing import Any, BinaryIO
 
+from studio.engine.recipe import split_settings
 from studio.engine.request import MAX_SEED, GenerateRequest
 from studio.engine.schedulers import SCHEDULER_NAMES
 
@@ -561,42 +562,6 @@ def _from_studio(text: str) -> dict[str, Any] | None:
 
 
 _SETTING_KEYS = ("Steps", "Sampler", "CFG scale", "Seed", "Size", "Model")
-
-
-def split_settings(line: str) -> dict[str, str]:
-    """'Key: value, Key: "quoted, value", ...' as a dict, in one pass over the line."""
-    out: dict[str, str] = {}
-    i, n = 0, len(line)
-    while i < n:
-        while i < n and line[i] in " ,":
-            i += 1
-        colon = line.find(":", i)
-        if colon < 0:
-            break
-        key = line[i:colon].strip()
-        i = colon + 1
-        while i < n and line[i] == " ":
-            i += 1
-        if i < n and line[i] == '"':
-            k = i + 1
-            while k < n and line[k] != '"':
-                k += 2 if line[k] == "\\" else 1
-            raw = line[i : k + 1]
-            i = k + 1
-            try:
-                value = json.loads(raw)
-            except ValueError:
-                value = raw.strip('"')
-            if not isinstance(value, str):
-                value = str(value)
-        else:
-            comma = line.find(",", i)
-            comma = n if comma < 0 else comma
-            value = line[i:comma].strip()
-            i = comma
-        if key and len(out) < 500:
-            out.setdefault(key, value)
-    return out
 
 
 def parse_a1111(text: str) -> dict[str, Any]:

@@ -43,6 +43,7 @@ class SyncReport:
     removed: int = 0
     skipped: list[tuple[str, str]] = field(default_factory=list)  # newly skipped: (name, reason)
     seen: int = 0
+    rebuilt: bool = False  # the index was started afresh (missing, damaged or from another version)
 
     @property
     def changed(self) -> bool:
@@ -57,11 +58,13 @@ class ImportReport:
 
 
 class Gallery:
-    def __init__(self, data: str | os.PathLike):
+    def __init__(self, data: str | os.PathLike, verify: bool = True):
+        """`verify=False` skips reading the whole index to check it (for a quick first screen;
+        a damaged index then shows up as errors, and a verifying Gallery rebuilds it)."""
         self.data = Path(data)
         self.folder = gallery_dir(self.data)
         self.thumbnails = thumbnail_dir(self.data)
-        self.index = GalleryIndex(gallery_index_path(self.data), self.folder)
+        self.index = GalleryIndex(gallery_index_path(self.data), self.folder, verify=verify)
         self.trash = Trash(trash_dir(self.data))
         self.favourites = Favourites(favourites_path(self.data))
         self.index.set_favourites(self.favourites.names)
@@ -75,7 +78,8 @@ class Gallery:
     # Keeping the index true to the files.
     def sync(self, progress: Callable[[int, int], None] | None = None, stop: threading.Event | None = None) -> SyncReport:
         """Read new and changed files, forget vanished ones; `progress(done, todo)` per batch."""
-        report = SyncReport()
+        report = SyncReport(rebuilt=self.index.rebuilt)
+        self.index.rebuilt = False
         on_disk = list_folder(self.folder)
         known = self.index.stamps()
         gone = [n for n in known if n not in on_disk]

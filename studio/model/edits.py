@@ -70,6 +70,7 @@ class Edits(QObject):
         self.current = 0
         self.job_id: int | None = None
         self.job_kind = ""
+        self.expected = 0  # candidates the job will make
         self._preview: np.ndarray | None = None
         self._preview_rect: QRect | None = None
         self._key: int | None = None
@@ -211,10 +212,11 @@ class Edits(QObject):
             self.history.redo()
 
     # The job.
-    def begin_job(self, job_id: int, kind: str, preview_rect: QRect | None = None) -> None:
-        """A job was submitted from the picture as it is now; `preview_rect` is where its step previews go."""
+    def begin_job(self, job_id: int, kind: str, preview_rect: QRect | None = None, count: int = 1) -> None:
+        """A job of `count` candidates was submitted from the picture as it is now; `preview_rect` is
+        where its step previews go."""
         self.candidates, self.current = [], 0
-        self.job_id, self.job_kind = job_id, kind
+        self.job_id, self.job_kind, self.expected = job_id, kind, count
         self._preview, self._preview_rect = None, preview_rect
         self.changed.emit()
 
@@ -276,6 +278,10 @@ class Edits(QObject):
 
     # Showing.
     @property
+    def previewing(self) -> bool:
+        return self._preview is not None
+
+    @property
     def showing(self) -> Candidate | None:
         return self.candidates[self.current] if self.candidates and self._preview is None else None
 
@@ -321,5 +327,5 @@ class Edits(QObject):
 
     def _end_job(self) -> None:
         self.candidates, self.current = [], 0
-        self.job_id, self.job_kind = None, ""
+        self.job_id, self.job_kind, self.expected = None, "", 0
         self._preview, self._preview_rect = None, None

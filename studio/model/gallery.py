@@ -20,7 +20,6 @@ from PySide6.QtCore import QAbstractListModel, QMimeData, QModelIndex, QObject, 
 from PySide6.QtCore import QFileSystemWatcher
 from PySide6.QtGui import QImage, QPixmap
 
-import studio.qt_refcount  # noqa: F401  (before any Qt call; see the module)
 from studio.engine.errors import StudioError
 from studio.gallery.index import Row
 from studio.gallery.readers import ImageInfo
@@ -125,7 +124,7 @@ class GalleryModel(QAbstractListModel):
     def __init__(self, data: Path, parent=None):
         super().__init__(parent)
         self.data_dir = Path(data)
-        self.gallery = Gallery(self.data_dir)
+        self.gallery = Gallery(self.data_dir, verify=False)  # the background sync verifies it
         self.folder = self.gallery.folder
         self._items: list = []
         self._positions: dict[str, int] = {}  # image name -> row
@@ -279,10 +278,13 @@ class GalleryModel(QAbstractListModel):
 
     def _sync_in_background(self) -> None:
         try:
-            if self._background is None:
+            first = self._background is None
+            if first:
                 self._background = Gallery(self.data_dir)
-                self._background.purge_trash()
+                self._background.purge_trash()  # batches deleted more than 30 days ago
             report = self._background.sync(progress=self._bridge.progress.emit, stop=self._stop)
+            if first and not self._stop.is_set():
+                self._background.prune_thumbnails()  # of images gone since the last session
         except StudioError as exc:
             report = str(exc)
         except Exception as exc:  # never let the pool thread die with an exception
@@ -295,8 +297,11 @@ class GalleryModel(QAbstractListModel):
         if self._closed:
             return
         if isinstance(report, SyncReport):
+            if report.rebuilt:  # the index was damaged and made anew under this connection
+                self.gallery.close()
+                self.gallery = Gallery(self.data_dir, verify=False)
             self.skipped = self.gallery.index.skipped()
-            if report.changed:
+            if report.changed or report.rebuilt:
                 self.refresh()
                 self.optionsChanged.emit()
             self.statusChanged.emit(self._status())
@@ -310,9 +315,10 @@ class GalleryModel(QAbstractListModel):
     def _status(self) -> str:
         if not self.skipped:
             return ""
-        names = ", ".join(f"{n} ({why})" for n, why in self.skipped[:3])
-        more = f" and {len(self.skipped) - 3} more" if len(self.skipped) > 3 else ""
-        return f"Skipped {len(self.skipped)} file(s): {names}{more}"
+        names = "; ".join(f"{n}: {why}" for n, why in self.skipped[:5])
+        more = f"; and {len(self.skipped) - 5} more" if len(self.skipped) > 5 else ""
+        count = len(self.skipped)
+        return f"{count} file{'s' if count != 1 else ''} skipped: {names}{more}"
 
     def add_file(self, path: str | Path) -> None:
         """A file just saved into the gallery folder: list it at once."""
@@ -342,7 +348,7 @@ class GalleryModel(QAbstractListModel):
     def sizes(self) -> list[tuple[int, int]]:
         return self.gallery.index.sizes()
 
-    def refresh(self, first_page: bool = False) -> None:
+    def refresh(self, first_page: bool = False, rest: bool = False) -> None:
         """Query the index again and change only the rows that differ (selection and scroll stay).
 
         With `first_page`, the newest rows are listed first and the rest once the thumbnails
@@ -364,10 +370,12 @@ class GalleryModel(QAbstractListModel):
             return
         self._apply(group_by_day(rows))
         self.countChanged.emit(len(rows))
+        if first_page or rest:
+            self.optionsChanged.emit()
 
     def _list_the_rest(self) -> None:
         if self._rest_pending and not self._closed:
-            self.refresh()
+            self.refresh(rest=True)
 
     @property
     def listing_complete(self) -> bool:
@@ -530,7 +538,15 @@ class GalleryModel(QAbstractListModel):
         return names
 
     def empty_trash(self) -> int:
-        return self.gallery.purge_trash(days=0)
+        """Delete for good every image in the trash; returns how many."""
+        try:
+            return self.gallery.purge_trash(days=0)
+        except OSError as exc:
+            self.statusChanged.emit(f"cannot empty the trash: {exc}")
+            return 0
+
+    def trash_count(self) -> int:
+        return self.gallery.trash.count()
 
     def export(self, names: list[str], target: str | Path, suffix: str | None = None) -> None:
         """Export in the background (one file, or many into a folder); ends with exportFinished."""

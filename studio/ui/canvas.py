@@ -25,6 +25,8 @@ from studio.ui.overlay import (
     draw_handles,
     draw_legend,
     draw_stroke,
+    legend_corner,
+    legend_size,
     draw_zones,
 )
 
@@ -146,7 +148,7 @@ class Canvas(QWidget):
 
     def _margin(self) -> float:
         """Room around a fitted image; more while editing, to leave room for dragging the handles out."""
-        return 16 + (0.12 * min(self.width(), self.height()) if self._floor is not None else 0)
+        return 16 + (0.15 * min(self.width(), self.height()) if self._floor is not None else 0)
 
     def _fits(self) -> bool:
         rect, margin = self.image_rect(), self._margin() / 2
@@ -353,4 +355,5 @@ class Canvas(QWidget):
             lines += [(NEW_COLOUR, "New area"), (CONTEXT_COLOUR, "Context the model sees"), (BAND_COLOUR, "Blend band")]
         if r.proposal.refused:
             lines.append((None, "!" + r.proposal.refused))
-        draw_legend(painter, QPointF(10, 10), lines)
+        size = legend_size(painter, lines)
+        draw_legend(painter, legend_corner(self.rect().toRectF(), proposed, size), lines)

@@ -2,9 +2,10 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QEvent, QObject, Qt, Signal
+from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
+    QGridLayout,
     QCheckBox,
     QComboBox,
     QFrame,
@@ -18,15 +19,19 @@ from PySide6.QtWidgets import (
 )
 
 from studio.engine.request import MAX_COUNT
+from studio.ui.theme import ACCENT
 
-FILLS = (("edge", "Edge fill", "Fill the new area from the neighbouring pixels, blurred"),
-         ("noise", "Noise fill", "Fill the new area with noise"),
-         ("colour", "Colour fill", "Fill the new area with the picture's mean colour"))
+FILLS = (("edge", "Edge fill", "The new area starts from the neighbouring pixels, extended and blurred"),
+         ("noise", "Noise fill", "The new area starts from noise in the neighbouring colours"),
+         ("colour", "Colour fill", "The new area starts as the neighbouring pixels' mean colour"))
 BRUSH_MIN, BRUSH_MAX = 4, 256
 
 
 class EditBar(QWidget):
-    """Tools (extend, brush, eraser), brush size, fill, candidates, auto, and the two job buttons."""
+    """Tools (extend, brush, eraser), brush size, auto, fill, candidates, and the two job buttons.
+
+    Two groups: the tools and the job. They sit in one row when there is room, else in two.
+    """
 
     toolChanged = Signal(str)
     brushSizeChanged = Signal(int)
@@ -37,8 +42,10 @@ class EditBar(QWidget):
     def __init__(self, session, parent=None):
         super().__init__(parent)
         self.setObjectName("editBar")
+        self.setStyleSheet("QToolButton { padding: 4px 6px; } QPushButton { padding: 4px 8px; }")
         self.session = session
-        row = QHBoxLayout(self)
+        self.tools_group, self.job_group = QWidget(), QWidget()
+        row = QHBoxLayout(self.tools_group)
         row.setContentsMargins(0, 0, 0, 0)
         row.setSpacing(6)
         self.tools = QButtonGroup(self)
@@ -56,13 +63,17 @@ class EditBar(QWidget):
             self.tools.addButton(button)
             self.tool_buttons[name] = button
             row.addWidget(button)
+            if name == "extend":
+                self.auto = QCheckBox("Auto")
+                self.auto.setToolTip("Outpaint as soon as a canvas handle is released")
+                row.addWidget(self.auto)
         self.tool_buttons["extend"].setChecked(True)
         self.size = QSlider(Qt.Orientation.Horizontal)
         self.size.setRange(BRUSH_MIN, BRUSH_MAX)
-        self.size.setFixedWidth(84)
+        self.size.setFixedWidth(60)
         self.size.setToolTip("Brush size in pixels of the picture")
         self.size_label = QLabel()
-        self.size_label.setMinimumWidth(44)
+        self.size_label.setMinimumWidth(36)
         self.clear = QToolButton()
         self.clear.setText("Clear")
         self.clear.setToolTip("Clear the painted mask")
@@ -70,6 +81,9 @@ class EditBar(QWidget):
         row.addWidget(self.size_label)
         row.addWidget(self.clear)
         row.addStretch(1)
+        row = QHBoxLayout(self.job_group)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(6)
         self.fill = QComboBox()
         for key, text, tip in FILLS:
             self.fill.addItem(text, key)
@@ -79,18 +93,45 @@ class EditBar(QWidget):
         self.candidates.setRange(1, MAX_COUNT)
         self.candidates.setSuffix(" candidates")
         self.candidates.setToolTip("How many versions each outpaint or inpaint job makes to choose from")
-        self.auto = QCheckBox("Auto")
-        self.auto.setToolTip("Outpaint as soon as a handle is released")
         self.outpaint = QPushButton("Outpaint")
         self.outpaint.setObjectName("outpaint")
         self.outpaint.setToolTip("Fill the new area, continuing the picture (uses the prompt box)")
-        self.inpaint = QPushButton("Regenerate region")
-        self.inpaint.setToolTip("Paint anew what the brush covered (uses the prompt box)")
-        for widget in (self.fill, self.candidates, self.auto, self.outpaint, self.inpaint):
-            row.addWidget(widget)
+        self.inpaint = QPushButton("Regenerate")
+        self.inpaint.setToolTip("Regenerate the region the brush painted (uses the prompt box)")
+        row.addWidget(self.fill)
+        row.addWidget(self.candidates)
+        row.addStretch(1)
+        row.addWidget(self.outpaint)
+        row.addWidget(self.inpaint)
+        self._grid = QGridLayout(self)
+        self._grid.setContentsMargins(0, 0, 0, 0)
+        self._grid.setHorizontalSpacing(18)
+        self._grid.setVerticalSpacing(6)
+        self._grid.setColumnStretch(0, 1)
+        self._one_row: bool | None = None
+        self._grid.setSizeConstraint(QGridLayout.SizeConstraint.SetNoConstraint)  # see minimumSizeHint
+        self._arrange(one_row=False)
         self._connect()
         self.refresh()
         self.set_state(False, False, False, False)
+
+    def _arrange(self, one_row: bool) -> None:
+        if one_row == self._one_row:
+            return
+        self._one_row = one_row
+        self._grid.addWidget(self.tools_group, 0, 0)
+        self._grid.addWidget(self.job_group, 0 if one_row else 1, 1 if one_row else 0)
+        self._grid.setColumnStretch(1, 1 if one_row else 0)
+
+    def minimumSizeHint(self) -> QSize:
+        """As narrow as the wider group: the groups go in two rows rather than widen the window."""
+        width = max(self.tools_group.minimumSizeHint().width(), self.job_group.minimumSizeHint().width())
+        return QSize(width, self._grid.minimumSize().height())
+
+    def resizeEvent(self, event) -> None:
+        needed = self.tools_group.sizeHint().width() + self.job_group.sizeHint().width() + self._grid.horizontalSpacing()
+        self._arrange(event.size().width() >= needed)
+        super().resizeEvent(event)
 
     def _connect(self) -> None:
         self.tools.buttonToggled.connect(self._tool_toggled)
@@ -152,6 +193,8 @@ class CandidateBar(QFrame):
         self.setStyleSheet(
             "QFrame#candidateBar { background: rgba(16, 17, 21, 220); border-radius: 10px; }"
             "QLabel { color: #e8e9ee; padding: 0 6px; }"
+            f"QPushButton#accept {{ background: {ACCENT}; color: white; font-weight: 600; border: none; padding: 6px 14px; }}"
+            "QPushButton#accept:disabled { background: #3a4266; color: #9aa3c0; }"
         )
         row = QHBoxLayout(self)
         row.setContentsMargins(8, 6, 8, 6)
@@ -164,7 +207,7 @@ class CandidateBar(QFrame):
         self.next.setText("▶")
         self.next.setToolTip("Next candidate (Right arrow on the canvas)")
         self.accept = QPushButton("Accept")
-        self.accept.setObjectName("generate")
+        self.accept.setObjectName("accept")
         self.accept.setToolTip("Keep this candidate (Ctrl+Z undoes it)")
         self.discard = QPushButton("Discard")
         self.discard.setToolTip("Drop the candidates; the canvas is as before")
@@ -177,13 +220,19 @@ class CandidateBar(QFrame):
         canvas.installEventFilter(self)
         self.hide()
 
-    def set_candidates(self, current: int, count: int, running: bool) -> None:
-        """Show 'current + 1 of count'; hidden when there are none; choosing waits for the job to end."""
+    def set_candidates(self, current: int, count: int, expected: int = 0, previewing: bool = False) -> None:
+        """Show which of the candidates is on the canvas; hidden when there are none. While the job
+        still runs (`expected` > 0, the candidates it makes in all) choosing waits for it to end."""
         if count == 0:
             self.hide()
             return
-        more = " · making more…" if running else ""
-        self.label.setText(f"Candidate {current + 1} of {count}{more}")
+        running = expected > 0
+        if running and previewing:
+            self.label.setText(f"Making candidate {count + 1} of {expected}…")
+        elif running:
+            self.label.setText(f"Candidate {current + 1} of {expected} · making more…")
+        else:
+            self.label.setText(f"Candidate {current + 1} of {count}")
         self.previous.setEnabled(count > 1)
         self.next.setEnabled(count > 1)
         self.accept.setEnabled(not running)

@@ -22,7 +22,6 @@ from PySide6.QtWidgets import (
     QComboBox,
     QFileDialog,
     QFrame,
-    QGridLayout,
     QHBoxLayout,
     QLabel,
     QLineEdit,
@@ -39,11 +38,11 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
-import studio.qt_refcount  # noqa: F401  (before any Qt call; see the module)
 from studio.model.gallery import THUMB_SIDE
 from studio.ui.theme import ACCENT
 
-CELL = THUMB_SIDE + 8
+MIN_CELL = 100  # cells grow from this to fill the grid's width exactly
+MAX_CELL = THUMB_SIDE + 8
 HEADING_HEIGHT = 30
 SPACING = 3
 PREVIEW_SIDE = 768
@@ -117,8 +116,9 @@ class GalleryDelegate(QStyledItemDelegate):
     def sizeHint(self, option, index) -> QSize:
         model = self.view.gallery_model
         if model is not None and model.is_heading(index.row()):
-            return QSize(max(CELL, self.view.viewport().width() - 2 * SPACING - 2), HEADING_HEIGHT)
-        return QSize(CELL, CELL)
+            return QSize(max(MIN_CELL, self.view.viewport().width() - 2 * SPACING - 2), HEADING_HEIGHT)
+        side = self.view.cell_side()
+        return QSize(side, side)
 
     def paint(self, painter: QPainter, option, index) -> None:
         palette = option.palette
@@ -128,6 +128,7 @@ class GalleryDelegate(QStyledItemDelegate):
             return
         painter.save()
         painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+        painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         if model.is_heading(index.row()):
             font = QFont(option.font)
             font.setBold(True)
@@ -194,6 +195,12 @@ class GalleryView(QListView):
         self.gallery_model = None
         self.setItemDelegate(GalleryDelegate(self))
 
+    def cell_side(self) -> int:
+        """The side of a thumbnail cell: as many columns as fit, widened to fill the row."""
+        width = self.viewport().width() - 2 * SPACING - 1
+        columns = max(1, width // (MIN_CELL + 2 * SPACING))  # QListView puts the spacing on both sides of a cell
+        return max(MIN_CELL, min(MAX_CELL + 24, width // columns - 2 * SPACING))
+
     def setModel(self, model) -> None:
         self.gallery_model = model  # the delegate asks it directly: no round trip through Qt per cell
         super().setModel(model)
@@ -245,10 +252,22 @@ class GalleryPanel(QWidget):
         self.favourites_only.setText(STAR)
         self.favourites_only.setCheckable(True)
         self.favourites_only.setToolTip("Show favourites only")
+        self.more = QToolButton()
+        self.more.setText("⋯")
+        self.more.setToolTip("More: empty the trash")
+        self.more.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        more_menu = QMenu(self.more)
+        self.empty_trash_action = more_menu.addAction("Empty the trash…", self.empty_trash)
+        more_menu.aboutToShow.connect(self._update_trash_action)
+        self.more.setMenu(more_menu)
+        self.more.setStyleSheet("QToolButton::menu-indicator { image: none; width: 0px; }")
+        for button in (self.favourites_only, self.more):
+            button.setFixedWidth(34)
+        self.model_filter.addItem("All models", None)  # the models and sizes come once the listing is in
+        self.size_filter.addItem("All sizes", None)
         for combo in (self.model_filter, self.size_filter, self.date_filter):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
-            combo.setMinimumContentsLength(6)
-        self._fill_options()
+            combo.setMinimumContentsLength(4)
 
         self.view = GalleryView()
         self.view.setModel(model)
@@ -256,8 +275,9 @@ class GalleryPanel(QWidget):
         self.count.setObjectName("section")
         self.status = QLabel("")
         self.status.setObjectName("galleryStatus")
-        self.status.setWordWrap(True)
+        self.status.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Preferred)
         self.status.setVisible(False)
+        self._status_text = ""
 
         self.undo_bar = QFrame()
         self.undo_bar.setObjectName("undoBar")
@@ -284,14 +304,15 @@ class GalleryPanel(QWidget):
         filters.addWidget(self.size_filter, 2)
         filters.addWidget(self.date_filter, 2)
         filters.addWidget(self.favourites_only)
+        filters.addWidget(self.more)
         top_column.addLayout(filters)
         top_column.addWidget(self.view, 1)
         top_column.addWidget(self.count)
         self.splitter = QSplitter(Qt.Orientation.Vertical)
         self.splitter.addWidget(top)
         self.splitter.addWidget(self.details)
-        self.splitter.setStretchFactor(0, 3)
-        self.splitter.setStretchFactor(1, 2)
+        self.splitter.setStretchFactor(0, 4)
+        self.splitter.setStretchFactor(1, 5)
         self.splitter.setChildrenCollapsible(False)
 
         column = QVBoxLayout(self)
@@ -329,21 +350,21 @@ class GalleryPanel(QWidget):
         self.preview = QLabel()
         self.preview.setObjectName("galleryPreview")
         self.preview.setAlignment(Qt.AlignmentFlag.AlignCenter)
-        self.preview.setMinimumHeight(120)
+        self.preview.setMinimumHeight(100)
         self.preview.setSizePolicy(QSizePolicy.Policy.Ignored, QSizePolicy.Policy.Expanding)
         self.recipe = QTextBrowser()
         self.recipe.setObjectName("galleryRecipe")
         self.recipe.setOpenLinks(False)
-        self.recipe.setMinimumHeight(90)
-        self.open_button = QPushButton("Open on canvas")
+        self.recipe.setMinimumHeight(80)
+        self.open_button = QPushButton("Open")
         self.open_button.setToolTip("Open this image on the canvas (or drag it there; double-click works too)")
-        self.reuse_button = QPushButton("Reuse parameters")
+        self.reuse_button = QPushButton("Reuse")
         self.reuse_button.setToolTip("Fill the prompt and settings from this image, seed included")
         self.copy_button = QPushButton("Copy prompt")
-        self.favourite_button = QPushButton(f"{STAR} Favourite")
+        self.favourite_button = QPushButton(STAR)
         self.favourite_button.setCheckable(True)
         self.favourite_button.setToolTip("Mark or unmark the selected images as favourites")
-        self.reveal_button = QPushButton("Reveal file")
+        self.reveal_button = QPushButton("Reveal")
         self.reveal_button.setToolTip("Show the file in the file manager")
         self.export_button = QToolButton()
         self.export_button.setText("Export")
@@ -356,20 +377,26 @@ class GalleryPanel(QWidget):
         self.export_button.setMenu(menu)
         self.delete_button = QPushButton("Delete")
         self.delete_button.setToolTip("Move the selected images to the trash (Del); undo puts them back")
-        buttons = QGridLayout()
+        self.open_button.setToolTip("Open this image on the canvas (or drag it there, or double-click it)")
+        self.reuse_button.setToolTip("Reuse its parameters: fill the prompt and settings from this image, seed included")
+        buttons = QVBoxLayout()
         buttons.setSpacing(4)
-        for position, button in enumerate((self.open_button, self.reuse_button, self.copy_button, self.favourite_button,
-                                           self.reveal_button, self.export_button, self.delete_button)):
-            buttons.addWidget(button, position // 3 if position < 6 else 2, position % 3 if position < 6 else 0,
-                              1, 1 if position < 6 else 3)
+        for group in ((self.open_button, self.reuse_button, self.copy_button),
+                      (self.favourite_button, self.reveal_button, self.export_button, self.delete_button)):
+            row = QHBoxLayout()
+            row.setSpacing(4)
+            for button in group:
+                button.setSizePolicy(QSizePolicy.Policy.Expanding, QSizePolicy.Policy.Fixed)
+                row.addWidget(button)
+            buttons.addLayout(row)
         self.open_button.clicked.connect(self.open_selected)
         self.reuse_button.clicked.connect(self.reuse_selected)
         self.copy_button.clicked.connect(self.copy_prompt)
         self.favourite_button.clicked.connect(self.toggle_favourite)
         self.reveal_button.clicked.connect(self._reveal)
         self.delete_button.clicked.connect(self.delete_selected)
-        column.addWidget(self.preview, 3)
-        column.addWidget(self.recipe, 2)
+        column.addWidget(self.preview, 5)
+        column.addWidget(self.recipe, 4)
         column.addLayout(buttons)
         return box
 
@@ -411,8 +438,15 @@ class GalleryPanel(QWidget):
         self.count.setText(f"{count:,} image{'s' if count != 1 else ''}{' match' if filtered else ''}")
 
     def show_status(self, text: str) -> None:
-        self.status.setText(text)
+        """One line under the grid (cut to fit; the whole text is its tooltip)."""
+        self._status_text = text
+        self.status.setToolTip(text)
         self.status.setVisible(bool(text))
+        self._elide_status()
+
+    def _elide_status(self) -> None:
+        width = max(40, self.width() - 20)
+        self.status.setText(self.status.fontMetrics().elidedText(self._status_text, Qt.TextElideMode.ElideRight, width))
 
     # Selection.
     def selected_names(self) -> list[str]:
@@ -437,7 +471,11 @@ class GalleryPanel(QWidget):
 
     def _selection_changed(self) -> None:
         names = self.selected_names()
-        self.details.setVisible(bool(names))  # the grid has the whole height until an image is chosen
+        if self.details.isHidden() == bool(names):  # the grid has the whole height until an image is chosen
+            self.details.setVisible(bool(names))
+            if names:
+                total = sum(self.splitter.sizes()) or self.splitter.height()
+                self.splitter.setSizes([total * 9 // 20, total * 11 // 20])
         one = len(names) == 1
         for button in (self.open_button, self.reuse_button, self.copy_button, self.reveal_button):
             button.setEnabled(one)
@@ -509,6 +547,7 @@ class GalleryPanel(QWidget):
 
     def resizeEvent(self, event) -> None:
         super().resizeEvent(event)
+        self._elide_status()
         QTimer.singleShot(0, self._show_preview)
 
     # Actions.
@@ -582,6 +621,27 @@ class GalleryPanel(QWidget):
         self.undo_bar.setVisible(False)
         self._undo_timer.stop()
         self.select_names(restored)
+
+    def _update_trash_action(self) -> None:
+        count = self.model.trash_count()
+        self.empty_trash_action.setText(f"Empty the trash ({count} image{'s' if count != 1 else ''})…")
+        self.empty_trash_action.setEnabled(count > 0)
+
+    def empty_trash(self, confirm: bool = True) -> None:
+        """Delete the trashed images for good (they also go by themselves after 30 days)."""
+        from PySide6.QtWidgets import QMessageBox
+
+        count = self.model.trash_count()
+        if not count:
+            return
+        if confirm:
+            answer = QMessageBox.question(self, "Empty the trash", f"Delete {count} image{'s' if count != 1 else ''} in the trash for good?")
+            if answer != QMessageBox.StandardButton.Yes:
+                return
+        removed = self.model.empty_trash()
+        self._undo_batch = None
+        self.undo_bar.setVisible(False)
+        self.show_status(f"Trash emptied: {removed} image{'s' if removed != 1 else ''} deleted for good")
 
     def export_selected(self, suffix: str) -> None:
         names = self.selected_names()

@@ -177,7 +177,7 @@ class MainWindow(QMainWindow):
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable
                          | QDockWidget.DockWidgetFeature.DockWidgetClosable)
         self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-        self.resizeDocks([dock], [440], Qt.Orientation.Horizontal)
+        self.resizeDocks([dock], [380], Qt.Orientation.Horizontal)
         toggle = dock.toggleViewAction()
         toggle.setText("&Gallery")
         toggle.setShortcut(QKeySequence("Ctrl+Shift+G"))

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from PySide6.QtCore import QPointF, QRectF, Qt
-from PySide6.QtGui import QBrush, QColor, QFont, QPainter, QPainterPath, QPen, QPixmap
+from PySide6.QtCore import QPointF, QRectF, QSizeF, Qt
+from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPen, QPixmap
 
 from studio.ui.handles import HANDLES, Zones, handle_point
 
@@ -80,16 +80,42 @@ def draw_zones(painter: QPainter, zones: Zones, origin: QPointF, zoom: float) ->
     painter.restore()
 
 
+def _legend_font(painter: QPainter) -> QFont:
+    font = QFont(painter.font())
+    font.setPointSizeF(max(8.0, font.pointSizeF() - 0.5))
+    return font
+
+
+def legend_size(painter: QPainter, lines: list[tuple[QColor | None, str]]) -> QSizeF:
+    metrics = QFontMetrics(_legend_font(painter))
+    line_h = metrics.height() + 4
+    return QSizeF(max(metrics.horizontalAdvance(text) for _, text in lines) + 34, line_h * len(lines) + 10)
+
+
+def legend_corner(area: QRectF, avoid: QRectF, size: QSizeF, margin: float = 10) -> QPointF:
+    """The corner of `area` where a legend of `size` hides least of `avoid`."""
+    corners = [
+        QPointF(area.left() + margin, area.top() + margin),
+        QPointF(area.right() - margin - size.width(), area.top() + margin),
+        QPointF(area.left() + margin, area.bottom() - margin - size.height()),
+        QPointF(area.right() - margin - size.width(), area.bottom() - margin - size.height()),
+    ]
+
+    def hidden(corner: QPointF) -> float:
+        overlap = QRectF(corner, size).intersected(avoid)
+        return overlap.width() * overlap.height()
+
+    return min(corners, key=hidden)
+
+
 def draw_legend(painter: QPainter, corner: QPointF, lines: list[tuple[QColor | None, str]]) -> None:
     """A small box of coloured swatches and labels, top-left at `corner`; a None colour is plain text."""
     painter.save()
-    font = QFont(painter.font())
-    font.setPointSizeF(max(8.0, font.pointSizeF() - 0.5))
-    painter.setFont(font)
+    painter.setFont(_legend_font(painter))
     metrics = painter.fontMetrics()
     line_h = metrics.height() + 4
-    width = max(metrics.horizontalAdvance(text) for _, text in lines) + 34
-    box = QRectF(corner, QPointF(corner.x() + width, corner.y() + line_h * len(lines) + 10))
+    box = QRectF(corner, legend_size(painter, lines))
+    width = box.width()
     painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
     painter.setPen(Qt.PenStyle.NoPen)
     painter.setBrush(QColor(16, 17, 21, 215))

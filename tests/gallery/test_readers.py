@@ -198,6 +198,7 @@ def test_fuzz_a1111_text(text):
     assert isinstance(parsed["prompt"], str) and isinstance(parsed["settings"], dict)
 
 
+@pytest.mark.filterwarnings("ignore:Corrupt EXIF data")
 def test_exif_of_every_kind_survives_damage():
     buffer = io.BytesIO()
     picture(16, 16).save(buffer, format="JPEG", exif=b"Exif\0\0MM\0*\0\0\0\x08\xff\xff")

@@ -53,6 +53,44 @@ def opened(make_app, tmp_path, **settings):
     return studio, pixels
 
 
+# The edit model alone, without widgets.
+
+
+def test_the_edit_model_locks_while_a_job_is_out_and_discard_restores(qapp):
+    from PySide6.QtGui import QColor, QImage
+
+    from studio.model.edits import Edits
+    from studio.model.pixels import to_qimage
+
+    pixels = np.random.default_rng(1).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    edits = Edits()
+    edits.load(pixels, key=1)
+    assert edits.set_extend(0, 0, 0, 16) and edits.size == (64, 80)
+    before = edits.display()
+    assert before.hasAlphaChannel() and before.pixelColor(0, 70).alpha() == 0
+    edits.begin_job(7, "outpaint")
+    assert edits.locked and not edits.set_extend(0, 0, 0, 32) and not edits.can_undo
+    preview = QImage(8, 10, QImage.Format.Format_RGB888)
+    preview.fill(QColor(10, 200, 30))
+    edits.show_preview(8, preview)  # another job's preview: ignored
+    assert edits.display() == before
+    edits.show_preview(7, preview)
+    shown = edits.display()
+    assert shown.pixelColor(5, 75) == QColor(10, 200, 30) and shown.pixelColor(5, 5) == before.pixelColor(5, 5)
+    filled = np.zeros((80, 64, 3), np.uint8)
+    edits.add_candidate(7, to_qimage(filled), None)
+    edits.end_job(7, "done")
+    assert edits.locked and edits.job_id is None and len(edits.candidates) == 1
+    edits.discard()
+    assert not edits.locked and edits.display() == before
+    edits.load(pixels, key=1)  # the same picture shown again keeps the edits
+    assert edits.extend == (0, 0, 0, 16) and edits.can_undo
+    edits.begin_job(9, "outpaint")
+    edits.load(pixels[:32], key=2)  # another picture: the job's results no longer belong here
+    edits.add_candidate(9, to_qimage(filled), None)
+    assert edits.candidates == [] and not edits.locked and not edits.can_undo and edits.size == (64, 32)
+
+
 # Growing and cropping the canvas.
 
 
@@ -81,6 +119,11 @@ def test_shift_snaps_to_64(qtbot, make_app, tmp_path):
     assert studio.edits.extend == (0, 0, 64, 0)  # 20 px is nearer 0 than 64
     drag_handle(qtbot, studio.window.canvas, "bottom-left", 35, shift=True)
     assert studio.edits.extend == (64, 0, 64, 64)
+    prompt = studio.window.controls.prompt  # Ctrl+Z in the prompt box undoes typing, not the canvas
+    prompt.setFocus()
+    qtbot.keyClicks(prompt, "hills")
+    qtbot.keyClick(prompt, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert prompt.toPlainText() == "" and studio.edits.extend == (64, 0, 64, 64)
 
 
 def test_dragging_back_in_crops_back_but_never_into_the_picture(qtbot, make_app, tmp_path):
@@ -160,3 +203,147 @@ def test_nothing_to_fill_says_so(qtbot, make_app, tmp_path):
     studio.edit_job()
     assert "Nothing to fill" in studio.window.error.text()
     assert studio.queue.jobs == []
+
+
+# Jobs on the real (tiny) model.
+
+
+def _with_recipe(tmp_path, prompt: str):
+    from studio.engine.recipe import Recipe, write_png
+    from studio.engine.request import GenerateRequest
+
+    path, pixels = picture(tmp_path, name="with-recipe.png")
+    write_png(path, Image.fromarray(pixels), Recipe(GenerateRequest(prompt=prompt, width=64, height=64), "tiny"))
+    return path, pixels
+
+
+def _band(studio) -> int:
+    from studio.engine.edit import plan_window
+
+    return plan_window(studio.edits.job_mask(), studio._native).band
+
+
+def _grown(region: np.ndarray, by: int) -> np.ndarray:
+    """`region` grown by `by` pixels in every direction (a square, so it holds any round band too)."""
+    padded = np.pad(region, by)
+    out = np.zeros_like(region)
+    height, width = region.shape
+    for dy in range(2 * by + 1):
+        for dx in range(2 * by + 1):
+            out |= padded[dy : dy + height, dx : dx + width]
+    return out
+
+
+def test_outpaint_candidates_accept_undo_redo(qtbot, make_app, tmp_path):
+    studio = make_app(steps=2)
+    path, pixels = _with_recipe(tmp_path, "a green valley")
+    studio.open_path(str(path))
+    window, canvas, edits = studio.window, studio.window.canvas, studio.edits
+    assert window.controls.prompt.toPlainText() == "a green valley"  # the image's own prompt
+    drag_handle(qtbot, canvas, "right", 33)
+    assert edits.extend == (0, 0, 32, 0) and window.edit_bar.outpaint.isEnabled()
+    band = _band(studio)
+    with qtbot.waitSignal(studio.worker.jobFinished, timeout=120000):
+        window.edit_bar.outpaint.click()
+    assert len(edits.candidates) == 3  # the default
+    assert window.candidate_bar.isVisible() and window.candidate_bar.label.text() == "Candidate 3 of 3"
+    assert not canvas.editable and not window.undo_action.isEnabled()
+    for candidate in edits.candidates:
+        assert candidate.pixels.shape == (64, 96, 3)
+        assert np.array_equal(candidate.pixels[:, : 64 - band], pixels[:, : 64 - band])  # untouched outside the band
+        recipe = candidate.result.recipe
+        assert recipe.kind == "outpaint" and recipe.request.prompt == "a green valley"
+    new_areas = [c.pixels[:, 64:].astype(int) for c in edits.candidates]
+    assert np.abs(new_areas[0] - new_areas[1]).mean() > 1 and np.abs(new_areas[1] - new_areas[2]).mean() > 1
+
+    shown = [array_from_qimage(canvas.image)]
+    canvas.setFocus()
+    for _ in range(3):
+        qtbot.keyClick(canvas, Qt.Key.Key_Right)
+        shown.append(array_from_qimage(canvas.image))
+    assert edits.current == 2
+    for k, position in enumerate((2, 0, 1, 2)):
+        assert np.array_equal(shown[k], edits.candidates[position].pixels)
+    qtbot.mouseClick(window.candidate_bar.previous, LEFT)
+    chosen = edits.candidates[1].pixels
+    qtbot.mouseClick(window.candidate_bar.accept, LEFT)
+    assert not window.candidate_bar.isVisible()
+    assert edits.size == (96, 64) and edits.extend == (0, 0, 0, 0)
+    assert np.array_equal(array_from_qimage(canvas.image), chosen)
+    assert window.undo_action.text() == "&Undo Accept outpaint"
+
+    canvas.setFocus()
+    undo, redo = Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    qtbot.keyClick(canvas, Qt.Key.Key_Z, undo)
+    assert edits.extend == (0, 0, 32, 0)
+    qtbot.keyClick(canvas, Qt.Key.Key_Z, undo)
+    assert edits.size == (64, 64) and np.array_equal(array_from_qimage(canvas.image), pixels)
+    assert not window.undo_action.isEnabled()
+    qtbot.keyClick(canvas, Qt.Key.Key_Z, redo)
+    qtbot.keyClick(canvas, Qt.Key.Key_Z, redo)
+    assert np.array_equal(array_from_qimage(canvas.image), chosen)
+    saved = tmp_path / "saved.png"
+    studio.save_image_to(str(saved))
+    assert np.array_equal(np.asarray(Image.open(saved).convert("RGB")), chosen)
+
+
+def test_cancel_restores_the_canvas_exactly(qtbot, make_app, tmp_path):
+    studio, pixels = opened(make_app, tmp_path, steps=150)
+    window, canvas, edits = studio.window, studio.window.canvas, studio.edits
+    drag_handle(qtbot, canvas, "left", 17)
+    drag_handle(qtbot, canvas, "top", 17)
+    before = canvas.image.copy()
+    with qtbot.waitSignal(studio.worker.previewReady, timeout=60000):
+        window.edit_bar.outpaint.click()
+    qtbot.waitUntil(lambda: canvas.image != before)
+    during = canvas.image.convertToFormat(before.format())
+    shown = array_from_qimage(during)
+    assert np.array_equal(shown[16:, 16:], pixels)  # the preview shows in the new area only
+    assert during.pixelColor(3, 3).alpha() == 255 and before.pixelColor(3, 3).alpha() == 0
+    assert window.progress.format().startswith("Image 1/3 · Step")
+    with qtbot.waitSignal(studio.worker.jobCancelled, timeout=20000):
+        qtbot.keyClick(window.controls.prompt, Qt.Key.Key_Escape)
+    assert canvas.image == before
+    assert edits.candidates == [] and not edits.locked and edits.extend == (16, 16, 0, 0)
+    assert canvas.editable and window.edit_bar.outpaint.isEnabled()
+    assert window.progress.format() == "Cancelled"
+
+
+def test_auto_outpaints_on_release_and_stays_on(qtbot, make_app, tmp_path):
+    studio, pixels = opened(make_app, tmp_path, steps=2, candidates=2)
+    window = studio.window
+    qtbot.mouseClick(window.edit_bar.auto, LEFT, pos=QPoint(4, window.edit_bar.auto.height() // 2))
+    assert studio.session["auto_outpaint"]
+    with qtbot.waitSignal(studio.worker.jobFinished, timeout=120000):
+        drag_handle(qtbot, window.canvas, "bottom", 17)
+    assert len(studio.edits.candidates) == 2
+    assert studio.edits.candidates[0].pixels.shape == (80, 64, 3)
+    studio.window.close()
+    again = make_app(data=tmp_path / "data")
+    assert again.session["auto_outpaint"] and again.window.edit_bar.auto.isChecked()
+    assert again.window.edit_bar.candidates.value() == 2
+
+
+def test_brush_inpainting_changes_only_the_masked_region_and_band(qtbot, make_app, tmp_path):
+    studio, pixels = opened(make_app, tmp_path, steps=2, candidates=1)
+    window, canvas, edits = studio.window, studio.window.canvas, studio.edits
+    qtbot.mouseClick(window.edit_bar.tool_buttons["brush"], LEFT)
+    window.edit_bar.size.setValue(10)
+
+    def at(x, y):
+        return (canvas.image_rect().topLeft() + QPointF(x, y) * canvas.zoom).toPoint()
+
+    drag(qtbot, canvas, at(20, 30), at(44, 34))
+    mask = edits.picture.mask > 0
+    band = _band(studio)
+    with qtbot.waitSignal(studio.worker.jobFinished, timeout=120000):
+        window.edit_bar.inpaint.click()
+    assert edits.candidates[0].result.recipe.kind == "inpaint"
+    qtbot.mouseClick(window.candidate_bar.accept, LEFT)
+    after = edits.picture.base
+    assert after.shape == pixels.shape and not edits.painted
+    changed = np.any(after != pixels, axis=2)
+    assert not changed[~_grown(mask, band)].any()
+    assert changed[mask].mean() > 0.5
+    edits.undo()
+    assert np.array_equal(edits.picture.base, pixels) and np.array_equal(edits.picture.mask > 0, mask)
