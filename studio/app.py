@@ -70,7 +70,7 @@ class StudioApp:
     def _wire(self) -> None:
         w, s, q, d, worker = self.window, self.session, self.queue, self.document, self.worker
         w.generateRequested.connect(self.generate)
-        w.cancelRequested.connect(worker.cancel_current)
+        w.cancelRequested.connect(self.cancel)
         w.controls.removeJobRequested.connect(self.remove_job)
         w.controls.reuseSeedRequested.connect(self.reuse_last_seed)
         w.controls.addModelRequested.connect(self.add_model)
@@ -167,6 +167,13 @@ class StudioApp:
         self.window.show_error("")
         job_id = self.worker.submit(request)
         self.queue.add(job_id, request)
+
+    def cancel(self) -> None:
+        """Esc: stop the running job; with none running, drop an edit's waiting candidates."""
+        if self.queue.running is not None:
+            self.worker.cancel_current()
+        elif self.edits.candidates:
+            self.edits.discard()
 
     def remove_job(self, job_id: int) -> None:
         self.worker.remove(job_id)

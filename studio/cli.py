@@ -34,6 +34,11 @@ def build_parser() -> argparse.ArgumentParser:
     common.add_argument("--device", help="cuda, mps or cpu (default: the best one present)")
 
     parser = argparse.ArgumentParser(prog="studio", description="Studio: turn a sentence into a picture.", parents=[common])
+    # The same options after a command word; they default to nothing there, so a value given
+    # before the command word is kept.
+    common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
+    common.add_argument("--data-dir", metavar="DIR", help="where Studio keeps its gallery and settings (default: $STUDIO_DATA_DIR or the user data folder)")
+    common.add_argument("--device", help="cuda, mps or cpu (default: the best one present)")
     parser.add_argument("--version", action="version", version=f"Studio {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 

@@ -73,6 +73,7 @@ class Edits(QObject):
         self.expected = 0  # candidates the job will make
         self._preview: np.ndarray | None = None
         self._preview_rect: QRect | None = None
+        self._preview_whole = False
         self._key: int | None = None
 
     # What is there.
@@ -221,12 +222,14 @@ class Edits(QObject):
         self.changed.emit()
 
     def show_preview(self, job_id: int, image: QImage) -> None:
-        """A step preview: shown in place, inside the area the job paints."""
+        """A step preview: the whole canvas with the preview already blended in (shown as it is), or
+        the model's window alone (drawn into the area the job paints)."""
         if job_id != self.job_id or self.picture is None or image.isNull():
             return
         width, height = self.size
         whole = QRect(0, 0, width, height)
-        rect = whole if image.size() == whole.size() or self._preview_rect is None else self._preview_rect
+        self._preview_whole = image.size() == whole.size()
+        rect = whole if self._preview_whole or self._preview_rect is None else self._preview_rect
         scaled = image.scaled(rect.width(), rect.height(), Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation)
         preview = np.zeros((height, width, 3), np.uint8)
         preview[rect.top() : rect.bottom() + 1, rect.left() : rect.right() + 1] = to_array(scaled)
@@ -298,7 +301,10 @@ class Edits(QObject):
         alpha[rect.top() : rect.top() + rect.height(), rect.left() : rect.left() + rect.width()] = 255
         if self._preview is not None:
             painted = self.job_mask() > 0
-            pixels[painted] = self._preview[painted]
+            if self._preview_whole:
+                pixels = self._preview
+            else:
+                pixels[painted] = self._preview[painted]
             alpha[painted] = 255
         if not self.extended and self._preview is None:
             return to_qimage(pixels)

@@ -99,7 +99,8 @@ class Canvas(QWidget):
             shift = floor.topLeft() - old.topLeft()
         self._floor, self._mask = floor, mask
         if floor is None:
-            self._resize = self._stroke = None
+            self._resize = self._stroke = self._hover = None
+            self._update_cursor()
         if shift is not None and image.size() != self._image.size():
             self._image = image
             self._offset -= QPointF(shift) * self._zoom

@@ -25,7 +25,7 @@ from studio.ui.results import CandidateGrid, RecentStrip, Timeline
 
 SHORTCUTS = (
     ("Ctrl+Enter", "Generate (again to queue another job)"),
-    ("Esc", "Cancel the running job"),
+    ("Esc", "Cancel the running job (none running: discard an edit's candidates)"),
     ("Ctrl+O", "Open an image"),
     ("Ctrl+Shift+S", "Save the image as…"),
     ("Ctrl+0 / Ctrl+1", "Fit to window / actual size"),

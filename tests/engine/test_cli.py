@@ -124,3 +124,14 @@ def test_ctrl_c_stops_and_keeps_only_finished_images(tiny_model, tmp_path):
     assert len(written) < 9
     for path in written:
         assert read_recipe(path) is not None
+
+
+def test_data_dir_and_device_work_before_or_after_the_command_word():
+    from studio.cli import build_parser
+
+    parser = build_parser()
+    for argv in (["--data-dir", "D", "--device", "cpu", "generate", "a cat"],
+                 ["generate", "a cat", "--data-dir", "D", "--device", "cpu"]):
+        args = parser.parse_args(argv)
+        assert (args.data_dir, args.device) == ("D", "cpu"), argv
+    assert parser.parse_args(["generate", "a cat"]).data_dir is None

@@ -297,8 +297,9 @@ def test_cancel_restores_the_canvas_exactly(qtbot, make_app, tmp_path):
         window.edit_bar.outpaint.click()
     qtbot.waitUntil(lambda: canvas.image != before)
     during = canvas.image.convertToFormat(before.format())
-    shown = array_from_qimage(during)
-    assert np.array_equal(shown[16:, 16:], pixels)  # the preview shows in the new area only
+    shown, band = array_from_qimage(during), _band(studio)
+    assert np.array_equal(shown[16 + band :, 16 + band :], pixels[band:, band:])  # the preview shows in the new area and band only
+    assert not np.array_equal(shown[16:, 16:], pixels)
     assert during.pixelColor(3, 3).alpha() == 255 and before.pixelColor(3, 3).alpha() == 0
     assert window.progress.format().startswith("Image 1/3 · Step")
     with qtbot.waitSignal(studio.worker.jobCancelled, timeout=20000):
@@ -318,6 +319,8 @@ def test_auto_outpaints_on_release_and_stays_on(qtbot, make_app, tmp_path):
         drag_handle(qtbot, window.canvas, "bottom", 17)
     assert len(studio.edits.candidates) == 2
     assert studio.edits.candidates[0].pixels.shape == (80, 64, 3)
+    qtbot.keyClick(window.canvas, Qt.Key.Key_Escape)  # with no job running, Esc discards
+    assert studio.edits.candidates == [] and studio.edits.extend == (0, 0, 0, 16)
     studio.window.close()
     again = make_app(data=tmp_path / "data")
     assert again.session["auto_outpaint"] and again.window.edit_bar.auto.isChecked()
