@@ -263,7 +263,7 @@ class StudioApp:
         if d.image.isNull() and self.edits.has_image:  # a generation was cancelled: back to the picture
             self._edits_changed()
         elif d.is_preview or d.image.isNull():
-            self.window.canvas.set_edit(d.image, None)
+            self.window.canvas.set_image(d.image)
             self._edit_controls()
         else:
             self.edits.load(array_from_qimage(d.image), d.path, d.recipe, key=d.image.cacheKey())

@@ -63,7 +63,8 @@ class Canvas(QWidget):
         self._painted = False
         self.placeholder = "Type a prompt and press Ctrl+Enter"
         self.setFocusPolicy(Qt.FocusPolicy.ClickFocus)
-        self._floor: QRect | None = None  # where the committed picture sits; None: not editable
+        self._editing = False  # showing a picture being edited (handles or not), not a plain image
+        self._floor: QRect | None = None  # where the committed picture sits; None: not editable now
         self._mask: QImage | None = None
         self.tool = "extend"
         self.brush_size = 32  # diameter, canvas px
@@ -83,6 +84,14 @@ class Canvas(QWidget):
         return self._image
 
     def set_image(self, image: QImage) -> None:
+        """Show a plain image: not editable."""
+        self._editing = False
+        self._floor = self._mask = None
+        self._resize = self._stroke = self._hover = None
+        self._update_cursor()
+        self._show(image)
+
+    def _show(self, image: QImage) -> None:
         size_changed = image.size() != self._image.size()
         self._image = image
         if self._fit or size_changed:
@@ -93,6 +102,7 @@ class Canvas(QWidget):
     def set_edit(self, image: QImage, floor: QRect | None, mask: QImage | None = None) -> None:
         """Show an editable canvas: `floor` is where the committed picture sits in `image` (None: not
         editable now), `mask` the brush mask drawn over it. Growing or cropping keeps the picture still."""
+        self._editing = True
         old = self._floor
         shift = None
         if floor is not None and old is not None and floor.size() == old.size() and not self._image.isNull():
@@ -109,7 +119,7 @@ class Canvas(QWidget):
             else:
                 self.update()
         else:
-            self.set_image(image)
+            self._show(image)
 
     def set_tool(self, tool: str) -> None:
         if tool not in TOOLS:
@@ -149,7 +159,7 @@ class Canvas(QWidget):
 
     def _margin(self) -> float:
         """Room around a fitted image; more while editing, to leave room for dragging the handles out."""
-        return 16 + (0.15 * min(self.width(), self.height()) if self._floor is not None else 0)
+        return 16 + (0.15 * min(self.width(), self.height()) if self._editing else 0)
 
     def _fits(self) -> bool:
         rect, margin = self.image_rect(), self._margin() / 2

@@ -42,7 +42,10 @@ class EditBar(QWidget):
     def __init__(self, session, parent=None):
         super().__init__(parent)
         self.setObjectName("editBar")
-        self.setStyleSheet("QToolButton { padding: 4px 6px; } QPushButton { padding: 4px 8px; }")
+        self.setStyleSheet(
+            "QToolButton { padding: 4px 6px; } QPushButton { padding: 4px 8px; }"
+            f"QToolButton:checked {{ background: {ACCENT}; border-color: {ACCENT}; color: white; }}"
+        )
         self.session = session
         self.tools_group, self.job_group = QWidget(), QWidget()
         row = QHBoxLayout(self.tools_group)

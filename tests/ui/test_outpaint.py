@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import numpy as np
-import pytest
 from PIL import Image
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
@@ -242,9 +241,10 @@ def test_outpaint_candidates_accept_undo_redo(qtbot, make_app, tmp_path):
     assert window.controls.prompt.toPlainText() == "a green valley"  # the image's own prompt
     drag_handle(qtbot, canvas, "right", 33)
     assert edits.extend == (0, 0, 32, 0) and window.edit_bar.outpaint.isEnabled()
-    band = _band(studio)
+    band, zoom = _band(studio), canvas.zoom
     with qtbot.waitSignal(studio.worker.jobFinished, timeout=120000):
         window.edit_bar.outpaint.click()
+    assert canvas.zoom == zoom  # the view holds still while the job runs
     assert len(edits.candidates) == 3  # the default
     assert window.candidate_bar.isVisible() and window.candidate_bar.label.text() == "Candidate 3 of 3"
     assert not canvas.editable and not window.undo_action.isEnabled()
