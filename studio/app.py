@@ -15,12 +15,10 @@ from PySide6.QtWidgets import QApplication, QFileDialog
 
 from studio.engine.errors import RequestError
 from studio.model.document import Document
-from studio.model.gallery import GalleryModel
 from studio.model.edits import Edits
 from studio.model.jobs import JobQueue
 from studio.model.session import Session
 from studio.paths import data_dir, gallery_dir
-from studio.ui.gallery_panel import GalleryPanel, install_drop_opener, reveal_in_file_manager
 from studio.ui.main_window import MainWindow
 from studio.ui.theme import apply_theme
 from studio.worker import Worker
@@ -57,14 +55,12 @@ class StudioApp:
         self._native = min(self.session["width"], self.session["height"])  # the loaded model's side, once known
         self.worker = Worker(self.gallery, device=device)
         self.window = MainWindow(self.session)
-        self.gallery_model = GalleryModel(data)
-        self.gallery_panel = GalleryPanel(self.gallery_model)
-        self.window.add_gallery(self.gallery_panel)
+        self.gallery_model = None  # built once the window has painted (see _build_gallery)
+        self.gallery_panel = None
         self._save_timer = QTimer(singleShot=True, interval=800)
         self._save_timer.timeout.connect(self.session.save)
         self._loaded_model: str | None = None
         self._wire()
-        self._wire_gallery()
         self._restore_window()
 
     def _wire(self) -> None:
@@ -125,8 +121,17 @@ class StudioApp:
         w.undoRequested.connect(e.undo)
         w.redoRequested.connect(e.redo)
 
-    def _wire_gallery(self) -> None:
-        panel, model = self.gallery_panel, self.gallery_model
+    def _build_gallery(self) -> None:
+        """The gallery dock, its model and their wiring; after the first paint, to open fast."""
+        from studio.model.gallery import GalleryModel
+        from studio.ui.gallery_panel import GalleryPanel, install_drop_opener, reveal_in_file_manager
+
+        self.gallery_model = model = GalleryModel(self.data)
+        self.gallery_panel = panel = GalleryPanel(model)
+        self.window.add_gallery(panel)
+        state = self.session["window_state"]  # the dock's place, size and visibility
+        if state:
+            self.window.restoreState(QByteArray.fromBase64(state.encode("ascii")))
         panel.openRequested.connect(self.open_path)
         panel.reuseRequested.connect(self.apply_settings)
         panel.revealRequested.connect(reveal_in_file_manager)
@@ -149,6 +154,7 @@ class StudioApp:
     def _start_worker(self) -> None:
         if not self.worker.isRunning():
             self._load_recent()
+            self._build_gallery()
             self.gallery_model.start()
             self.worker.start()
             self.load_model(self.session["model"])
@@ -475,7 +481,8 @@ class StudioApp:
         self.edits.blockSignals(True)  # the window goes first; nothing may redraw it after
         self.edits.history.blockSignals(True)
         self.worker.stop(2000)
-        self.gallery_model.close()
+        if self.gallery_model is not None:
+            self.gallery_model.close()
 
 
 def main(argv: list[str] | None = None, data: str | None = None, device: str | None = None) -> int:

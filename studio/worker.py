@@ -12,12 +12,15 @@ import queue
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QThread, Signal
 from PySide6.QtGui import QImage
 
-from studio.engine.edit import EditRequest
 from studio.engine.request import GenerateRequest
+
+if TYPE_CHECKING:
+    from studio.engine.edit import EditRequest
 
 
 def qimage_from_array(pixels) -> QImage:
@@ -171,6 +174,8 @@ class Worker(QThread):
                 self.imageSaved.emit(
                     JobResult(job_id, result.index, result.seed, str(path), qimage_from_array(pixels), result.recipe, result.elapsed_s)
                 )
+
+        from studio.engine.edit import EditRequest  # numpy: not on the window's startup path
 
         # A failed save (full disk) raises inside on_event and ends the job as Failed.
         run = engine.run_edit if isinstance(request, EditRequest) else engine.run

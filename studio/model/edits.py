@@ -13,7 +13,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass, replace
 
-import numpy as np
 from PySide6.QtCore import QObject, QPointF, QRect, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QUndoCommand, QUndoStack
 
@@ -121,6 +120,7 @@ class Edits(QObject):
     # The job's input.
     def canvas_pixels(self) -> np.ndarray:
         """The whole canvas, H x W x 3: the base in place, the new area black."""
+        import numpy as np
         width, height = self.size
         canvas = np.zeros((height, width, 3), dtype=np.uint8)
         rect = self.base_rect
@@ -129,6 +129,7 @@ class Edits(QObject):
 
     def job_mask(self) -> np.ndarray:
         """H x W uint8 over the whole canvas: 255 in the new area and wherever the brush painted."""
+        import numpy as np
         width, height = self.size
         mask = np.full((height, width), 255, dtype=np.uint8)
         rect = self.base_rect
@@ -138,6 +139,7 @@ class Edits(QObject):
 
     def painted_rect(self) -> tuple[int, int, int, int] | None:
         """The bounding box (x, y, width, height) of the brush mask over the picture, or None."""
+        import numpy as np
         if self.picture is None or self.picture.mask is None:
             return None
         rows = np.flatnonzero(self.picture.mask.any(axis=1))
@@ -151,6 +153,7 @@ class Edits(QObject):
     # Edits; each is one step on the undo stack. They return False when refused.
     def load(self, pixels: np.ndarray | None, path: str | None = None, recipe=None, key: int | None = None) -> None:
         """Start editing a new picture (opened or generated); `key` names it so showing it again keeps the edits."""
+        import numpy as np
         if pixels is not None and key is not None and key == self._key and self.picture is not None:
             self.changed.emit()
             return
@@ -174,6 +177,7 @@ class Edits(QObject):
 
     def stroke(self, points: list[QPointF], radius: float, erase: bool = False) -> bool:
         """Paint (or erase) the mask along `points`, given in canvas pixels."""
+        import numpy as np
         if self.picture is None or self.locked or not points:
             return False
         height, width = self.picture.base.shape[:2]
@@ -224,6 +228,7 @@ class Edits(QObject):
     def show_preview(self, job_id: int, image: QImage) -> None:
         """A step preview: the whole canvas with the preview already blended in (shown as it is), or
         the model's window alone (drawn into the area the job paints)."""
+        import numpy as np
         if job_id != self.job_id or self.picture is None or image.isNull():
             return
         width, height = self.size
@@ -291,6 +296,7 @@ class Edits(QObject):
     def display(self) -> QImage:
         """The canvas as it should look: a candidate, or the picture with the step preview in the painted area;
         the unfilled new area is transparent."""
+        import numpy as np
         if self.picture is None:
             return QImage()
         if self.showing is not None:
@@ -312,6 +318,7 @@ class Edits(QObject):
 
     def mask_overlay(self) -> QImage | None:
         """The brush mask as a translucent tint over the base, or None."""
+        import numpy as np
         if self.picture is None or self.picture.mask is None or self.candidates or self._preview is not None:
             return None
         mask = self.picture.mask
