@@ -42,7 +42,6 @@ def main() -> None:
     ref = args.model or bench_model_ref(args.size)
     engine = Engine(device="cpu")
     model = engine.load(ref)
-    pipe = model.pipe
     request = GenerateRequest(
         prompt="a sunset landscape with snowy hills, mountains, a lake",
         seed=1,

@@ -17,7 +17,6 @@ whole canvas.
 from __future__ import annotations
 
 import time
-import traceback
 import weakref
 from dataclasses import dataclass
 from typing import Callable
@@ -36,11 +35,11 @@ from studio.engine.edit_pixels import (
     shrink_known,
 )
 from studio.engine.errors import ModelError, StudioError
-from studio.engine.events import Cancelled, EditPreview, Event, Failed, Finished, GeneratedImage, ImageDone, Started, Step
+from studio.engine.events import EditPreview, Event, GeneratedImage, Step
 from studio.engine.loader import LoadedModel
 from studio.engine.prompts import PromptInput, prepare_prompts
 from studio.engine.recipe import Recipe
-from studio.engine.runner import CancelFlag, EventHandler, _cancel_check, _describe, _Stop
+from studio.engine.runner import CancelFlag, EventHandler, _Stop, run_job
 from studio.engine.schedulers import make_scheduler
 from studio.engine.x0 import X0Observer
 
@@ -65,15 +64,7 @@ class _Job:
 
 
 def run_edit(engine, request: EditRequest, on_event: EventHandler | None, cancel: CancelFlag, previews: bool) -> Event:
-    emit = on_event or (lambda event: None)
-    cancelled = _cancel_check(cancel)
-    started = time.perf_counter()
-    results: list[GeneratedImage] = []
-    warnings: tuple[str, ...] = ()
-    try:
-        emit(Started(request, request.steps, request.count))
-        if cancelled():
-            raise _Stop(0, 0)
+    def make_images(emit, cancelled, add) -> tuple[str, ...]:
         model = engine.models.get(request.model)
         inpainting = _check_model(model)
         job = _prepare(request, model, inpainting)
@@ -81,20 +72,11 @@ def run_edit(engine, request: EditRequest, on_event: EventHandler | None, cancel
         if cancelled():
             raise _Stop(0, 0)
         prompts = prepare_prompts(pipe, request.prompt, request.negative_prompt, model.device)
-        warnings = prompts.warnings
         for index in range(request.count):
-            result = _candidate(model, pipe, request, job, index, prompts, emit, cancelled, previews)
-            results.append(result)
-            emit(ImageDone(result))
-        final: Event = Finished(tuple(results), time.perf_counter() - started, warnings)
-    except _Stop as stop:
-        final = Cancelled(tuple(results), stop.index, stop.step)
-    except StudioError as exc:
-        final = Failed(str(exc))
-    except Exception as exc:  # anything else still ends the job with a readable message
-        final = Failed(_describe(exc), traceback.format_exc())
-    emit(final)
-    return final
+            add(_candidate(model, pipe, request, job, index, prompts, emit, cancelled, previews))
+        return prompts.warnings
+
+    return run_job(request, on_event, cancel, make_images)
 
 
 def _check_model(model: LoadedModel) -> bool:

@@ -52,6 +52,38 @@ def _cancel_check(cancel: CancelFlag) -> Callable[[], bool]:
     return cancel
 
 
+ImageMaker = Callable[[EventHandler, Callable[[], bool], Callable[[GeneratedImage], None]], tuple]
+
+
+def run_job(request, on_event: EventHandler | None, cancel: CancelFlag, make_images: ImageMaker) -> Event:
+    """The life of one job: Started, then `make_images(emit, cancelled, add)` (which hands
+    each finished image to `add` and returns the job's warnings), then Finished, Cancelled
+    or Failed. Every event goes to `on_event`; the last one is also returned."""
+    emit = on_event or (lambda event: None)
+    cancelled = _cancel_check(cancel)
+    started = time.perf_counter()
+    results: list[GeneratedImage] = []
+
+    def add(result: GeneratedImage) -> None:
+        results.append(result)
+        emit(ImageDone(result))
+
+    try:
+        emit(Started(request, request.steps, request.count))
+        if cancelled():
+            raise _Stop(0, 0)
+        warnings = make_images(emit, cancelled, add)
+        final: Event = Finished(tuple(results), time.perf_counter() - started, tuple(warnings))
+    except _Stop as stop:
+        final = Cancelled(tuple(results), stop.index, stop.step)
+    except StudioError as exc:
+        final = Failed(str(exc))
+    except Exception as exc:  # anything else still ends the job with a readable message
+        final = Failed(_describe(exc), traceback.format_exc())
+    emit(final)
+    return final
+
+
 class Engine:
     """Owns the loaded model; runs one job at a time (callers serialise, as the worker does)."""
 
@@ -69,34 +101,18 @@ class Engine:
         previews: bool = True,
     ) -> Event:
         """Run `request`; every event goes to `on_event`; the last one is also returned."""
-        emit = on_event or (lambda event: None)
-        cancelled = _cancel_check(cancel)
-        started = time.perf_counter()
-        results: list[GeneratedImage] = []
-        warnings: tuple[str, ...] = ()
-        try:
-            emit(Started(request, request.steps, request.count))
-            if cancelled():
-                raise _Stop(0, 0)
+
+        def make_images(emit, cancelled, add) -> tuple[str, ...]:
             model = self.models.get(request.model)
             _check_text_to_image(model)
             if cancelled():
                 raise _Stop(0, 0)
             prompts = prepare_prompts(model.pipe, request.prompt, request.negative_prompt, model.device)
-            warnings = prompts.warnings
             for index in range(request.count):
-                result = self._image(model, request, index, prompts, emit, cancelled, previews)
-                results.append(result)
-                emit(ImageDone(result))
-            final: Event = Finished(tuple(results), time.perf_counter() - started, warnings)
-        except _Stop as stop:
-            final = Cancelled(tuple(results), stop.index, stop.step)
-        except StudioError as exc:
-            final = Failed(str(exc))
-        except Exception as exc:  # anything else still ends the job with a readable message
-            final = Failed(_describe(exc), traceback.format_exc())
-        emit(final)
-        return final
+                add(self._image(model, request, index, prompts, emit, cancelled, previews))
+            return prompts.warnings
+
+        return run_job(request, on_event, cancel, make_images)
 
     def run_edit(
         self,

@@ -22,7 +22,7 @@ from dataclasses import asdict, dataclass, field
 from typing import Any, BinaryIO
 
 from studio.engine.recipe import split_settings
-from studio.engine.request import MAX_SEED, GenerateRequest
+from studio.engine.request import GenerateRequest
 from studio.engine.schedulers import SCHEDULER_NAMES
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")

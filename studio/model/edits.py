@@ -11,12 +11,17 @@ accepted or discarded, the picture is locked: the job was made from it.
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from dataclasses import dataclass, replace
 
 from PySide6.QtCore import QObject, QPointF, QRect, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QUndoCommand, QUndoStack
 
 from studio.model.pixels import mask_from_qimage, mask_to_qimage, to_array, to_qimage, to_rgba_qimage
+
+if TYPE_CHECKING:
+    import numpy as np  # imported where used: not on the window's startup path
 
 NO_EXTENSION = (0, 0, 0, 0)
 MASK_COLOUR = (255, 84, 84)

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtGui import QImage
+
+if TYPE_CHECKING:
+    import numpy as np  # imported where used: not on the window's startup path
 
 
 def to_array(image: QImage) -> np.ndarray:

@@ -8,7 +8,7 @@ import torch
 
 from studio.embedded.export import export
 from studio.embedded.splits import is_held_out
-from studio.embedded.train_ldm import Trainer, main
+from studio.embedded.train_ldm import main
 from studio.engine.events import Finished
 from studio.engine.request import GenerateRequest
 from studio.engine.runner import Engine
