@@ -46,24 +46,10 @@ gallery.set_favourite([f"landscape-{count - 2:03d}.png", f"landscape-{count - 5:
 gallery.close()
 print(json.dumps({"model": "embedded", "count": 1}), file=open(data / "settings.json", "w"))
 PY
-display=":$((90 + RANDOM % 9))"
-Xvfb "$display" -screen 0 1280x800x24 >/dev/null 2>&1 &
-xvfb=$!
-trap 'kill $studio $wm $xvfb 2>/dev/null || true' EXIT
-sleep 1
-DISPLAY="$display" openbox >/dev/null 2>&1 &
-wm=$!
-sleep 1
-app="$root/.venv/bin/studio"
-[ -x "$app" ] || app="studio"
-DISPLAY="$display" "$app" --data-dir "$data" >"$out/studio.log" 2>&1 &
-studio=$!
-for _ in $(seq 1 60); do
-  window="$(DISPLAY="$display" xdotool search --onlyvisible --name '^Studio$' 2>/dev/null | tail -1 || true)"
-  [ -n "$window" ] && break
-  sleep 0.5
-done
-if [ -z "$window" ]; then echo "the Studio window did not appear; see $out/studio.log" >&2; exit 1; fi
+# shellcheck source=scripts/xvfb_session.sh
+. "$(dirname "$0")/xvfb_session.sh"
+start_studio "$data" "$out/studio.log"
+wait_for_window "$out/studio.log"
 sleep "${WAIT:-5}"
 DISPLAY="$display" xdotool windowactivate "$window" 2>/dev/null || true
 DISPLAY="$display" import -window root "$out/gallery.png"
