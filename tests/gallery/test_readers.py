@@ -20,10 +20,9 @@ from studio.gallery.readers import (
     encode_user_comment,
     inspect_bytes,
     inspect_file,
-    parse_a1111,
-    recipe_fields,
-    split_settings,
 )
+from studio.engine.recipe import split_settings
+from studio.gallery.dialects import parse_a1111, recipe_fields
 from studio.testing.gallery_samples import A1111_TEXT, picture, png_chunk, raw_png, write_examples
 
 EXPECTED = {
