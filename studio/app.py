@@ -124,7 +124,8 @@ class StudioApp:
     def _build_gallery(self) -> None:
         """The gallery dock, its model and their wiring; after the first paint, to open fast."""
         from studio.model.gallery import GalleryModel
-        from studio.ui.gallery_panel import GalleryPanel, install_drop_opener, reveal_in_file_manager
+        from studio.ui.gallery_grid import install_drop_opener, reveal_in_file_manager
+        from studio.ui.gallery_panel import GalleryPanel
 
         self.gallery_model = model = GalleryModel(self.data)
         self.gallery_panel = panel = GalleryPanel(model)

@@ -14,7 +14,8 @@ from PySide6.QtWidgets import QApplication
 from studio.gallery.readers import inspect_file
 from studio.model.gallery import KIND_ROLE, GalleryModel
 from studio.testing.gallery_samples import save_studio_png, write_examples
-from studio.ui.gallery_panel import GalleryPanel, install_drop_opener
+from studio.ui.gallery_grid import install_drop_opener
+from studio.ui.gallery_panel import GalleryPanel
 
 # The offscreen platform says so whenever a top-level widget's minimum size changes; harmless.
 pytestmark = pytest.mark.qt_log_ignore("This plugin does not support propagateSizeHints")
