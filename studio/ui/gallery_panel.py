@@ -1,9 +1,9 @@
 """The gallery panel: search and filters, a grid of thumbnails by day, and a large view with the recipe.
 
-The grid (studio.ui.gallery_grid) shows the rows of a GalleryModel (studio.model.gallery). Selecting one image shows it
-large with its full recipe and the actions on it; selecting several keeps the actions
-that work on many (favourite, export, delete). Images can be dragged out of the grid,
-onto the canvas to open them.
+The grid (studio.ui.gallery_grid) shows the rows of a GalleryModel (studio.model.gallery).
+Selecting one image shows it large with its full recipe and the actions on it; selecting
+several keeps the actions that work on many (favourite, export, delete). Images can be
+dragged out of the grid, onto the canvas to open them.
 """
 
 from __future__ import annotations
