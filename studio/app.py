@@ -1,7 +1,8 @@
 """The desktop app: the one place that builds the parts and wires them together.
 
-The window appears before torch loads: the worker thread imports the engine's heavy
-parts and loads the model while the window is already on screen.
+The window appears before anything heavy loads: its frame paints first, then its panels
+and the models behind them are built, and only once the canvas has painted does the
+worker thread import torch and load the model.
 """
 
 from __future__ import annotations
@@ -9,14 +10,11 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
+from PySide6 import QtGui, QtWidgets  # classes by attribute: each loads when first used
 from PySide6.QtCore import QByteArray, QTimer
-from PySide6.QtGui import QIcon, QImage
-from PySide6.QtWidgets import QApplication, QFileDialog
+from PySide6.QtWidgets import QApplication
 
 from studio.engine.errors import RequestError
-from studio.model.document import Document
-from studio.model.edits import Edits
-from studio.model.jobs import JobQueue
 from studio.model.session import Session
 from studio.paths import data_dir, gallery_dir
 from studio.ui.main_window import MainWindow
@@ -27,11 +25,11 @@ ICON = Path(__file__).resolve().parents[1] / "assets" / "icons" / "studio.svg"
 RECENT_ON_START = 40
 
 
-def array_from_qimage(image: QImage):
-    """An H x W x 3 uint8 copy of a QImage's pixels."""
+def array_from_qimage(image: QtGui.QImage):
+    """An H x W x 3 uint8 copy of a QtGui.QImage's pixels."""
     import numpy as np
 
-    image = image.convertToFormat(QImage.Format.Format_RGB888)
+    image = image.convertToFormat(QtGui.QImage.Format.Format_RGB888)
     width, height, line = image.width(), image.height(), image.bytesPerLine()
     data = np.frombuffer(image.constBits(), dtype=np.uint8, count=line * height).reshape(height, line)
     return data[:, : width * 3].reshape(height, width, 3).copy()
@@ -48,9 +46,7 @@ class StudioApp:
         self.session.load()
         self.session.remember_model(self.session["model"])
         apply_theme(app, self.session["theme"])
-        self.queue = JobQueue()
-        self.document = Document()
-        self.edits = Edits()
+        self.queue = self.document = self.edits = None  # built with the panels (see _build)
         self._edit_jobs: set[int] = set()
         self._native = min(self.session["width"], self.session["height"])  # the loaded model's side, once known
         self.worker = Worker(self.gallery, device=device)
@@ -60,8 +56,24 @@ class StudioApp:
         self._save_timer = QTimer(singleShot=True, interval=800)
         self._save_timer.timeout.connect(self.session.save)
         self._loaded_model: str | None = None
+        self._closed = False
+        self.window.closing.connect(self.shutdown)
+        self._restore_geometry()
+
+    def _build(self) -> None:
+        """The panels and the models behind them, once the window's frame is on screen."""
+        if self.queue is not None or self._closed:
+            return
+        from studio.model.document import Document
+        from studio.model.edits import Edits
+        from studio.model.jobs import JobQueue
+
+        self.queue, self.document, self.edits = JobQueue(), Document(), Edits()
+        self.window.build()
         self._wire()
-        self._restore_window()
+        self._restore_state()
+        self.window.canvas.firstPainted.connect(self._start_worker)
+        self.window.model_status.setText("Loading model…")
 
     def _wire(self) -> None:
         w, s, q, d, worker = self.window, self.session, self.queue, self.document, self.worker
@@ -78,7 +90,6 @@ class StudioApp:
         w.recent.opened.connect(self.open_path)
         w.grid.chosen.connect(d.select_candidate)
         w.timeline.scrubbed.connect(d.show_frame)
-        w.closing.connect(self.shutdown)
         s.changed.connect(self._session_changed)
 
         worker.modelLoading.connect(lambda ref: w.model_status.setText("Loading model…"))
@@ -147,10 +158,9 @@ class StudioApp:
             self.session.set("random_seed", False)
 
     def start(self) -> None:
-        """Show the window; the worker (and with it torch) starts once the window has painted."""
-        self.window.canvas.firstPainted.connect(self._start_worker)
+        """Show the window; its panels follow its first paint, the worker (and torch) theirs."""
+        self.window.firstPainted.connect(lambda: QTimer.singleShot(0, self._build))
         self.window.show()
-        self.window.model_status.setText("Loading model…")
 
     def _start_worker(self) -> None:
         if not self.worker.isRunning():
@@ -304,7 +314,7 @@ class StudioApp:
             self.session.apply_request(self.document.recipe.request)
 
     def add_model(self) -> None:
-        folder = QFileDialog.getExistingDirectory(self.window, "Add a diffusers model folder")
+        folder = QtWidgets.QFileDialog.getExistingDirectory(self.window, "Add a diffusers model folder")
         if folder:
             self.add_model_folder(folder)
 
@@ -313,14 +323,14 @@ class StudioApp:
         self.session.set("model", folder)
 
     def open_image(self) -> None:
-        path, _ = QFileDialog.getOpenFileName(self.window, "Open image", str(self.gallery), "Images (*.png *.jpg *.jpeg *.webp)")
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(self.window, "Open image", str(self.gallery), "Images (*.png *.jpg *.jpeg *.webp)")
         if path:
             self.open_path(path)
 
     def open_path(self, path: str) -> None:
         from studio.gallery.readers import recipe_of
 
-        image = QImage(path)
+        image = QtGui.QImage(path)
         if image.isNull():
             self.window.show_error(f"cannot open {path}: not a readable image")
             return
@@ -334,7 +344,7 @@ class StudioApp:
     def save_as(self) -> None:
         if self.document.image.isNull():
             return
-        path, _ = QFileDialog.getSaveFileName(self.window, "Save image as", str(Path.home() / "image.png"), "PNG (*.png)")
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self.window, "Save image as", str(Path.home() / "image.png"), "PNG (*.png)")
         if path:
             self.save_image_to(path)
 
@@ -363,7 +373,7 @@ class StudioApp:
         if len(self.document.current_frames) < 2:
             self.window.show_error("there are no steps to animate for this image")
             return
-        path, _ = QFileDialog.getSaveFileName(self.window, "Export animation", str(Path.home() / "steps.gif"), "GIF (*.gif);;WebP (*.webp)")
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(self.window, "Export animation", str(Path.home() / "steps.gif"), "GIF (*.gif);;WebP (*.webp)")
         if path:
             self.export_animation_to(path)
 
@@ -441,7 +451,7 @@ class StudioApp:
             last = self.document.candidates[-1]
             self.document.open(last.image, last.path, last.recipe, frame_key=(last.job_id, last.index))
         elif state == "cancelled":
-            self.document.open(QImage())
+            self.document.open(QtGui.QImage())
 
     def _session_changed(self, key: str) -> None:
         self._save_timer.start()
@@ -452,10 +462,12 @@ class StudioApp:
         self.session.set("theme", name)
         apply_theme(self.app, name)
 
-    def _restore_window(self) -> None:
+    def _restore_geometry(self) -> None:
         geometry = self.session["geometry"]
         if geometry:
             self.window.restoreGeometry(QByteArray.fromBase64(geometry.encode("ascii")))
+
+    def _restore_state(self) -> None:
         state = self.session["window_state"]  # docks: the gallery's place, size and visibility
         if state:
             self.window.restoreState(QByteArray.fromBase64(state.encode("ascii")))
@@ -467,7 +479,7 @@ class StudioApp:
             return
         files = sorted(self.gallery.glob("*.png"), key=lambda p: p.stat().st_mtime)[-RECENT_ON_START:]
         for path in files:
-            image = QImage(str(path))
+            image = QtGui.QImage(str(path))
             if image.isNull():
                 continue
             recipe = recipe_of(path)  # never raises, and reads hostile text chunks in linear time
@@ -475,12 +487,15 @@ class StudioApp:
 
     def shutdown(self) -> None:
         """Cancel the running job, stop the worker, keep the settings (closing mid-job is fine)."""
+        self._closed = True
         self.session.set("geometry", bytes(self.window.saveGeometry().toBase64()).decode("ascii"))
-        self.session.set("window_state", bytes(self.window.saveState().toBase64()).decode("ascii"))
+        if self.gallery_model is not None:  # else the saved docks would lose the gallery's place
+            self.session.set("window_state", bytes(self.window.saveState().toBase64()).decode("ascii"))
         self._save_timer.stop()
         self.session.save()
-        self.edits.blockSignals(True)  # the window goes first; nothing may redraw it after
-        self.edits.history.blockSignals(True)
+        if self.edits is not None:
+            self.edits.blockSignals(True)  # the window goes first; nothing may redraw it after
+            self.edits.history.blockSignals(True)
         self.worker.stop(2000)
         if self.gallery_model is not None:
             self.gallery_model.close()
@@ -490,7 +505,7 @@ def main(argv: list[str] | None = None, data: str | None = None, device: str | N
     app = QApplication.instance() or QApplication(sys.argv if argv is None else argv)
     app.setApplicationName("Studio")
     if ICON.exists():
-        app.setWindowIcon(QIcon(str(ICON)))
+        app.setWindowIcon(QtGui.QIcon(str(ICON)))
     studio = StudioApp(app, data_dir(data), device)
     studio.start()
     return app.exec()

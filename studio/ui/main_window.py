@@ -1,27 +1,19 @@
-"""The main window: controls on the left, the canvas in the middle, results below."""
+"""The main window: controls on the left, the canvas in the middle, results below.
+
+It opens in two steps so that it is on screen at once: the frame (title, status bar)
+paints first and announces it with `firstPainted`; `build()` then adds the panels and
+menus, whose modules and Qt classes cost more to load than the frame itself.
+"""
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QAction, QKeySequence
-from PySide6.QtWidgets import (
-    QDialog,
-    QHBoxLayout,
-    QLabel,
-    QMainWindow,
-    QProgressBar,
-    QScrollArea,
-    QStackedWidget,
-    QTextBrowser,
-    QVBoxLayout,
-    QWidget,
-)
+# Qt classes by attribute where only the panels use them: each loads (with its many enums)
+# when first used, after the frame has painted.
+from PySide6 import QtCore, QtGui
+from PySide6.QtCore import Signal
+from PySide6.QtWidgets import QLabel, QMainWindow
 
 from studio import __version__
-from studio.ui.canvas import Canvas
-from studio.ui.controls import Controls
-from studio.ui.edit_bar import CandidateBar, EditBar
-from studio.ui.results import CandidateGrid, RecentStrip, Timeline
 
 SHORTCUTS = (
     ("Ctrl+Enter", "Generate (again to queue another job)"),
@@ -53,9 +45,13 @@ class MainWindow(QMainWindow):
     redoRequested = Signal()
     themeToggled = Signal(bool)
     closing = Signal()
+    firstPainted = Signal()  # the frame is on screen; build() may follow
 
     def __init__(self, session, parent=None):
         super().__init__(parent)
+        self.session = session
+        self.built = False
+        self._painted = False
         self.setWindowTitle("Studio")
         self.setMinimumSize(960, 600)
         screen = self.screen().availableGeometry() if self.screen() is not None else None
@@ -63,12 +59,35 @@ class MainWindow(QMainWindow):
         if screen is not None:  # leave room for the frame and title bar the window manager adds
             width, height = min(width, screen.width() - 16), min(height, screen.height() - 40)
         self.resize(width, height)
+        self.model_status = QLabel("Starting…")
+        self.zoom_status = QLabel("")
+        self.statusBar().addPermanentWidget(self.zoom_status)
+        self.statusBar().addWidget(self.model_status)
+
+    def paintEvent(self, event) -> None:
+        super().paintEvent(event)
+        if not self._painted:
+            self._painted = True
+            self.firstPainted.emit()
+
+    def build(self) -> None:
+        """The panels, menus and their connections (once)."""
+        if self.built:
+            return
+        from PySide6.QtWidgets import QHBoxLayout, QProgressBar, QScrollArea, QStackedWidget, QVBoxLayout, QWidget
+
+        from studio.ui.canvas import Canvas
+        from studio.ui.controls import Controls
+        from studio.ui.edit_bar import CandidateBar, EditBar
+        from studio.ui.results import CandidateGrid, RecentStrip, Timeline
+
+        session = self.session
         self.controls = Controls(session)
         scroll = QScrollArea()
         scroll.setWidget(self.controls)
         scroll.setWidgetResizable(True)
         scroll.setFixedWidth(340)
-        scroll.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
+        scroll.setHorizontalScrollBarPolicy(QtCore.Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
 
         self.canvas = Canvas()
         self.edit_bar = EditBar(session)
@@ -107,10 +126,6 @@ class MainWindow(QMainWindow):
         row.addWidget(centre, 1)
         self.setCentralWidget(body)
 
-        self.model_status = QLabel("Starting…")
-        self.zoom_status = QLabel("")
-        self.statusBar().addPermanentWidget(self.zoom_status)
-        self.statusBar().addWidget(self.model_status)
         self.canvas.zoomChanged.connect(lambda z: self.zoom_status.setText(f"{z * 100:.0f} %"))
         self.grid.chosen.connect(lambda _: self.stack.setCurrentWidget(self.canvas))
         self.controls.generateRequested.connect(self.generateRequested)
@@ -118,13 +133,14 @@ class MainWindow(QMainWindow):
         self.timeline.exportRequested.connect(self.exportAnimationRequested)
         self._menus(session["theme"] == "light")
         self.controls.prompt.setFocus()
+        self.built = True
 
-    def _action(self, menu, text: str, shortcut=None, slot=None, tip: str = "") -> QAction:
-        action = QAction(text, self)
+    def _action(self, menu, text: str, shortcut=None, slot=None, tip: str = "") -> QtGui.QAction:
+        action = QtGui.QAction(text, self)
         if shortcut:
             shortcuts = shortcut if isinstance(shortcut, list) else [shortcut]
-            action.setShortcuts([QKeySequence(s) for s in shortcuts])
-            action.setShortcutContext(Qt.ShortcutContext.WindowShortcut)
+            action.setShortcuts([QtGui.QKeySequence(s) for s in shortcuts])
+            action.setShortcutContext(QtCore.Qt.ShortcutContext.WindowShortcut)
         if slot is not None:
             action.triggered.connect(slot)
         if tip:
@@ -135,7 +151,7 @@ class MainWindow(QMainWindow):
     def _menus(self, light: bool) -> None:
         bar = self.menuBar()
         file = bar.addMenu("&File")
-        self._action(file, "&Open image…", QKeySequence.StandardKey.Open, self.openRequested)
+        self._action(file, "&Open image…", QtGui.QKeySequence.StandardKey.Open, self.openRequested)
         self._action(file, "Save image &as…", "Ctrl+Shift+S", self.saveAsRequested)
         self._action(file, "&Export animation…", None, self.exportAnimationRequested)
         file.addSeparator()
@@ -176,11 +192,11 @@ class MainWindow(QMainWindow):
         dock.setWidget(panel)
         dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable
                          | QDockWidget.DockWidgetFeature.DockWidgetClosable)
-        self.addDockWidget(Qt.DockWidgetArea.RightDockWidgetArea, dock)
-        self.resizeDocks([dock], [380], Qt.Orientation.Horizontal)
+        self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, dock)
+        self.resizeDocks([dock], [380], QtCore.Qt.Orientation.Horizontal)
         toggle = dock.toggleViewAction()
         toggle.setText("&Gallery")
-        toggle.setShortcut(QKeySequence("Ctrl+Shift+G"))
+        toggle.setShortcut(QtGui.QKeySequence("Ctrl+Shift+G"))
         view = next(a.menu() for a in self.menuBar().actions() if a.text() == "&View")
         view.insertAction(view.actions()[0] if view.actions() else None, toggle)
         self.gallery_dock = dock
@@ -207,6 +223,8 @@ class MainWindow(QMainWindow):
         )
 
     def _info(self, title: str, html: str) -> None:
+        from PySide6.QtWidgets import QDialog, QTextBrowser, QVBoxLayout
+
         dialog = QDialog(self)
         dialog.setWindowTitle(title)
         layout = QVBoxLayout(dialog)
