@@ -158,7 +158,18 @@ class GalleryView(QListView):
         self.verticalScrollBar().setSingleStep(24)
         self.setMouseTracking(True)
         self.gallery_model = None
+        self.empty_text = "The pictures you make appear here"
         self.setItemDelegate(GalleryDelegate(self))
+
+    def paintEvent(self, event) -> None:
+        super().paintEvent(event)
+        model = self.model()
+        if model is not None and model.rowCount() == 0 and self.empty_text:
+            painter = QPainter(self.viewport())
+            painter.setPen(self.palette().color(QPalette.ColorRole.PlaceholderText))
+            area = self.viewport().rect().adjusted(16, 16, -16, -16)
+            painter.drawText(area, Qt.AlignmentFlag.AlignCenter | Qt.TextFlag.TextWordWrap, self.empty_text)
+            painter.end()
 
     def cell_side(self) -> int:
         """The side of a thumbnail cell: as many columns as fit, widened to fill the row."""

@@ -256,6 +256,8 @@ class GalleryPanel(QWidget):
     def _count_changed(self, count: int) -> None:
         filtered = any(v for v in self.model.filters.values())
         self.count.setText(f"{count:,} image{'s' if count != 1 else ''}{' match' if filtered else ''}")
+        self.view.empty_text = "No image matches the search and filters" if filtered else "The pictures you make appear here"
+        self.view.viewport().update()
 
     def show_status(self, text: str) -> None:
         """One line under the grid (cut to fit; the whole text is its tooltip)."""

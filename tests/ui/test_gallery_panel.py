@@ -85,6 +85,8 @@ def test_search_and_filters(qtbot, panel):
     assert _names(panel) == ["comfy.png"]
     _search(qtbot, panel, "lighthouse")
     assert _names(panel) == ["today-2.png", "today-1.png"]
+    _search(qtbot, panel, "no such words anywhere")
+    assert _names(panel) == [] and panel.view.empty_text.startswith("No image matches")
     panel.search.clear()
     qtbot.waitUntil(lambda: panel.model.filters["search"] == "", timeout=3000)
 
