@@ -19,6 +19,7 @@ from pathlib import Path
 import numpy as np
 
 from studio.embedded.architecture import build_scheduler, build_text_encoder, build_unet
+from studio.embedded.checkpoints import load_checkpoint
 
 DEFAULTS = {"steps": 20, "guidance_scale": 5.0, "scheduler": "DPM++ 2M Karras", "width": 128, "height": 128}
 NAME = "Studio landscape (embedded)"
@@ -42,7 +43,7 @@ def export(run: Path, vae_path: Path, out: Path, unet_dtype: str = "float16") ->
     from diffusers import AutoencoderKL, StableDiffusionPipeline
     from transformers import CLIPTokenizer
 
-    state = torch.load(run / "checkpoint.pt", weights_only=False, map_location="cpu")
+    state = load_checkpoint(run / "checkpoint.pt")
     config = json.loads((run / "config.json").read_text())
     tokenizer = CLIPTokenizer.from_pretrained(run / "tokenizer")
     text_encoder = build_text_encoder(tokenizer)

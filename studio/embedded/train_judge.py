@@ -17,7 +17,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -28,6 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from studio.embedded import world
+from studio.embedded.checkpoints import load_checkpoint, save_checkpoint
 from studio.embedded.judge import (
     ATTRIBUTES, CLASSES, DEFAULT_CHANNELS, DEFAULT_PATH, Judge, JudgeNet, to_pixels)
 
@@ -141,7 +141,6 @@ class Trainer:
         return self.out / CHECKPOINT_NAME
 
     def save_checkpoint(self) -> None:
-        self.out.mkdir(parents=True, exist_ok=True)
         state = {
             "config": dataclasses.asdict(self.config),
             "model": self.net.state_dict(),
@@ -150,12 +149,10 @@ class Trainer:
             "numpy_rng": self.rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
         }
-        partial = self.checkpoint_path.with_suffix(".tmp")
-        torch.save(state, partial)
-        os.replace(partial, self.checkpoint_path)
+        save_checkpoint(state, self.checkpoint_path)
 
     def load_checkpoint(self) -> None:
-        state = torch.load(self.checkpoint_path, weights_only=False)
+        state = load_checkpoint(self.checkpoint_path)
         self.net.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = state["step"]
@@ -218,7 +215,7 @@ def format_scores(scores: dict[str, dict[str, float]], title: str) -> str:
 
 
 def saved_config(checkpoint: Path) -> TrainConfig:
-    saved = torch.load(checkpoint, weights_only=False)["config"]
+    saved = load_checkpoint(checkpoint)["config"]
     saved["channels"] = tuple(saved["channels"])
     return TrainConfig(**saved)
 

@@ -28,6 +28,7 @@ from studio.embedded.architecture import (
     build_text_encoder,
     build_unet,
 )
+from studio.embedded.checkpoints import load_checkpoint, save_checkpoint
 
 SHAPES = {(128, 128): 0.6, (256, 128): 0.2, (128, 256): 0.2}
 
@@ -155,9 +156,7 @@ class Trainer:
             "rng": self.rng.bit_generator.state,
             "torch_rng": torch.get_rng_state(),
         }
-        temp = self.out / "checkpoint.pt.tmp"
-        torch.save(state, temp)
-        temp.replace(self.out / "checkpoint.pt")
+        save_checkpoint(state, self.out / "checkpoint.pt")
 
     def resume(self) -> bool:
         import torch
@@ -165,7 +164,7 @@ class Trainer:
         file = self.out / "checkpoint.pt"
         if not file.exists():
             return False
-        state = torch.load(file, weights_only=False, map_location="cpu")
+        state = load_checkpoint(file)
         self.unet.load_state_dict(state["unet"])
         self.ema.load_state_dict(state["ema"])
         self.text_encoder.load_state_dict(state["text_encoder"])

@@ -15,7 +15,6 @@ from __future__ import annotations
 import argparse
 import dataclasses
 import math
-import os
 import sys
 import time
 from dataclasses import dataclass
@@ -25,6 +24,7 @@ import numpy as np
 import torch
 
 from studio.embedded import world
+from studio.embedded.checkpoints import load_checkpoint, save_checkpoint
 from studio.embedded.vae import DEFAULT_CHANNELS, NORM_GROUPS, build_vae, export, psnr, to_tensor
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -110,7 +110,6 @@ class Trainer:
         return self.out / CHECKPOINT_NAME
 
     def save_checkpoint(self) -> None:
-        self.out.mkdir(parents=True, exist_ok=True)
         state = {
             "config": dataclasses.asdict(self.config),
             "model": self.vae.state_dict(),
@@ -119,12 +118,10 @@ class Trainer:
             "numpy_rng": self.rng.bit_generator.state,
             "torch_rng": self.torch_rng.get_state(),
         }
-        partial = self.checkpoint_path.with_suffix(".tmp")
-        torch.save(state, partial)
-        os.replace(partial, self.checkpoint_path)
+        save_checkpoint(state, self.checkpoint_path)
 
     def load_checkpoint(self) -> None:
-        state = torch.load(self.checkpoint_path, weights_only=False, map_location="cpu")
+        state = load_checkpoint(self.checkpoint_path)
         self.vae.load_state_dict(state["model"])
         self.optimizer.load_state_dict(state["optimizer"])
         self.step = state["step"]
@@ -178,7 +175,7 @@ class Trainer:
 
 def saved_config(checkpoint: Path) -> TrainConfig:
     """The configuration a checkpoint was trained with."""
-    saved = torch.load(checkpoint, weights_only=False, map_location="cpu")["config"]
+    saved = load_checkpoint(checkpoint)["config"]
     saved["channels"] = tuple(saved["channels"])
     saved["batch_kinds"] = tuple(tuple(kind) for kind in saved["batch_kinds"])
     return TrainConfig(**saved)
@@ -188,7 +185,7 @@ def vae_from_checkpoint(checkpoint: Path):
     """The autoencoder saved in a training checkpoint, in eval mode."""
     config = saved_config(checkpoint)
     vae = build_vae(config.channels, config.norm_groups)
-    vae.load_state_dict(torch.load(checkpoint, weights_only=False, map_location="cpu")["model"])
+    vae.load_state_dict(load_checkpoint(checkpoint)["model"])
     return vae.eval()
 
 
