@@ -15,6 +15,7 @@ from PySide6.QtCore import QByteArray, QTimer
 from PySide6.QtWidgets import QApplication
 
 from studio.engine.errors import RequestError
+from studio.model.pixels import to_array
 from studio.model.session import Session
 from studio.paths import data_dir, gallery_dir
 from studio.ui.main_window import MainWindow
@@ -23,16 +24,6 @@ from studio.worker import Worker
 
 ICON = Path(__file__).resolve().parents[1] / "assets" / "icons" / "studio.svg"
 RECENT_ON_START = 40
-
-
-def array_from_qimage(image: QtGui.QImage):
-    """An H x W x 3 uint8 copy of a QtGui.QImage's pixels."""
-    import numpy as np
-
-    image = image.convertToFormat(QtGui.QImage.Format.Format_RGB888)
-    width, height, line = image.width(), image.height(), image.bytesPerLine()
-    data = np.frombuffer(image.constBits(), dtype=np.uint8, count=line * height).reshape(height, line)
-    return data[:, : width * 3].reshape(height, width, 3).copy()
 
 
 class StudioApp:
@@ -283,7 +274,7 @@ class StudioApp:
             self.window.canvas.set_image(d.image)
             self._edit_controls()
         else:
-            self.edits.load(array_from_qimage(d.image), d.path, d.recipe, key=d.image.cacheKey())
+            self.edits.load(to_array(d.image), d.path, d.recipe, key=d.image.cacheKey())
 
     def _edits_changed(self) -> None:
         e = self.edits
@@ -355,7 +346,7 @@ class StudioApp:
         from studio.engine.recipe import write_atomic, write_png
 
         edited = self.edits.picture
-        image = Image.fromarray(edited.base if edited is not None else array_from_qimage(self.document.image))
+        image = Image.fromarray(edited.base if edited is not None else to_array(self.document.image))
         recipe = edited.recipe if edited is not None else self.document.recipe
         try:
             if recipe is not None:
@@ -384,7 +375,7 @@ class StudioApp:
         frames = self.document.current_frames
         final = frames[-1]
         try:
-            save_animation([array_from_qimage(f) for f in frames], path, (final.width(), final.height()))
+            save_animation([to_array(f) for f in frames], path, (final.width(), final.height()))
         except (StudioError, ValueError) as exc:
             self.window.show_error(str(exc))
 

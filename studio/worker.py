@@ -18,18 +18,10 @@ from PySide6.QtCore import QThread, Signal
 from PySide6.QtGui import QImage
 
 from studio.engine.request import GenerateRequest
+from studio.model.pixels import to_qimage
 
 if TYPE_CHECKING:
     from studio.engine.edit import EditRequest
-
-
-def qimage_from_array(pixels) -> QImage:
-    """A QImage that owns a copy of an H x W x 3 uint8 array."""
-    import numpy as np
-
-    pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
-    height, width, _ = pixels.shape
-    return QImage(pixels.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
 
 
 @dataclass(frozen=True)
@@ -163,7 +155,7 @@ class Worker(QThread):
                 self.stepDone.emit(job_id, event.index, event.step, event.total, event.step_s)
             elif isinstance(event, Preview):
                 rgb = event.canvas_rgb() if hasattr(event, "canvas_rgb") else event.rgb
-                self.previewReady.emit(job_id, event.index, event.step, qimage_from_array(rgb))
+                self.previewReady.emit(job_id, event.index, event.step, to_qimage(rgb))
             elif isinstance(event, ImageDone):
                 result = event.result
                 path = new_image_path(self.gallery, request.prompt, result.seed)
@@ -172,7 +164,7 @@ class Worker(QThread):
 
                 pixels = np.asarray(result.image.convert("RGB"))
                 self.imageSaved.emit(
-                    JobResult(job_id, result.index, result.seed, str(path), qimage_from_array(pixels), result.recipe, result.elapsed_s)
+                    JobResult(job_id, result.index, result.seed, str(path), to_qimage(pixels), result.recipe, result.elapsed_s)
                 )
 
         from studio.engine.edit import EditRequest  # numpy: not on the window's startup path

@@ -1,4 +1,4 @@
-"""Exact conversions between QImages and numpy pixel arrays, for the models that edit pictures."""
+"""Exact conversions between QImages and numpy pixel arrays (worker, app and edit models alike)."""
 
 from __future__ import annotations
 

@@ -8,7 +8,7 @@ import numpy as np
 from PIL import Image
 from PySide6.QtCore import Qt
 
-from studio.app import array_from_qimage
+from studio.model.pixels import to_array
 from studio.engine.recipe import read_recipe
 
 
@@ -105,7 +105,7 @@ def test_batch_shows_a_grid_and_a_click_chooses(qtbot, make_app):
     assert window.stack.currentWidget() is window.canvas
     chosen = studio.document.candidates[2]
     assert studio.document.path == chosen.path
-    assert np.array_equal(array_from_qimage(window.canvas.image), np.asarray(Image.open(chosen.path).convert("RGB")))
+    assert np.array_equal(to_array(window.canvas.image), np.asarray(Image.open(chosen.path).convert("RGB")))
 
 
 def test_timeline_scrubs_from_noise_to_picture_and_exports(qtbot, make_app, tmp_path):

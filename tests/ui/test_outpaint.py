@@ -8,7 +8,7 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QMouseEvent
 from PySide6.QtWidgets import QApplication
 
-from studio.app import array_from_qimage
+from studio.model.pixels import to_array
 from studio.engine.request import MAX_SIDE
 from studio.ui.handles import HANDLES, handle_point
 
@@ -135,7 +135,7 @@ def test_dragging_back_in_crops_back_but_never_into_the_picture(qtbot, make_app,
     assert edits.history.undoText() == "Crop back"
     drag_handle(qtbot, canvas, "top", -60)
     assert edits.extend == (0, 0, 0, 0)
-    assert np.array_equal(array_from_qimage(canvas.image), pixels)
+    assert np.array_equal(to_array(canvas.image), pixels)
     drag_handle(qtbot, canvas, "left", -20)  # inward from the picture's own edge: nothing happens
     assert edits.extend == (0, 0, 0, 0) and edits.size == (64, 64)
 
@@ -256,11 +256,11 @@ def test_outpaint_candidates_accept_undo_redo(qtbot, make_app, tmp_path):
     new_areas = [c.pixels[:, 64:].astype(int) for c in edits.candidates]
     assert np.abs(new_areas[0] - new_areas[1]).mean() > 1 and np.abs(new_areas[1] - new_areas[2]).mean() > 1
 
-    shown = [array_from_qimage(canvas.image)]
+    shown = [to_array(canvas.image)]
     canvas.setFocus()
     for _ in range(3):
         qtbot.keyClick(canvas, Qt.Key.Key_Right)
-        shown.append(array_from_qimage(canvas.image))
+        shown.append(to_array(canvas.image))
     assert edits.current == 2
     for k, position in enumerate((2, 0, 1, 2)):
         assert np.array_equal(shown[k], edits.candidates[position].pixels)
@@ -269,7 +269,7 @@ def test_outpaint_candidates_accept_undo_redo(qtbot, make_app, tmp_path):
     qtbot.mouseClick(window.candidate_bar.accept, LEFT)
     assert not window.candidate_bar.isVisible()
     assert edits.size == (96, 64) and edits.extend == (0, 0, 0, 0)
-    assert np.array_equal(array_from_qimage(canvas.image), chosen)
+    assert np.array_equal(to_array(canvas.image), chosen)
     assert window.undo_action.text() == "&Undo Accept outpaint"
 
     canvas.setFocus()
@@ -277,11 +277,11 @@ def test_outpaint_candidates_accept_undo_redo(qtbot, make_app, tmp_path):
     qtbot.keyClick(canvas, Qt.Key.Key_Z, undo)
     assert edits.extend == (0, 0, 32, 0)
     qtbot.keyClick(canvas, Qt.Key.Key_Z, undo)
-    assert edits.size == (64, 64) and np.array_equal(array_from_qimage(canvas.image), pixels)
+    assert edits.size == (64, 64) and np.array_equal(to_array(canvas.image), pixels)
     assert not window.undo_action.isEnabled()
     qtbot.keyClick(canvas, Qt.Key.Key_Z, redo)
     qtbot.keyClick(canvas, Qt.Key.Key_Z, redo)
-    assert np.array_equal(array_from_qimage(canvas.image), chosen)
+    assert np.array_equal(to_array(canvas.image), chosen)
     saved = tmp_path / "saved.png"
     studio.save_image_to(str(saved))
     assert np.array_equal(np.asarray(Image.open(saved).convert("RGB")), chosen)
@@ -297,7 +297,7 @@ def test_cancel_restores_the_canvas_exactly(qtbot, make_app, tmp_path):
         window.edit_bar.outpaint.click()
     qtbot.waitUntil(lambda: canvas.image != before)
     during = canvas.image.convertToFormat(before.format())
-    shown, band = array_from_qimage(during), _band(studio)
+    shown, band = to_array(during), _band(studio)
     assert np.array_equal(shown[16 + band :, 16 + band :], pixels[band:, band:])  # the preview shows in the new area and band only
     assert not np.array_equal(shown[16:, 16:], pixels)
     assert during.pixelColor(3, 3).alpha() == 255 and before.pixelColor(3, 3).alpha() == 0
