@@ -34,12 +34,12 @@ from studio.engine.edit_pixels import (
     resize_rgb,
     shrink_known,
 )
-from studio.engine.errors import ModelError, StudioError
+from studio.engine.errors import ModelError
 from studio.engine.events import EditPreview, Event, GeneratedImage, Step
 from studio.engine.loader import LoadedModel
 from studio.engine.prompts import PromptInput, prepare_prompts
 from studio.engine.recipe import Recipe
-from studio.engine.runner import CancelFlag, EventHandler, _Stop, run_job
+from studio.engine.runner import CancelFlag, EventHandler, _Stop, run_job, to_uint8
 from studio.engine.schedulers import make_scheduler
 from studio.engine.x0 import X0Observer
 
@@ -183,12 +183,7 @@ def _candidate(
         callback_on_step_end_tensor_inputs=["latents"],
         output_type="np",
     )
-    pixels = np.asarray(output.images[0])
-    if not np.isfinite(pixels).all():
-        raise StudioError(
-            "the model produced an invalid image (NaN values); try another seed or sampler, or full precision"
-        )
-    made = (pixels * 255).round().clip(0, 255).astype(np.uint8)
+    made = to_uint8(output.images[0])
     made = resize_rgb(made, (window.context.width, window.context.height)).astype(np.float32)
     made = match_colours(made, job.original, job.match_area)
     canvas = paste(np.asarray(request.image), window, made, job.alpha)

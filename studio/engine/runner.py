@@ -170,17 +170,22 @@ class Engine:
             callback_on_step_end=on_step_end,
             output_type="np",
         )
-        pixels = np.asarray(output.images[0])
-        if not np.isfinite(pixels).all():
-            raise StudioError(
-                "the model produced an invalid image (NaN values); try another seed or sampler, "
-                "or full precision"
-            )
         from PIL import Image
 
-        image = Image.fromarray((pixels * 255).round().clip(0, 255).astype(np.uint8))
+        image = Image.fromarray(to_uint8(output.images[0]))
         recipe = Recipe(request=own, model_name=model.info.name)
         return GeneratedImage(index, own.seed, image, recipe, time.perf_counter() - began)
+
+
+def to_uint8(pixels) -> np.ndarray:
+    """A pipeline's float image (0-1) as uint8 pixels; a NaN anywhere is a readable error."""
+    pixels = np.asarray(pixels)
+    if not np.isfinite(pixels).all():
+        raise StudioError(
+            "the model produced an invalid image (NaN values); try another seed or sampler, "
+            "or full precision"
+        )
+    return (pixels * 255).round().clip(0, 255).astype(np.uint8)
 
 
 def _check_text_to_image(model: LoadedModel) -> None:
