@@ -27,7 +27,7 @@ import torch
 import torch.nn.functional as F
 
 from studio.embedded import world
-from studio.embedded.checkpoints import load_checkpoint, save_checkpoint
+from studio.embedded.checkpoints import load_checkpoint, save_checkpoint, warmup_cosine
 from studio.embedded.judge import (
     ATTRIBUTES, CLASSES, DEFAULT_CHANNELS, DEFAULT_PATH, Judge, JudgeNet, to_pixels)
 
@@ -117,11 +117,7 @@ def accuracy(judge: Judge, scenes, images) -> dict[str, float]:
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(config.steps - config.warmup_steps, 1)
-    cosine = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-    return config.lr * (config.min_lr_share + (1 - config.min_lr_share) * cosine)
+    return warmup_cosine(step, config.lr, config.steps, config.warmup_steps, config.min_lr_share)
 
 
 class Trainer:

@@ -16,7 +16,6 @@ from __future__ import annotations
 
 import argparse
 import json
-import math
 import time
 from pathlib import Path
 
@@ -28,7 +27,7 @@ from studio.embedded.architecture import (
     build_text_encoder,
     build_unet,
 )
-from studio.embedded.checkpoints import load_checkpoint, save_checkpoint
+from studio.embedded.checkpoints import load_checkpoint, save_checkpoint, warmup_cosine
 
 SHAPES = {(128, 128): 0.6, (256, 128): 0.2, (128, 256): 0.2}
 
@@ -130,11 +129,7 @@ class Trainer:
         return float(loss.detach())
 
     def _lr(self) -> float:
-        warmup = 500
-        if self.step < warmup:
-            return self.lr * (self.step + 1) / warmup
-        progress = min(1.0, (self.step - warmup) / max(1, self.total_steps - warmup))
-        return self.lr * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * progress)))
+        return warmup_cosine(self.step, self.lr, self.total_steps, warmup=500, floor_share=0.1)
 
     def _update_ema(self) -> None:
         import torch

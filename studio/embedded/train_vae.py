@@ -14,7 +14,6 @@ from __future__ import annotations
 
 import argparse
 import dataclasses
-import math
 import sys
 import time
 from dataclasses import dataclass
@@ -24,7 +23,7 @@ import numpy as np
 import torch
 
 from studio.embedded import world
-from studio.embedded.checkpoints import load_checkpoint, save_checkpoint
+from studio.embedded.checkpoints import load_checkpoint, save_checkpoint, warmup_cosine
 from studio.embedded.vae import DEFAULT_CHANNELS, NORM_GROUPS, build_vae, export, psnr, to_tensor
 
 CHECKPOINT_NAME = "checkpoint.pt"
@@ -83,11 +82,7 @@ def losses(vae, batch: torch.Tensor, config: TrainConfig,
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:
-    if step < config.warmup_steps:
-        return config.lr * (step + 1) / config.warmup_steps
-    progress = (step - config.warmup_steps) / max(config.steps - config.warmup_steps, 1)
-    cosine = 0.5 * (1 + math.cos(math.pi * min(progress, 1.0)))
-    return config.lr * (config.min_lr_share + (1 - config.min_lr_share) * cosine)
+    return warmup_cosine(step, config.lr, config.steps, config.warmup_steps, config.min_lr_share)
 
 
 class Trainer:
