@@ -135,6 +135,13 @@ def parse_parameters(text: str) -> dict[str, Any]:
         if _looks_like_settings(candidate):
             lines = lines[:-1]
             settings = {key: value.strip() for key, value in split_settings(candidate).items()}
+    prompt, negative = split_prompts(lines)
+    return {"prompt": prompt, "negative_prompt": negative, "settings": settings}
+
+
+def split_prompts(lines: list[str]) -> tuple[str, str]:
+    """The prompt and negative prompt of an A1111 text's lines (without its settings line):
+    everything from a line that starts "Negative prompt:" on is the negative prompt."""
     prompt_lines: list[str] = []
     negative_lines: list[str] = []
     target = prompt_lines
@@ -143,11 +150,7 @@ def parse_parameters(text: str) -> dict[str, Any]:
             target = negative_lines
             line = line[len("Negative prompt:"):].lstrip()
         target.append(line)
-    return {
-        "prompt": "\n".join(prompt_lines),
-        "negative_prompt": "\n".join(negative_lines),
-        "settings": settings,
-    }
+    return "\n".join(prompt_lines), "\n".join(negative_lines)
 
 
 def _looks_like_settings(line: str) -> bool:

@@ -10,7 +10,7 @@ from __future__ import annotations
 import json
 from typing import Any
 
-from studio.engine.recipe import split_settings
+from studio.engine.recipe import split_prompts, split_settings
 from studio.engine.schedulers import SCHEDULER_NAMES
 
 # Sampler names of other tools, as Studio names them.
@@ -122,14 +122,8 @@ def parse_a1111(text: str) -> dict[str, Any]:
     ):
         settings = split_settings(last)
         lines = lines[:-1]
-    prompt, negative, target = [], [], None
-    target = prompt
-    for line in lines:
-        if line.startswith("Negative prompt:"):
-            target = negative
-            line = line[len("Negative prompt:"):].lstrip()
-        target.append(line)
-    return {"prompt": "\n".join(prompt), "negative_prompt": "\n".join(negative), "settings": settings}
+    prompt, negative = split_prompts(lines)
+    return {"prompt": prompt, "negative_prompt": negative, "settings": settings}
 
 
 def _from_parameters(text: str, strict: bool = False) -> dict[str, Any] | None:
