@@ -4,6 +4,11 @@ from __future__ import annotations
 
 TOKENIZER_MAX_LENGTH = 32  # the longest caption of the grammar is about 20 tokens
 TEXT_WIDTH = 128
+# No transformer layers: each word is encoded on its own (token + position embedding), so
+# "snowy" means the same after "sunset" as after "day" and unseen pairs compose in the UNet's
+# cross-attention. With three layers the word's state depended on the time word before it
+# and snow under a sunset sky came out as sand.
+TEXT_LAYERS = 0
 LATENT_SIZE = 16  # 128 px / 8
 PREDICTION_TYPE = "v_prediction"
 NOISE_SCHEDULE = {
@@ -17,7 +22,7 @@ NOISE_SCHEDULE = {
 }
 
 
-def build_text_encoder(tokenizer, width: int = TEXT_WIDTH, layers: int = 3):
+def build_text_encoder(tokenizer, width: int = TEXT_WIDTH, layers: int = TEXT_LAYERS):
     from transformers import CLIPTextConfig, CLIPTextModel
 
     return CLIPTextModel(

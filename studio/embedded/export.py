@@ -46,7 +46,7 @@ def export(run: Path, vae_path: Path, out: Path, unet_dtype: str = "float16") ->
     state = load_checkpoint(run / "checkpoint.pt")
     config = json.loads((run / "config.json").read_text())
     tokenizer = CLIPTokenizer.from_pretrained(run / "tokenizer")
-    text_encoder = build_text_encoder(tokenizer)
+    text_encoder = build_text_encoder(tokenizer, layers=int(config.get("text_layers", 3)))
     text_encoder.load_state_dict(state["text_encoder"])
     unet = build_unet(tuple(int(c) for c in str(config["channels"]).split(",")))
     unet.load_state_dict(state["ema"])

@@ -22,6 +22,7 @@ from pathlib import Path
 import numpy as np
 
 from studio.embedded.architecture import (
+    TEXT_LAYERS,
     TOKENIZER_MAX_LENGTH,
     build_scheduler,
     build_text_encoder,
@@ -64,7 +65,7 @@ def load_tokenizer(folder: Path):
 
 class Trainer:
     def __init__(self, vae_path: str, out: Path, scenes_per_shape: int, seed: int, lr: float, batch: int, channels,
-                 device: str = "cpu"):
+                 device: str = "cpu", text_layers: int = TEXT_LAYERS):
         import torch
         from diffusers import AutoencoderKL
 
@@ -72,7 +73,7 @@ class Trainer:
         out.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(seed)
         self.tokenizer = load_tokenizer(out / "tokenizer")
-        self.text_encoder = build_text_encoder(self.tokenizer)
+        self.text_encoder = build_text_encoder(self.tokenizer, layers=text_layers)
         self.unet = build_unet(channels)
         self.ema = build_unet(channels)
         self.ema.load_state_dict(self.unet.state_dict())
@@ -179,6 +180,8 @@ def main(argv=None) -> None:
     parser.add_argument("--lr", type=float, default=5e-4)
     parser.add_argument("--scenes", type=int, default=12000, help="scenes per square shape (half for wide and tall)")
     parser.add_argument("--channels", default="32,64,128")
+    parser.add_argument("--text-layers", type=int, default=TEXT_LAYERS,
+                        help="transformer layers of the text encoder (0: each word's embedding on its own)")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--device", help="cuda or cpu (default: cuda when present)")
     parser.add_argument("--seed", type=int, default=0)
@@ -193,7 +196,8 @@ def main(argv=None) -> None:
         torch.set_num_threads(args.threads)
     channels = tuple(int(c) for c in args.channels.split(","))
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
-    trainer = Trainer(args.vae, args.out, args.scenes, args.seed, args.lr, args.batch, channels, device)
+    trainer = Trainer(args.vae, args.out, args.scenes, args.seed, args.lr, args.batch, channels, device,
+                      args.text_layers)
     trainer.total_steps = args.steps
     if args.resume and trainer.resume():
         print(f"resumed at step {trainer.step}", flush=True)

@@ -14,10 +14,11 @@ import errno
 import io
 import json
 import os
+import shutil
 import tempfile
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any
+from typing import Any, BinaryIO
 
 from studio import __version__
 from studio.engine.errors import WriteError
@@ -228,8 +229,11 @@ def png_bytes(image, recipe: Recipe) -> bytes:
     return buffer.getvalue()
 
 
-def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
-    """Write `data` to `path` so that a crash leaves either the old file or the whole new one."""
+def write_atomic(path: str | os.PathLike, data: bytes | BinaryIO, *,
+                 times_from: str | os.PathLike | None = None) -> Path:
+    """Write `data` (bytes, or a binary stream read to its end) to `path` so that a crash
+    leaves either the old file or the whole new one; `times_from` copies that file's times
+    and permissions onto it."""
     target = Path(path)
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
@@ -238,9 +242,14 @@ def write_atomic(path: str | os.PathLike, data: bytes) -> Path:
         raise WriteError(f"cannot write {target}: {_reason(exc)}") from exc
     try:
         with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
+            if isinstance(data, (bytes, bytearray, memoryview)):
+                handle.write(data)
+            else:
+                shutil.copyfileobj(data, handle, 1024 * 1024)
             handle.flush()
             os.fsync(handle.fileno())
+        if times_from is not None:
+            shutil.copystat(times_from, temp_name)
         os.replace(temp_name, target)
     except BaseException as exc:
         try:

@@ -10,8 +10,6 @@ from __future__ import annotations
 
 import logging
 import os
-import shutil
-import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,6 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from studio.engine.errors import StudioError, WriteError
+from studio.engine.recipe import write_atomic
 from studio.gallery.export import export_format, export_image
 from studio.gallery.favourites import Favourites
 from studio.gallery.index import FileStamp, GalleryIndex, Row, is_gallery_file, list_folder
@@ -236,18 +235,9 @@ def _same_bytes(a: Path, b: Path) -> bool:
 
 def copy_atomic(source: Path, target: Path) -> Path:
     """Copy a file so that a crash leaves either nothing or the whole copy (keeps its times)."""
-    fd, temp = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     try:
-        with os.fdopen(fd, "wb") as out, open(source, "rb") as src:
-            shutil.copyfileobj(src, out, 1024 * 1024)
-            out.flush()
-            os.fsync(out.fileno())
-        shutil.copystat(source, temp)
-        os.replace(temp, target)
-    except OSError as exc:
-        try:
-            os.unlink(temp)
-        except OSError:
-            pass
-        raise WriteError(f"cannot copy {source.name} into the gallery: {exc.strerror or exc}") from exc
-    return target
+        with open(source, "rb") as stream:
+            return write_atomic(target, stream, times_from=source)
+    except (OSError, WriteError) as exc:
+        reason = exc.strerror if isinstance(exc, OSError) else str(exc).rpartition(": ")[2]
+        raise WriteError(f"cannot copy {source.name} into the gallery: {reason or exc}") from exc

@@ -65,3 +65,38 @@ def test_a_new_image_is_indexed_at_once(data, gallery_folder):
     gallery.add_files([path])
     assert [r.prompt for r in gallery.query()] == ["just made"]
     gallery.close()
+
+
+def test_import_that_runs_out_of_room_names_the_file_and_leaves_nothing_partial(data, gallery_folder, tmp_path):
+    import subprocess
+    import sys
+    import textwrap
+
+    source = tmp_path / "incoming"
+    source.mkdir()
+    save_studio_png(source / "small.png", "a small one")
+    import numpy as np
+    from PIL import Image
+
+    noise = np.random.default_rng(0).integers(0, 255, (256, 256, 3), dtype=np.uint8)
+    Image.fromarray(noise).save(source / "zz-large.png")
+    script = textwrap.dedent(
+        f"""
+        import resource, signal, sys
+        from studio.engine.errors import WriteError
+        from studio.gallery.store import Gallery
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        gallery = Gallery({str(data)!r})
+        resource.setrlimit(resource.RLIMIT_FSIZE, (60000, 60000))
+        try:
+            gallery.import_folder({str(source)!r})
+        except WriteError as exc:
+            print(exc)
+            sys.exit(3)
+        """
+    )
+    result = subprocess.run([sys.executable, "-c", script], capture_output=True, text=True)
+    assert result.returncode == 3, result.stderr
+    assert result.stdout.startswith("cannot copy zz-large.png into the gallery: "), result.stdout
+    assert sorted(p.name for p in gallery_folder.iterdir()) == ["small.png"]
+    assert [row.name for row in Gallery(data).query()] == ["small.png"]
