@@ -170,3 +170,59 @@ def bench_model_ref(size: int = 128) -> str:
     components = build_tiny_components(width=size, unet_channels=(64, 128), max_length=77)
     save_tiny_model(components, folder, studio={"name": "bench model (small SD-shaped, random weights)"})
     return str(folder)
+
+
+def build_tiny_sdxl_components(seed: int = 0, width: int = 64, max_length: int = 77) -> dict:
+    """A seeded tiny SDXL: two CLIP text encoders (the second with a projection, whose pooled
+    output joins the size/crop conditioning), a UNet with SDXL's text-time embedding."""
+    import torch
+    from diffusers import UNet2DConditionModel
+    from transformers import CLIPTextConfig, CLIPTextModelWithProjection
+
+    base = build_tiny_components(seed=seed, width=width, max_length=max_length, prediction_type="epsilon")
+    tokenizer = base["tokenizer"]
+    torch.manual_seed(seed + 3)
+    text_encoder_2 = CLIPTextModelWithProjection(
+        CLIPTextConfig(
+            vocab_size=len(tokenizer),
+            hidden_size=32,
+            intermediate_size=37,
+            num_hidden_layers=2,
+            num_attention_heads=4,
+            max_position_embeddings=tokenizer.model_max_length,
+            projection_dim=32,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+        )
+    )
+    torch.manual_seed(seed + 4)
+    unet = UNet2DConditionModel(
+        sample_size=width // 8,
+        in_channels=4,
+        out_channels=4,
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=64,  # both encoders' hidden states side by side
+        attention_head_dim=8,
+        norm_num_groups=16,
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        projection_class_embeddings_input_dim=6 * 8 + 32,  # six size/crop numbers, pooled text
+    )
+    return {**base, "unet": unet, "text_encoder_2": text_encoder_2, "tokenizer_2": tokenizer}
+
+
+def make_tiny_sdxl_model(folder: str | Path, seed: int = 0, max_length: int = 77) -> Path:
+    """A tiny StableDiffusionXLPipeline folder (safetensors, random weights)."""
+    import diffusers
+
+    pipe = diffusers.StableDiffusionXLPipeline(**build_tiny_sdxl_components(seed=seed, max_length=max_length))
+    folder = Path(folder)
+    pipe.save_pretrained(folder, safe_serialization=True)
+    studio = {"name": "tiny SDXL test model", "defaults": {"steps": 4, "width": 64, "height": 64, "scheduler": "Euler"}}
+    (folder / "studio.json").write_text(json.dumps(studio, indent=2), encoding="utf-8")
+    return folder
