@@ -10,11 +10,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, Signal
+from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPalette
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
-from studio.ui.handles import CURSORS, Proposal, drag_extension, handle_at
+from studio.ui.handles import CURSORS, HANDLES, Proposal, drag_extension, handle_at
 from studio.ui.overlay import (
     BAND_COLOUR,
     CONTEXT_COLOUR,
@@ -31,6 +31,8 @@ from studio.ui.overlay import (
 )
 
 MIN_ZOOM, MAX_ZOOM = 0.05, 32.0
+EDGE = 24  # widget px: a handle dragged this close to the view's edge (or past it) scrolls the view
+MAX_SCROLL = 18  # widget px per tick, reached at the edge and beyond
 TOOLS = ("extend", "brush", "eraser")
 
 
@@ -40,6 +42,7 @@ class _Resize:
     start: QPointF
     extend: tuple[int, int, int, int]
     proposal: Proposal
+    fine: bool = True
 
 
 class Canvas(QWidget):
@@ -74,6 +77,9 @@ class Canvas(QWidget):
         self._hover: str | None = None
         self._pointer: QPointF | None = None
         self._checker = checker_brush()
+        self._autoscroll = QTimer(self)
+        self._autoscroll.setInterval(16)
+        self._autoscroll.timeout.connect(self._scroll_while_dragging)
 
     @property
     def zoom(self) -> float:
@@ -237,11 +243,12 @@ class Canvas(QWidget):
         pos = event.position()
         self._pointer = pos
         if self._resize is not None:
-            r = self._resize
-            delta = (pos - r.start) / self._zoom
-            fine = not event.modifiers() & Qt.KeyboardModifier.ShiftModifier
-            r.proposal = drag_extension(r.extend, r.handle, delta, (self._floor.width(), self._floor.height()), fine)
-            self.update()
+            self._resize.fine = not event.modifiers() & Qt.KeyboardModifier.ShiftModifier
+            self._propose(pos)
+            if self._edge_velocity(pos).isNull():
+                self._autoscroll.stop()
+            elif not self._autoscroll.isActive():
+                self._autoscroll.start()
         elif self._stroke is not None:
             self._stroke.append(self.to_image(pos))
             self.update()
@@ -256,7 +263,49 @@ class Canvas(QWidget):
             if self.tool != "extend" or self._hover is not None:
                 self.update()
 
+    def _propose(self, pos: QPointF) -> None:
+        r = self._resize
+        delta = (pos - r.start) / self._zoom
+        r.proposal = drag_extension(r.extend, r.handle, delta, (self._floor.width(), self._floor.height()), r.fine)
+        self.update()
+
+    def _edge_velocity(self, pos: QPointF) -> QPointF:
+        """How far the view scrolls per tick for a pointer at `pos`: towards the edge it is near,
+        faster the closer (and past) it is; only along the axes the dragged handle moves."""
+        sx, sy = HANDLES[self._resize.handle]
+
+        def speed(value: float, length: int, direction: int) -> float:
+            if direction < 0 and value < EDGE:
+                return -MAX_SCROLL * min(1.0, (EDGE - value) / EDGE)
+            if direction > 0 and value > length - EDGE:
+                return MAX_SCROLL * min(1.0, (value - length + EDGE) / EDGE)
+            return 0.0
+
+        return QPointF(speed(pos.x(), self.width(), sx), speed(pos.y(), self.height(), sy))
+
+    def _scroll_while_dragging(self) -> None:
+        if self._resize is None or self._pointer is None:
+            self._autoscroll.stop()
+            return
+        velocity = self._edge_velocity(self._pointer)
+        if velocity.isNull():
+            self._autoscroll.stop()
+            return
+        before = self._resize.proposal
+        # The picture slides away from the edge and the drag's origin with it, so the handle
+        # keeps following the pointer out into the new room.
+        self._offset -= velocity
+        self._resize.start -= velocity
+        self._fit = False
+        self._propose(self._pointer)
+        if self._resize.proposal.extend == before.extend and self._resize.proposal.refused:
+            self._offset += velocity  # at the largest canvas: no further
+            self._resize.start += velocity
+            self._propose(self._pointer)
+            self._autoscroll.stop()
+
     def mouseReleaseEvent(self, event) -> None:
+        self._autoscroll.stop()
         if self._resize is not None:
             proposal, start = self._resize.proposal, self._resize.extend
             self._resize = None
@@ -288,6 +337,7 @@ class Canvas(QWidget):
 
     def keyPressEvent(self, event) -> None:
         if event.key() == Qt.Key.Key_Escape and (self._resize or self._stroke):
+            self._autoscroll.stop()
             self._resize = self._stroke = None
             self.update()
         elif event.key() in (Qt.Key.Key_Left, Qt.Key.Key_Right) and not event.modifiers():

@@ -150,6 +150,26 @@ def test_growth_past_the_engine_maximum_is_refused_with_a_message(qtbot, make_ap
     assert studio.window.error.isVisible() and "at most 4096 px a side" in studio.window.error.text()
 
 
+def test_dragging_a_handle_past_the_view_edge_scrolls_the_view_and_keeps_growing(qtbot, make_app, tmp_path):
+    studio, _ = opened(make_app, tmp_path)
+    canvas = studio.window.canvas
+    start = handle_point(canvas.image_rect(), "right").toPoint()
+    past_edge = QPoint(canvas.width() + 20, start.y())
+    pointer_only = (past_edge.x() - start.x()) / canvas.zoom  # what the pointer's travel alone asks for
+    assert 0 < start.x() < canvas.width() - 24 and pointer_only > 0
+    left_before, top_before = canvas.image_rect().left(), canvas.image_rect().top()
+    qtbot.mousePress(canvas, LEFT, Qt.KeyboardModifier.NoModifier, start)
+    _move(canvas, past_edge)
+    qtbot.waitUntil(lambda: canvas.image_rect().left() < left_before - 100, timeout=5000)
+    assert canvas.image_rect().top() == top_before  # the right handle scrolls sideways only
+    qtbot.mouseRelease(canvas, LEFT, Qt.KeyboardModifier.NoModifier, past_edge)
+    right = studio.edits.extend[2]
+    assert right > pointer_only + 32, (right, pointer_only)
+    scrolled_to = canvas.image_rect().left()
+    qtbot.wait(100)
+    assert canvas.image_rect().left() == scrolled_to  # released: the view stays put
+
+
 def test_the_overlay_shows_while_dragging(qtbot, make_app, tmp_path):
     studio, _ = opened(make_app, tmp_path)
     canvas = studio.window.canvas
