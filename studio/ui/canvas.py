@@ -32,7 +32,7 @@ from studio.ui.overlay import (
 
 MIN_ZOOM, MAX_ZOOM = 0.05, 32.0
 EDGE = 24  # widget px: a handle dragged this close to the view's edge (or past it) scrolls the view
-MAX_SCROLL = 18  # widget px per tick, reached at the edge and beyond
+MAX_SCROLL = 10  # widget px per 16 ms tick, reached EDGE px past the edge
 TOOLS = ("extend", "brush", "eraser")
 
 
@@ -43,6 +43,7 @@ class _Resize:
     extend: tuple[int, int, int, int]
     proposal: Proposal
     fine: bool = True
+    scrolled: bool = False
 
 
 class Canvas(QWidget):
@@ -271,14 +272,14 @@ class Canvas(QWidget):
 
     def _edge_velocity(self, pos: QPointF) -> QPointF:
         """How far the view scrolls per tick for a pointer at `pos`: towards the edge it is near,
-        faster the closer (and past) it is; only along the axes the dragged handle moves."""
+        faster the closer it gets and the further past; only along the axes the handle moves."""
         sx, sy = HANDLES[self._resize.handle]
 
         def speed(value: float, length: int, direction: int) -> float:
             if direction < 0 and value < EDGE:
-                return -MAX_SCROLL * min(1.0, (EDGE - value) / EDGE)
+                return -MAX_SCROLL * min(1.0, (EDGE - value) / (2 * EDGE))
             if direction > 0 and value > length - EDGE:
-                return MAX_SCROLL * min(1.0, (value - length + EDGE) / EDGE)
+                return MAX_SCROLL * min(1.0, (value - length + EDGE) / (2 * EDGE))
             return 0.0
 
         return QPointF(speed(pos.x(), self.width(), sx), speed(pos.y(), self.height(), sy))
@@ -296,6 +297,7 @@ class Canvas(QWidget):
         # keeps following the pointer out into the new room.
         self._offset -= velocity
         self._resize.start -= velocity
+        self._resize.scrolled = True
         self._fit = False
         self._propose(self._pointer)
         if self._resize.proposal.extend == before.extend and self._resize.proposal.refused:
@@ -307,11 +309,13 @@ class Canvas(QWidget):
     def mouseReleaseEvent(self, event) -> None:
         self._autoscroll.stop()
         if self._resize is not None:
-            proposal, start = self._resize.proposal, self._resize.extend
+            proposal, start, scrolled = self._resize.proposal, self._resize.extend, self._resize.scrolled
             self._resize = None
             self.update()
             if proposal.extend != start:
                 self.extendRequested.emit(*proposal.extend)
+            if scrolled:  # the picture went out of view on the way: show the whole canvas again
+                self.fit()
             if proposal.refused:
                 self.refused.emit(proposal.refused)
             return
