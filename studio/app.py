@@ -47,6 +47,7 @@ class StudioApp:
         self._save_timer = QTimer(singleShot=True, interval=800)
         self._save_timer.timeout.connect(self.session.save)
         self._loaded_model: str | None = None
+        self.recent_images = None  # reads the newest gallery images for the strip (see _load_recent)
         self._closed = False
         self.window.closing.connect(self.shutdown)
         self._restore_geometry()
@@ -464,17 +465,13 @@ class StudioApp:
             self.window.restoreState(QByteArray.fromBase64(state.encode("ascii")))
 
     def _load_recent(self) -> None:
-        from studio.gallery.readers import recipe_of
+        from studio.model.recent import RecentImages
+        from studio.ui.results import THUMB
 
-        if not self.gallery.is_dir():
-            return
-        files = sorted(self.gallery.glob("*.png"), key=lambda p: p.stat().st_mtime)[-RECENT_ON_START:]
-        for path in files:
-            image = QtGui.QImage(str(path))
-            if image.isNull():
-                continue
-            recipe = recipe_of(path)  # never raises, and reads hostile text chunks in linear time
-            self.window.recent.add(str(path), image, recipe.request.prompt if recipe else "")
+        if self.gallery.is_dir():
+            self.recent_images = RecentImages()
+            self.recent_images.ready.connect(self.window.recent.add_older)
+            self.recent_images.load(self.gallery, RECENT_ON_START, THUMB)
 
     def shutdown(self) -> None:
         """Cancel the running job, stop the worker, keep the settings (closing mid-job is fine)."""
@@ -484,6 +481,8 @@ class StudioApp:
             self.session.set("window_state", bytes(self.window.saveState().toBase64()).decode("ascii"))
         self._save_timer.stop()
         self.session.save()
+        if self.recent_images is not None:
+            self.recent_images.stop()
         if self.edits is not None:
             self.edits.blockSignals(True)  # the window goes first; nothing may redraw it after
             self.edits.history.blockSignals(True)

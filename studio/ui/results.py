@@ -45,10 +45,25 @@ class RecentStrip(QListWidget):
         self.itemClicked.connect(lambda item: self.opened.emit(item.data(Qt.ItemDataRole.UserRole)))
 
     def add(self, path: str, image: QImage, prompt: str) -> None:
+        """A new result, in front."""
+        self.insertItem(0, self._item(path, image, prompt))
+        self._trim()
+
+    def add_older(self, images: list) -> None:
+        """Earlier results (objects with path, thumbnail and prompt; newest first), behind the rest."""
+        known = {self.item(row).data(Qt.ItemDataRole.UserRole) for row in range(self.count())}
+        for image in images:
+            if image.path not in known:
+                self.addItem(self._item(image.path, image.thumbnail, image.prompt))
+        self._trim()
+
+    def _item(self, path: str, image: QImage, prompt: str) -> QListWidgetItem:
         item = QListWidgetItem(QIcon(thumbnail(image, THUMB)), "")
         item.setData(Qt.ItemDataRole.UserRole, path)
         item.setToolTip(prompt or "(no prompt)")
-        self.insertItem(0, item)
+        return item
+
+    def _trim(self) -> None:
         while self.count() > 60:
             self.takeItem(self.count() - 1)
 

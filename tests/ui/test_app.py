@@ -223,3 +223,24 @@ def test_a_failing_job_does_not_stop_the_queue(qtbot, make_app, tmp_path):
     assert len(failed) == 1 and "no-such-model" in failed[0]
     assert studio.queue.running is None and not studio.queue.pending
     assert len(list(studio.gallery.glob("*.png"))) == 1
+
+
+def test_the_recent_strip_opens_with_the_newest_gallery_images(qtbot, tmp_path, make_app):
+    import os
+
+    from studio.testing.gallery_samples import save_studio_png
+
+    gallery = tmp_path / "data" / "gallery"
+    gallery.mkdir(parents=True)
+    for age, prompt in enumerate(["oldest", "middle", "newest"]):
+        save_studio_png(gallery / f"{prompt}.png", prompt, mtime=1_700_000_000 + age)
+    (gallery / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n not really")
+    os.utime(gallery / "broken.png", (1_800_000_000, 1_800_000_000))
+    studio = make_app(prompt="a fresh one")
+    recent = studio.window.recent
+    qtbot.waitUntil(lambda: recent.count() == 3, timeout=10000)
+    assert [recent.item(row).toolTip() for row in range(3)] == ["newest", "middle", "oldest"]
+    with qtbot.waitSignal(studio.worker.jobFinished, timeout=60000):
+        studio.window.controls.generate.click()
+    qtbot.waitUntil(lambda: recent.count() == 4)
+    assert recent.item(0).toolTip() == "a fresh one" and recent.item(1).toolTip() == "newest"
