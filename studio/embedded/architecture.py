@@ -4,11 +4,9 @@ from __future__ import annotations
 
 TOKENIZER_MAX_LENGTH = 32  # the longest caption of the grammar is about 20 tokens
 TEXT_WIDTH = 128
-# No transformer layers: each word is encoded on its own (token + position embedding), so
-# "snowy" means the same after "sunset" as after "day" and unseen pairs compose in the UNet's
-# cross-attention. With three layers the word's state depended on the time word before it
-# and snow under a sunset sky came out as sand.
-TEXT_LAYERS = 0
+# Transformer layers of the text encoder. Tried on the held-out pairs (see the README):
+# 0 (each word on its own) and 1 did not beat 3.
+TEXT_LAYERS = 3
 LATENT_SIZE = 16  # 128 px / 8
 PREDICTION_TYPE = "v_prediction"
 NOISE_SCHEDULE = {

@@ -6,6 +6,7 @@ import numpy as np
 import pytest
 import torch
 
+from studio.embedded.architecture import TEXT_LAYERS
 from studio.embedded.export import export
 from studio.embedded.splits import is_held_out
 from studio.embedded.train_ldm import main
@@ -44,6 +45,8 @@ def test_train_resume_export_and_generate(tiny_vae, tmp_path):
     studio = json.loads((folder / "studio.json").read_text())
     assert studio["trained_steps"] == 5 and len(studio["preview"]["factors"]) == 4
     assert studio["defaults"]["width"] == 128
+    text_config = json.loads((folder / "text_encoder" / "config.json").read_text())
+    assert text_config["num_hidden_layers"] == TEXT_LAYERS == json.loads((run / "config.json").read_text())["text_layers"]
     engine = Engine(device="cpu")
     model = engine.load(str(folder))
     assert model.pipe.unet.dtype == torch.float32
