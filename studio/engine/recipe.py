@@ -239,7 +239,7 @@ def write_atomic(path: str | os.PathLike, data: bytes | BinaryIO, *,
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, temp_name = tempfile.mkstemp(prefix=f".{target.name}.", suffix=".tmp", dir=target.parent)
     except OSError as exc:
-        raise WriteError(f"cannot write {target}: {_reason(exc)}") from exc
+        raise WriteError(f"cannot write {target}: {os_error_reason(exc)}") from exc
     try:
         with os.fdopen(fd, "wb") as handle:
             if isinstance(data, (bytes, bytearray, memoryview)):
@@ -257,7 +257,7 @@ def write_atomic(path: str | os.PathLike, data: bytes | BinaryIO, *,
         except OSError:
             pass
         if isinstance(exc, OSError):
-            raise WriteError(f"cannot write {target}: {_reason(exc)}") from exc
+            raise WriteError(f"cannot write {target}: {os_error_reason(exc)}") from exc
         raise
     _sync_folder(target.parent)
     return target
@@ -276,7 +276,8 @@ def _sync_folder(folder: Path) -> None:
         os.close(fd)
 
 
-def _reason(exc: OSError) -> str:
+def os_error_reason(exc: OSError) -> str:
+    """A short reason for an OS error, in words a person reads, such as 'the disk is full'."""
     if exc.errno == errno.ENOSPC:
         return "the disk is full"
     if exc.errno in (errno.EACCES, errno.EPERM):

@@ -17,7 +17,7 @@ from pathlib import Path
 from typing import Callable
 
 from studio.engine.errors import StudioError, WriteError
-from studio.engine.recipe import write_atomic
+from studio.engine.recipe import os_error_reason, write_atomic
 from studio.gallery.export import export_format, export_image
 from studio.gallery.favourites import Favourites
 from studio.gallery.index import FileStamp, GalleryIndex, Row, is_gallery_file, list_folder
@@ -239,5 +239,6 @@ def copy_atomic(source: Path, target: Path) -> Path:
         with open(source, "rb") as stream:
             return write_atomic(target, stream, times_from=source)
     except (OSError, WriteError) as exc:
-        reason = exc.strerror if isinstance(exc, OSError) else str(exc).rpartition(": ")[2]
-        raise WriteError(f"cannot copy {source.name} into the gallery: {reason or exc}") from exc
+        cause = exc.__cause__ if isinstance(exc, WriteError) else exc
+        reason = os_error_reason(cause) if isinstance(cause, OSError) else str(exc)
+        raise WriteError(f"cannot copy {source.name} into the gallery: {reason}") from exc

@@ -34,7 +34,7 @@ def build_tiny_components(
 
     import torch
     from diffusers import AutoencoderKL, EulerDiscreteScheduler, UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModel, CLIPTokenizer
+    from transformers import CLIPTextModel, CLIPTokenizer
 
     torch.manual_seed(seed)
     unet = UNet2DConditionModel(
@@ -65,21 +65,27 @@ def build_tiny_components(
         write_clip_tokenizer(WORDS, folder, model_max_length=max_length)
         tokenizer = CLIPTokenizer.from_pretrained(folder)
     torch.manual_seed(seed + 2)
-    text_encoder = CLIPTextModel(
-        CLIPTextConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=32,
-            intermediate_size=37,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            max_position_embeddings=max_length,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    )
+    text_encoder = CLIPTextModel(tiny_clip_config(tokenizer))
     scheduler = EulerDiscreteScheduler(**SD_BETAS, steps_offset=1, prediction_type=prediction_type)
     return {"unet": unet, "vae": vae, "text_encoder": text_encoder, "tokenizer": tokenizer, "scheduler": scheduler}
+
+
+def tiny_clip_config(tokenizer, **extra):
+    """A two-layer, 32-wide CLIP text encoder's config for `tokenizer` (its length, its special tokens)."""
+    from transformers import CLIPTextConfig
+
+    return CLIPTextConfig(
+        vocab_size=len(tokenizer),
+        hidden_size=32,
+        intermediate_size=37,
+        num_hidden_layers=2,
+        num_attention_heads=4,
+        max_position_embeddings=tokenizer.model_max_length,
+        bos_token_id=tokenizer.bos_token_id,
+        eos_token_id=tokenizer.eos_token_id,
+        pad_token_id=tokenizer.pad_token_id,
+        **extra,
+    )
 
 
 def smooth_latents(count: int, size: int, generator):
@@ -129,14 +135,17 @@ def train_tiny_unet(components: dict, steps: int = 150, seed: int = 0, batch: in
 
 def save_tiny_model(components: dict, folder: str | Path, studio: dict | None = None) -> Path:
     """Save the components as a Stable Diffusion diffusers folder with safetensors weights
-    (an inpainting one when the UNet takes 9 channels)."""
+    (an inpainting one when the UNet takes 9 channels, SDXL with a second text encoder)."""
     import diffusers
 
-    inpainting = components["unet"].config.in_channels == 9
-    pipeline_class = diffusers.StableDiffusionInpaintPipeline if inpainting else diffusers.StableDiffusionPipeline
-    pipe = pipeline_class(
-        **components, safety_checker=None, feature_extractor=None, requires_safety_checker=False
-    )
+    if "text_encoder_2" in components:
+        pipe = diffusers.StableDiffusionXLPipeline(**components)
+    else:
+        inpainting = components["unet"].config.in_channels == 9
+        pipeline_class = diffusers.StableDiffusionInpaintPipeline if inpainting else diffusers.StableDiffusionPipeline
+        pipe = pipeline_class(
+            **components, safety_checker=None, feature_extractor=None, requires_safety_checker=False
+        )
     folder = Path(folder)
     pipe.save_pretrained(folder, safe_serialization=True)
     if studio is not None:
@@ -177,25 +186,12 @@ def build_tiny_sdxl_components(seed: int = 0, width: int = 64, max_length: int =
     output joins the size/crop conditioning), a UNet with SDXL's text-time embedding."""
     import torch
     from diffusers import UNet2DConditionModel
-    from transformers import CLIPTextConfig, CLIPTextModelWithProjection
+    from transformers import CLIPTextModelWithProjection
 
     base = build_tiny_components(seed=seed, width=width, max_length=max_length, prediction_type="epsilon")
     tokenizer = base["tokenizer"]
     torch.manual_seed(seed + 3)
-    text_encoder_2 = CLIPTextModelWithProjection(
-        CLIPTextConfig(
-            vocab_size=len(tokenizer),
-            hidden_size=32,
-            intermediate_size=37,
-            num_hidden_layers=2,
-            num_attention_heads=4,
-            max_position_embeddings=tokenizer.model_max_length,
-            projection_dim=32,
-            bos_token_id=tokenizer.bos_token_id,
-            eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id,
-        )
-    )
+    text_encoder_2 = CLIPTextModelWithProjection(tiny_clip_config(tokenizer, projection_dim=32))
     torch.manual_seed(seed + 4)
     unet = UNet2DConditionModel(
         sample_size=width // 8,
@@ -218,11 +214,5 @@ def build_tiny_sdxl_components(seed: int = 0, width: int = 64, max_length: int =
 
 def make_tiny_sdxl_model(folder: str | Path, seed: int = 0, max_length: int = 77) -> Path:
     """A tiny StableDiffusionXLPipeline folder (safetensors, random weights)."""
-    import diffusers
-
-    pipe = diffusers.StableDiffusionXLPipeline(**build_tiny_sdxl_components(seed=seed, max_length=max_length))
-    folder = Path(folder)
-    pipe.save_pretrained(folder, safe_serialization=True)
-    studio = {"name": "tiny SDXL test model", "defaults": {"steps": 4, "width": 64, "height": 64, "scheduler": "Euler"}}
-    (folder / "studio.json").write_text(json.dumps(studio, indent=2), encoding="utf-8")
-    return folder
+    return save_tiny_model(build_tiny_sdxl_components(seed=seed, max_length=max_length), folder,
+                           studio={"name": "tiny SDXL test model", "defaults": {"steps": 4, "width": 64, "height": 64, "scheduler": "Euler"}})
