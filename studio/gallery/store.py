@@ -170,6 +170,13 @@ class Gallery:
         self.add_files(restored)
         return [p.name for p in restored]
 
+    def restore_trash(self) -> list[str]:
+        """Put back every image in the trash, from any session (those gone from the manifest
+        come back into the gallery folder)."""
+        restored = self.trash.restore_all(self.folder)
+        self.add_files(restored)
+        return [p.name for p in restored]
+
     def purge_trash(self, days: float | None = None) -> int:
         """Empty trash batches older than `days` (30 by default; 0 or less empties it all)."""
         removed = self.trash.purge() if days is None else self.trash.purge(days)

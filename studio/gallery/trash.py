@@ -88,6 +88,23 @@ class Trash:
             shutil.rmtree(batch.folder, ignore_errors=True)
         return restored
 
+    def load(self, folder: Path, home: Path) -> TrashBatch:
+        """A batch read back from its folder: where each file came from per the manifest, or
+        `home` for a file the manifest does not name (or when the manifest is lost)."""
+        try:
+            listed = {entry["trashed"]: Path(entry["from"]) for entry in json.loads((folder / MANIFEST).read_text("utf-8"))}
+        except (OSError, ValueError, TypeError, KeyError):
+            listed = {}
+        items = tuple((listed.get(p.name, home / p.name), p) for p in sorted(folder.iterdir()) if p.name != MANIFEST)
+        return TrashBatch(folder, items)
+
+    def restore_all(self, home: Path) -> list[Path]:
+        """Put every batch back, newest first (see `load` for `home`)."""
+        restored = []
+        for folder in reversed(self.batches()):
+            restored += self.restore(self.load(folder, home))
+        return restored
+
     def batches(self) -> list[Path]:
         if not self.folder.is_dir():
             return []

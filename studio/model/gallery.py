@@ -537,6 +537,17 @@ class GalleryModel(QAbstractListModel):
         self.optionsChanged.emit()
         return names
 
+    def restore_trash(self) -> list[str]:
+        """Put back every image in the trash; returns their names."""
+        try:
+            names = self.gallery.restore_trash()
+        except (StudioError, OSError) as exc:
+            self.statusChanged.emit(f"cannot restore the trash: {exc}")
+            return []
+        self.refresh()
+        self.optionsChanged.emit()
+        return names
+
     def empty_trash(self) -> int:
         """Delete for good every image in the trash; returns how many."""
         try:

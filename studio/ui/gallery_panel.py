@@ -13,7 +13,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from PySide6.QtCore import Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, Qt, QTimer, Signal
 from PySide6.QtGui import QGuiApplication, QImage, QKeySequence, QPixmap, QShortcut
 from PySide6.QtWidgets import (
     QComboBox,
@@ -52,7 +52,7 @@ class GalleryPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("gallery")
         self.model = model
-        self._undo_batch = None
+        self._undo_batches: list = []  # this session's deletes, newest last: Ctrl+Z in the grid takes them back in turn
         self._preview_image = QImage()
         self._preview_name: str | None = None
 
@@ -74,9 +74,10 @@ class GalleryPanel(QWidget):
         self.favourites_only.setToolTip("Show favourites only")
         self.more = QToolButton()
         self.more.setText("⋯")
-        self.more.setToolTip("More: empty the trash")
+        self.more.setToolTip("More: restore or empty the trash")
         self.more.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         more_menu = QMenu(self.more)
+        self.restore_trash_action = more_menu.addAction("Restore deleted images", self.restore_trash)
         self.empty_trash_action = more_menu.addAction("Empty the trash…", self.empty_trash)
         more_menu.aboutToShow.connect(self._update_trash_action)
         self.more.setMenu(more_menu)
@@ -105,7 +106,7 @@ class GalleryPanel(QWidget):
         undo_row.setContentsMargins(8, 4, 4, 4)
         self.undo_label = QLabel("")
         self.undo_button = QPushButton("Undo")
-        self.undo_button.setToolTip("Put the deleted images back")
+        self.undo_button.setToolTip("Put the deleted images back (Ctrl+Z in the grid)")
         undo_row.addWidget(self.undo_label, 1)
         undo_row.addWidget(self.undo_button)
         self.undo_bar.setVisible(False)
@@ -158,6 +159,7 @@ class GalleryPanel(QWidget):
         model.exportFinished.connect(self.show_status)
         model.modelReset.connect(self._selection_changed)
         QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.view, self.delete_selected, context=Qt.ShortcutContext.WidgetShortcut)
+        self.view.installEventFilter(self)
         QShortcut(QKeySequence(Qt.Key.Key_Return), self.view, self.open_selected, context=Qt.ShortcutContext.WidgetShortcut)
         self._selection_changed()
 
@@ -419,9 +421,9 @@ class GalleryPanel(QWidget):
         batch = self.model.delete(names)
         if batch is None:
             return
-        self._undo_batch = batch
+        self._undo_batches.append(batch)
         count = len(batch.items)
-        self.undo_label.setText(f"Deleted {count} image{'s' if count != 1 else ''} (kept in the trash)")
+        self.undo_label.setText(f"Deleted {_images(count)} (kept in the trash)")
         self.undo_bar.setVisible(True)
         self._undo_timer.start()
         if following:
@@ -436,18 +438,40 @@ class GalleryPanel(QWidget):
         return None
 
     def undo_delete(self) -> None:
-        if self._undo_batch is None:
+        """Take back the latest delete not yet undone."""
+        if not self._undo_batches:
             return
-        restored = self.model.undo_delete(self._undo_batch)
-        self._undo_batch = None
+        restored = self.model.undo_delete(self._undo_batches.pop())
         self.undo_bar.setVisible(False)
         self._undo_timer.stop()
         self.select_names(restored)
+        if restored:
+            self.show_status(f"Put back {_images(len(restored))}")
+
+    def eventFilter(self, watched, event) -> bool:
+        # Ctrl+Z in the grid undoes a delete; with none left it goes on to the window's edit undo.
+        if watched is self.view and event.type() in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
+            if self._undo_batches and event.matches(QKeySequence.StandardKey.Undo):
+                event.accept()
+                if event.type() == QEvent.Type.KeyPress:
+                    self.undo_delete()
+                return True
+        return super().eventFilter(watched, event)
 
     def _update_trash_action(self) -> None:
         count = self.model.trash_count()
-        self.empty_trash_action.setText(f"Empty the trash ({count} image{'s' if count != 1 else ''})…")
+        self.restore_trash_action.setText(f"Restore deleted images ({count})")
+        self.restore_trash_action.setEnabled(count > 0)
+        self.empty_trash_action.setText(f"Empty the trash ({_images(count)})…")
         self.empty_trash_action.setEnabled(count > 0)
+
+    def restore_trash(self) -> None:
+        """Put back every image in the trash (the trash keeps deletes for 30 days)."""
+        restored = self.model.restore_trash()
+        self._undo_batches.clear()
+        self.undo_bar.setVisible(False)
+        self.select_names(restored)
+        self.show_status(f"Put back {_images(len(restored))} from the trash")
 
     def empty_trash(self, confirm: bool = True) -> None:
         """Delete the trashed images for good (they also go by themselves after 30 days)."""
@@ -457,13 +481,13 @@ class GalleryPanel(QWidget):
         if not count:
             return
         if confirm:
-            answer = QMessageBox.question(self, "Empty the trash", f"Delete {count} image{'s' if count != 1 else ''} in the trash for good?")
+            answer = QMessageBox.question(self, "Empty the trash", f"Delete {_images(count)} in the trash for good?")
             if answer != QMessageBox.StandardButton.Yes:
                 return
         removed = self.model.empty_trash()
-        self._undo_batch = None
+        self._undo_batches.clear()
         self.undo_bar.setVisible(False)
-        self.show_status(f"Trash emptied: {removed} image{'s' if removed != 1 else ''} deleted for good")
+        self.show_status(f"Trash emptied: {_images(removed)} deleted for good")
 
     def export_selected(self, suffix: str) -> None:
         names = self.selected_names()
@@ -483,3 +507,7 @@ class GalleryPanel(QWidget):
     def export_to(self, names: list[str], target: str, suffix: str | None = None) -> None:
         self.show_status("Exporting…")
         self.model.export(names, target, suffix)
+
+
+def _images(count: int) -> str:
+    return f"{count} image{'s' if count != 1 else ''}"

@@ -45,6 +45,27 @@ def test_trash_empties_after_30_days_or_on_demand(data, gallery_folder):
     gallery.close()
 
 
+def test_restore_trash_brings_back_deletes_of_earlier_sessions(data, gallery_folder):
+    write_examples(gallery_folder)
+    gallery = Gallery(data)
+    gallery.sync()
+    comfy = (gallery_folder / "comfy.png").read_bytes()
+    gallery.delete(["comfy.png"])
+    second = gallery.delete(["invoke.png", "plain.png"])
+    (second.folder / "manifest.json").unlink()  # its way back by name lost: the files come home all the same
+    gallery.close()
+
+    gallery = Gallery(data)  # a later session: no batch objects in hand, only the trash on disk
+    gallery.sync()
+    (gallery_folder / "comfy.png").write_bytes(b"a newer file took the name")
+    assert sorted(gallery.restore_trash()) == ["comfy-2.png", "invoke.png", "plain.png"]
+    assert (gallery_folder / "comfy-2.png").read_bytes() == comfy
+    assert {"comfy-2.png", "invoke.png", "plain.png"} <= {r.name for r in gallery.query()}
+    assert gallery.trash.count() == 0 and gallery.trash.batches() == []
+    assert gallery.restore_trash() == []
+    gallery.close()
+
+
 def test_export_many_into_a_folder(data, gallery_folder, tmp_path):
     write_examples(gallery_folder)
     gallery = Gallery(data)

@@ -7,8 +7,8 @@ import shutil
 import time
 
 import pytest
-from PySide6.QtCore import QMimeData, QPointF, Qt, QUrl
-from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication
+from PySide6.QtCore import QEvent, QMimeData, QPointF, Qt, QUrl
+from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QKeyEvent
 from PySide6.QtWidgets import QApplication
 
 from studio.gallery.readers import inspect_file
@@ -115,6 +115,44 @@ def test_details_show_the_full_recipe_and_a_large_view(qtbot, panel):
     panel.select_names(["plain.png", "comfy.png", "invoke.png"])
     assert panel.preview.text() == "3 images selected"
     assert not panel.open_button.isEnabled() and panel.delete_button.isEnabled() and panel.export_button.isEnabled()
+
+
+def test_ctrl_z_in_the_grid_undoes_deletes_in_turn_and_the_trash_restores_older_ones(qtbot, panel):
+    folder = panel.model.folder
+    panel.view.setFocus()
+    for name in ("comfy.png", "invoke.png"):
+        panel.select_names([name])
+        qtbot.keyClick(panel.view, Qt.Key.Key_Delete)
+    assert not (folder / "comfy.png").exists() and not (folder / "invoke.png").exists()
+    qtbot.keyClick(panel.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert (folder / "invoke.png").exists() and not (folder / "comfy.png").exists()
+    assert panel.selected_names() == ["invoke.png"] and "Put back 1 image" in panel.status.toolTip()
+    override = QKeyEvent(QEvent.Type.ShortcutOverride, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    override.ignore()
+    QApplication.sendEvent(panel.view, override)
+    assert override.isAccepted()  # one delete left: the grid takes Ctrl+Z before any window shortcut
+    qtbot.keyClick(panel.view, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    assert (folder / "comfy.png").exists() and "comfy.png" in _names(panel)
+    override = QKeyEvent(QEvent.Type.ShortcutOverride, Qt.Key.Key_Z, Qt.KeyboardModifier.ControlModifier)
+    QApplication.sendEvent(panel.view, override)
+    assert not override.isAccepted()  # nothing left to undo here: Ctrl+Z goes on to the window's Edit > Undo
+
+    panel.select_names(["plain.png", "today-1.png"])
+    panel.delete_button.click()
+    later_model = GalleryModel(panel.model.data_dir)  # the next session: only the trash remembers
+    later = GalleryPanel(later_model)
+    qtbot.addWidget(later)
+    with qtbot.waitSignal(later_model.synced, timeout=20000):
+        later_model.start()
+    assert len(_names(later)) == 9
+    later._update_trash_action()
+    assert later.restore_trash_action.isEnabled() and later.restore_trash_action.text() == "Restore deleted images (2)"
+    later.restore_trash_action.trigger()
+    assert sorted(later.selected_names()) == ["plain.png", "today-1.png"] and len(_names(later)) == 11
+    assert "Put back 2 images from the trash" in later.status.toolTip()
+    later._update_trash_action()
+    assert not later.restore_trash_action.isEnabled() and not later.empty_trash_action.isEnabled()
+    later.model.close()
 
 
 def test_copy_prompt_and_reuse_gives_runnable_settings(qtbot, panel):
