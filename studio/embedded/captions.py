@@ -22,6 +22,8 @@ GROUND_SYNONYMS = {
     "snowy": ("winter hills", "snow-covered hills"),
     "desert": ("sand hills", "dunes", "sand dunes"),
 }
+# What a shortened training prompt keeps at its head: the time, the ground, or neither.
+SHORT_HEADS = ("time", "ground", "neither")
 TREE_NOUNS = ("pine tree", "pine trees")  # singular, plural
 TREE_NOUN_SYNONYMS = (("pine", "pines"), ("tree", "trees"))
 # The words the prompt templates add around the attribute phrases.
@@ -43,10 +45,11 @@ def caption(scene: Scene) -> str:
 
 
 def caption_variant(scene: Scene, rng: np.random.Generator, empty_probability: float = 0.1,
-                    short_probability: float = 0.25, synonym_probability: float = 0.2) -> str:
+                    short_probability: float = 0.25, synonym_probability: float = 0.2,
+                    short_heads: tuple[str, ...] = SHORT_HEADS) -> str:
     """A training prompt for `scene`: mostly the canonical caption, sometimes shortened
     (the time and/or the ground and some other clauses dropped; those attributes are then
-    free), sometimes with everyday synonyms, and with `empty_probability` the empty prompt
+    free; `short_heads` says which heads they may keep), sometimes with everyday synonyms, and with `empty_probability` the empty prompt
     that classifier-free guidance learns from."""
     if rng.random() < empty_probability:
         return ""
@@ -61,9 +64,9 @@ def caption_variant(scene: Scene, rng: np.random.Generator, empty_probability: f
         return _assemble(time_word, ground_phrase, extras)
 
     extras = [clause for clause in extras if rng.random() < 0.5]
-    kept = ("time", "ground", "neither")[rng.integers(3)]
+    kept = short_heads[rng.integers(len(short_heads))]
     if kept == "neither" and not extras:
-        kept = "time"
+        kept = short_heads[0]
     if kept == "time":
         head = f"{_article(time_word)} {time_word} landscape"
     elif kept == "ground":

@@ -29,6 +29,7 @@ from studio.embedded.architecture import (
     build_unet,
 )
 from studio.embedded.checkpoints import load_checkpoint, save_checkpoint, warmup_cosine
+from studio.embedded.captions import SHORT_HEADS
 
 SHAPES = {(128, 128): 0.6, (256, 128): 0.2, (128, 256): 0.2}
 
@@ -65,11 +66,12 @@ def load_tokenizer(folder: Path):
 
 class Trainer:
     def __init__(self, vae_path: str, out: Path, scenes_per_shape: int, seed: int, lr: float, batch: int, channels,
-                 device: str = "cpu", text_layers: int = TEXT_LAYERS):
+                 device: str = "cpu", text_layers: int = TEXT_LAYERS, short_heads: tuple[str, ...] = SHORT_HEADS):
         import torch
         from diffusers import AutoencoderKL
 
         self.out, self.batch, self.seed, self.device = out, batch, seed, device
+        self.short_heads = short_heads
         out.mkdir(parents=True, exist_ok=True)
         torch.manual_seed(seed)
         self.tokenizer = load_tokenizer(out / "tokenizer")
@@ -108,7 +110,7 @@ class Trainer:
         scenes, latents = self.data[shape]
         index = self.rng.integers(len(scenes), size=self.batch)
         x0 = latents[index].float().to(self.device)
-        prompts = [caption_variant(scenes[i], self.rng) for i in index]
+        prompts = [caption_variant(scenes[i], self.rng, short_heads=self.short_heads) for i in index]
         ids = self.tokenizer(prompts, padding="max_length", max_length=TOKENIZER_MAX_LENGTH, truncation=True, return_tensors="pt").input_ids.to(self.device)
         context = self.text_encoder(ids)[0]
         noise = torch.from_numpy(self.rng.standard_normal(x0.shape).astype(np.float32)).to(self.device)
@@ -182,6 +184,8 @@ def main(argv=None) -> None:
     parser.add_argument("--channels", default="32,64,128")
     parser.add_argument("--text-layers", type=int, default=TEXT_LAYERS,
                         help="transformer layers of the text encoder (0: each word's embedding on its own)")
+    parser.add_argument("--short-heads", default=",".join(SHORT_HEADS),
+                        help="what shortened training prompts may keep at their head: time, ground, neither")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--device", help="cuda or cpu (default: cuda when present)")
     parser.add_argument("--seed", type=int, default=0)
@@ -196,8 +200,11 @@ def main(argv=None) -> None:
         torch.set_num_threads(args.threads)
     channels = tuple(int(c) for c in args.channels.split(","))
     device = args.device or ("cuda" if torch.cuda.is_available() else "cpu")
+    heads = tuple(args.short_heads.split(","))
+    if not heads or set(heads) - set(SHORT_HEADS):
+        parser.error(f"--short-heads takes some of {', '.join(SHORT_HEADS)}")
     trainer = Trainer(args.vae, args.out, args.scenes, args.seed, args.lr, args.batch, channels, device,
-                      args.text_layers)
+                      args.text_layers, heads)
     trainer.total_steps = args.steps
     if args.resume and trainer.resume():
         print(f"resumed at step {trainer.step}", flush=True)

@@ -272,6 +272,19 @@ def test_empty_prompt_probability_is_a_parameter():
     assert not any(prompt for _, prompt in sampled_variants(300, empty_probability=1.0))
 
 
+def test_shortened_prompts_keep_only_the_heads_asked_for():
+    def heads(**options):
+        found = set()
+        for _, prompt in sampled_variants(2000, empty_probability=0.0, short_probability=1.0, **options):
+            stated = world.parse_caption(prompt)
+            found.add("time" if "time" in stated else "ground" if "ground" in stated else "neither")
+        return found
+
+    assert heads() == {"time", "ground", "neither"}
+    assert heads(short_heads=("ground", "neither")) == {"ground", "neither"}
+    assert heads(short_heads=("time",)) == {"time"}
+
+
 def test_vocabulary_covers_every_word_of_every_prompt():
     vocabulary = world.vocabulary()
     assert vocabulary == sorted(set(vocabulary))
