@@ -81,7 +81,7 @@ class StudioApp:
         w.themeToggled.connect(lambda light: self._set_theme("light" if light else "dark"))
         w.recent.opened.connect(self.open_path)
         w.grid.chosen.connect(d.select_candidate)
-        w.timeline.scrubbed.connect(d.show_frame)
+        w.timeline.scrubbed.connect(self._scrub)
         s.changed.connect(self._session_changed)
 
         worker.modelLoading.connect(lambda ref: w.model_status.setText("Loading model…"))
@@ -100,13 +100,14 @@ class StudioApp:
         q.progressChanged.connect(self._progress)
         d.imageChanged.connect(self._document_shown)
         self._wire_edits()
-        d.framesChanged.connect(lambda: w.timeline.set_frames(len(d.current_frames)))
+        d.framesChanged.connect(self._timeline_frames)
         d.candidatesChanged.connect(lambda: w.grid.set_images([c.image for c in d.candidates]))
 
     def _wire_edits(self) -> None:
         w, e, canvas = self.window, self.edits, self.window.canvas
         e.changed.connect(self._edits_changed)
         e.history.indexChanged.connect(lambda _: self._edits_changed())
+        e.framesChanged.connect(self._timeline_frames)
         canvas.extendRequested.connect(self.extend_canvas)
         canvas.stroked.connect(e.stroke)
         canvas.refused.connect(w.show_error)
@@ -262,7 +263,7 @@ class StudioApp:
 
     def _preview(self, job_id: int, index: int, step: int, image) -> None:
         if job_id in self._edit_jobs:
-            self.edits.show_preview(job_id, image)
+            self.edits.show_preview(job_id, image, index)
         else:
             self.document.show_preview(job_id, index, step, image)
 
@@ -361,8 +362,24 @@ class StudioApp:
         except StudioError as exc:
             self.window.show_error(str(exc))
 
+    # The timeline: the steps of the generated picture, or of the outpaint/inpaint candidate shown.
+    def _timeline_frames(self) -> None:
+        e = self.edits
+        self.window.timeline.set_frames(e.frame_count() if e.has_frames else len(self.document.current_frames))
+
+    def _scrub(self, position: int) -> None:
+        if self.edits.has_frames:
+            self.edits.show_frame(position)
+        else:
+            self.document.show_frame(position)
+
+    def _animation_frames(self) -> list:
+        if self.edits.has_frames:
+            return self.edits.animation_frames()
+        return [to_array(f) for f in self.document.current_frames]
+
     def export_animation(self) -> None:
-        if len(self.document.current_frames) < 2:
+        if len(self._animation_frames()) < 2:
             self.window.show_error("there are no steps to animate for this image")
             return
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self.window, "Export animation", str(Path.home() / "steps.gif"), "GIF (*.gif);;WebP (*.webp)")
@@ -373,10 +390,10 @@ class StudioApp:
         from studio.engine.errors import StudioError
         from studio.gallery.animation import save_animation
 
-        frames = self.document.current_frames
-        final = frames[-1]
+        frames = self._animation_frames()
+        height, width = frames[-1].shape[:2]
         try:
-            save_animation([to_array(f) for f in frames], path, (final.width(), final.height()))
+            save_animation(frames, path, (width, height))
         except (StudioError, ValueError) as exc:
             self.window.show_error(str(exc))
 

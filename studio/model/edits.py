@@ -1,4 +1,5 @@
-"""The picture being edited on the canvas: pixels, pending extension, brush mask, candidates, undo.
+"""The picture being edited on the canvas: pixels, pending extension, brush mask, candidates, undo,
+and the step previews of each candidate (for the timeline).
 
 A `Picture` is one state: the committed pixels (`base`), how far the canvas has been grown
 beyond them on each side (not yet filled), and the brush mask over the base. Every edit
@@ -48,6 +49,7 @@ class Picture:
 class Candidate:
     pixels: np.ndarray  # the whole canvas, filled
     result: object  # the worker's JobResult (path, recipe, seed)
+    frames: tuple[QImage, ...] = ()  # its step previews as they came (the model's window), noise first
 
 
 class _Change(QUndoCommand):
@@ -64,6 +66,7 @@ class _Change(QUndoCommand):
 
 class Edits(QObject):
     changed = Signal()
+    framesChanged = Signal()  # the step frames of what is shown came or went (not: one of them is shown)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -78,6 +81,8 @@ class Edits(QObject):
         self._preview: np.ndarray | None = None
         self._preview_rect: QRect | None = None
         self._preview_whole = False
+        self._frames: dict[int, list[QImage]] = {}  # the running job's previews, per image index
+        self._live = -1  # the index whose previews arrive now
         self._key: int | None = None
 
     # What is there.
@@ -228,14 +233,23 @@ class Edits(QObject):
         self.candidates, self.current = [], 0
         self.job_id, self.job_kind, self.expected = job_id, kind, count
         self._preview, self._preview_rect = None, preview_rect
+        self._frames, self._live = {}, -1
         self.changed.emit()
+        self.framesChanged.emit()
 
-    def show_preview(self, job_id: int, image: QImage) -> None:
-        """A step preview: the whole canvas with the preview already blended in (shown as it is), or
-        the model's window alone (drawn into the area the job paints)."""
-        import numpy as np
+    def show_preview(self, job_id: int, image: QImage, index: int = 0) -> None:
+        """A step preview of the job's image `index`: the whole canvas with the preview already
+        blended in (shown as it is), or the model's window alone (drawn into the area the job paints)."""
         if job_id != self.job_id or self.picture is None or image.isNull():
             return
+        self._frames.setdefault(index, []).append(image)
+        self._live = index
+        self._place(image)
+        self.changed.emit()
+        self.framesChanged.emit()
+
+    def _place(self, image: QImage) -> None:
+        import numpy as np
         width, height = self.size
         whole = QRect(0, 0, width, height)
         self._preview_whole = image.size() == whole.size()
@@ -244,15 +258,16 @@ class Edits(QObject):
         preview = np.zeros((height, width, 3), np.uint8)
         preview[rect.top() : rect.bottom() + 1, rect.left() : rect.right() + 1] = to_array(scaled)
         self._preview = preview
-        self.changed.emit()
 
     def add_candidate(self, job_id: int, image: QImage, result) -> None:
         if job_id != self.job_id or self.picture is None:
             return
-        self.candidates.append(Candidate(to_array(image), result))
+        index = getattr(result, "index", len(self.candidates))
+        self.candidates.append(Candidate(to_array(image), result, tuple(self._frames.pop(index, ()))))
         self.current = len(self.candidates) - 1
-        self._preview = None
+        self._preview, self._live = None, -1
         self.changed.emit()
+        self.framesChanged.emit()
 
     def end_job(self, job_id: int, state: str) -> None:
         """The job is over: its candidates wait for a choice, or (cancelled, failed) the canvas is as before."""
@@ -268,7 +283,57 @@ class Edits(QObject):
     def flip(self, delta: int) -> None:
         if self.candidates:
             self.current = (self.current + delta) % len(self.candidates)
+            if self.job_id is None:
+                self._preview = None  # a scrubbed step of the last one
             self.changed.emit()
+            self.framesChanged.emit()
+
+    # The timeline: the steps of the candidate shown (or of the one being made).
+    @property
+    def has_frames(self) -> bool:
+        """Whether the timeline belongs to this job (rather than to the generated picture)."""
+        return self.job_id is not None or bool(self.candidates)
+
+    def _steps(self) -> tuple[list[QImage], np.ndarray | None]:
+        """The step previews of what the timeline shows, and the finished pixels after them (if done)."""
+        if self._live >= 0 or not self.candidates:
+            return self._frames.get(self._live, []), None
+        candidate = self.candidates[self.current]
+        return list(candidate.frames), candidate.pixels
+
+    def frame_count(self) -> int:
+        frames, final = self._steps()
+        return len(frames) + (final is not None)
+
+    def show_frame(self, position: int) -> None:
+        """Show step `position` on the canvas (the last position of a finished candidate: the candidate)."""
+        frames, final = self._steps()
+        if 0 <= position < len(frames):
+            self._place(frames[position])
+            self.changed.emit()
+        elif final is not None and position == len(frames):
+            self._preview = None
+            self.changed.emit()
+
+    def animation_frames(self) -> list[np.ndarray]:
+        """Every step of what the timeline shows as whole canvases (H x W x 3), the candidate last."""
+        frames, final = self._steps()
+        saved = self._preview, self._preview_whole
+        out = []
+        for frame in frames:
+            self._place(frame)
+            out.append(self._blended(self._preview))
+        self._preview, self._preview_whole = saved
+        return out + ([final] if final is not None else [])
+
+    def _blended(self, preview: np.ndarray) -> np.ndarray:
+        """The canvas with `preview` in the area the job paints."""
+        if self._preview_whole:
+            return preview
+        pixels = self.canvas_pixels()
+        painted = self.job_mask() > 0
+        pixels[painted] = preview[painted]
+        return pixels
 
     def accept(self) -> bool:
         """Keep the candidate shown: it becomes the picture (one step on the undo stack)."""
@@ -311,12 +376,8 @@ class Edits(QObject):
         rect = self.base_rect
         alpha[rect.top() : rect.top() + rect.height(), rect.left() : rect.left() + rect.width()] = 255
         if self._preview is not None:
-            painted = self.job_mask() > 0
-            if self._preview_whole:
-                pixels = self._preview
-            else:
-                pixels[painted] = self._preview[painted]
-            alpha[painted] = 255
+            pixels = self._blended(self._preview)
+            alpha[self.job_mask() > 0] = 255
         if not self.extended and self._preview is None:
             return to_qimage(pixels)
         return to_rgba_qimage(pixels, alpha)
@@ -344,6 +405,10 @@ class Edits(QObject):
         self.changed.emit()
 
     def _end_job(self) -> None:
+        had_frames = self.has_frames
         self.candidates, self.current = [], 0
         self.job_id, self.job_kind, self.expected = None, "", 0
         self._preview, self._preview_rect = None, None
+        self._frames, self._live = {}, -1
+        if had_frames:
+            self.framesChanged.emit()

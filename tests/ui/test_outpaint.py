@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 from PIL import Image
 from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
-from PySide6.QtGui import QMouseEvent
+from PySide6.QtGui import QImage, QMouseEvent
 from PySide6.QtWidgets import QApplication
 
 from studio.model.pixels import to_array
@@ -88,6 +88,51 @@ def test_the_edit_model_locks_while_a_job_is_out_and_discard_restores(qapp):
     edits.load(pixels[:32], key=2)  # another picture: the job's results no longer belong here
     edits.add_candidate(9, to_qimage(filled), None)
     assert edits.candidates == [] and not edits.locked and not edits.can_undo and edits.size == (64, 32)
+
+
+def test_each_candidate_keeps_its_steps_for_the_timeline(qapp):
+    from PySide6.QtGui import QColor, QImage
+
+    from studio.model.edits import Edits
+    from studio.model.pixels import to_qimage
+
+    def solid(rgb, width=8, height=10):
+        image = QImage(width, height, QImage.Format.Format_RGB888)
+        image.fill(QColor(*rgb))
+        return image
+
+    class Result:  # what the worker's JobResult tells the edit model: which image of the job it is
+        def __init__(self, index):
+            self.index = index
+
+    pixels = np.random.default_rng(2).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    edits = Edits()
+    edits.load(pixels, key=1)
+    edits.set_extend(0, 0, 0, 16)
+    assert not edits.has_frames
+    edits.begin_job(3, "outpaint", count=2)
+    assert edits.has_frames and edits.frame_count() == 0
+    finals = [np.full((80, 64, 3), 40 * (k + 1), np.uint8) for k in range(2)]
+    for index, colours in enumerate((((200, 0, 0), (0, 200, 0)), ((0, 0, 200), (200, 200, 0), (0, 200, 200)))):
+        for colour in colours:
+            edits.show_preview(3, solid(colour), index)
+        assert edits.frame_count() == len(colours)  # the one being made, live
+        edits.add_candidate(3, to_qimage(finals[index]), Result(index))
+    edits.end_job(3, "done")
+    assert edits.current == 1 and edits.frame_count() == 4  # three steps, then the candidate
+    edits.show_frame(0)
+    shown = edits.display()
+    assert shown.pixelColor(5, 75) == QColor(0, 0, 200) and shown.pixelColor(5, 5).getRgb()[:3] == tuple(int(v) for v in pixels[5, 5])
+    edits.show_frame(3)
+    assert np.array_equal(to_array(edits.display()), finals[1])
+    frames = edits.animation_frames()
+    assert len(frames) == 4 and np.array_equal(frames[-1], finals[1])
+    assert tuple(frames[1][75, 5]) == (200, 200, 0) and np.array_equal(frames[1][:64 - 8], pixels[:64 - 8])
+    edits.show_frame(1)
+    edits.flip(1)  # the other candidate: its own two steps, shown finished
+    assert edits.frame_count() == 3 and np.array_equal(to_array(edits.display()), finals[0])
+    edits.discard()
+    assert not edits.has_frames and edits.frame_count() == 0
 
 
 # Growing and cropping the canvas.
@@ -276,6 +321,20 @@ def test_outpaint_candidates_accept_undo_redo(qtbot, make_app, tmp_path):
         assert recipe.kind == "outpaint" and recipe.request.prompt == "a green valley"
     new_areas = [c.pixels[:, 64:].astype(int) for c in edits.candidates]
     assert np.abs(new_areas[0] - new_areas[1]).mean() > 1 and np.abs(new_areas[1] - new_areas[2]).mean() > 1
+
+    timeline, steps = window.timeline, len(edits.candidates[2].frames)
+    assert steps >= 2 and timeline.isEnabled() and timeline.slider.maximum() == steps
+    assert timeline.label.text() == f"Final ({steps} steps)"
+    timeline.slider.setValue(0)  # back to the first step of the candidate shown
+    first = to_array(canvas.image.convertToFormat(QImage.Format.Format_RGB888))
+    assert not np.array_equal(first[:, 64:], edits.candidates[2].pixels[:, 64:])
+    assert np.array_equal(first[:, : 64 - band], pixels[:, : 64 - band])  # the picture stays; the steps fill the new area
+    timeline.slider.setValue(steps)
+    assert np.array_equal(to_array(canvas.image), edits.candidates[2].pixels)
+    animation = tmp_path / "outpaint.gif"
+    studio.export_animation_to(str(animation))
+    with Image.open(animation) as gif:
+        assert gif.n_frames == steps + 1 and gif.size == (96, 64)
 
     shown = [to_array(canvas.image)]
     canvas.setFocus()
