@@ -106,6 +106,9 @@ def main() -> int:
     shot(app, out, "4-candidates.png")
     window.candidate_bar.next.click()
     shot(app, out, "5-candidate-2.png")
+    window.timeline.slider.setValue(12)  # the candidate's own steps, on the whole canvas
+    shot(app, out, "5b-candidate-2-step-13.png")
+    window.timeline.slider.setValue(window.timeline.slider.maximum())
     window.candidate_bar.accept.click()
     shot(app, out, "6-accepted.png")
 
