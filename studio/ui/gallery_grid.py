@@ -15,6 +15,7 @@ from studio.ui.theme import ACCENT
 
 MIN_CELL = 100  # cells grow from this to fill the grid's width exactly
 MAX_CELL = THUMB_SIDE + 8
+FILE_MANAGER = "org.freedesktop.FileManager1"
 HEADING_HEIGHT = 30
 SPACING = 3
 STAR = "★"
@@ -60,15 +61,35 @@ def install_drop_opener(widget: QWidget, callback) -> QObject:
 
 
 def reveal_in_file_manager(path: str) -> None:
-    """Show the file in the system's file manager (its folder, where selecting it is not possible)."""
+    """Show the file, selected, in the system's file manager (on Linux through the file
+    manager's D-Bus service; without one, its folder is opened)."""
     from PySide6.QtCore import QProcess
 
     if sys.platform == "darwin":
         QProcess.startDetached("open", ["-R", path])
     elif sys.platform.startswith("win"):
         QProcess.startDetached("explorer", [f"/select,{Path(path)}"])
-    else:
+    elif not show_items_over_dbus(path):
         QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(path).parent)))
+
+
+def show_items_over_dbus(path: str, bus=None) -> bool:
+    """Ask the freedesktop FileManager1 service (Nautilus, Dolphin, Nemo, Caja, Thunar...) to show
+    the file selected; False when the session bus has no such service. Does not wait for it."""
+    from PySide6.QtDBus import QDBusConnection, QDBusMessage
+
+    bus = bus if bus is not None else QDBusConnection.sessionBus()
+    if not bus.isConnected():
+        return False
+    names = bus.interface().registeredServiceNames().value() or []
+    if FILE_MANAGER not in names:
+        names = bus.interface().activatableServiceNames().value() or []
+    if FILE_MANAGER not in names:
+        return False
+    call = QDBusMessage.createMethodCall(FILE_MANAGER, "/org/freedesktop/FileManager1", FILE_MANAGER, "ShowItems")
+    call.setArguments([[bytes(QUrl.fromLocalFile(str(Path(path).absolute())).toEncoded()).decode("ascii")], ""])
+    bus.asyncCall(call)
+    return True
 
 
 class GalleryDelegate(QStyledItemDelegate):

@@ -345,3 +345,56 @@ def test_the_model_keeps_qt_consistent_through_every_change(qtbot, panel, tmp_pa
     assert _names(panel)[0] == "new.png"
     assert [model.data(model.index(r), KIND_ROLE) for r in range(2)] == ["day", "image"]
     del tester
+
+
+@pytest.fixture
+def session_bus():
+    """A private D-Bus session bus (a real dbus-daemon) and a client connection to it."""
+    import subprocess
+
+    from PySide6.QtDBus import QDBusConnection
+
+    if shutil.which("dbus-daemon") is None:
+        pytest.skip("dbus-daemon is not installed")
+    daemon = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address"],
+                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    address = daemon.stdout.readline().strip()
+    names = []
+
+    def connect(name):
+        names.append(name)
+        return QDBusConnection.connectToBus(address, name)
+
+    yield connect
+    for name in names:
+        QDBusConnection.disconnectFromBus(name)
+    daemon.terminate()
+    daemon.wait(10)
+
+
+def test_reveal_asks_the_file_manager_to_select_the_file(qtbot, tmp_path, session_bus):
+    from PySide6.QtCore import ClassInfo, QObject, Slot
+    from PySide6.QtDBus import QDBusConnection
+
+    from studio.ui.gallery_grid import FILE_MANAGER, show_items_over_dbus
+
+    @ClassInfo({"D-Bus Interface": FILE_MANAGER})
+    class FileManager(QObject):  # a file manager on the bus, as Nautilus or Dolphin registers itself
+        def __init__(self):
+            super().__init__()
+            self.shown = []
+
+        @Slot("QStringList", str)
+        def ShowItems(self, uris, startup_id):
+            self.shown.append(list(uris))
+
+    client = session_bus("studio-client")
+    image = tmp_path / "a picture #1.png"
+    assert show_items_over_dbus(str(image), client) is False  # nobody to ask: the caller opens the folder
+
+    manager, server = FileManager(), session_bus("file-manager")
+    assert server.registerObject("/org/freedesktop/FileManager1", manager, QDBusConnection.RegisterOption.ExportAllSlots)
+    assert server.registerService(FILE_MANAGER)
+    assert show_items_over_dbus(str(image), client) is True
+    qtbot.waitUntil(lambda: bool(manager.shown), timeout=5000)
+    assert manager.shown == [[image.as_uri()]] and manager.shown[0][0].endswith("/a%20picture%20%231.png")
