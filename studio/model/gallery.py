@@ -528,21 +528,17 @@ class GalleryModel(QAbstractListModel):
         return batch
 
     def undo_delete(self, batch) -> list[str]:
-        try:
-            names = self.gallery.restore(batch)
-        except (StudioError, OSError) as exc:
-            self.statusChanged.emit(f"cannot undo the delete: {exc}")
-            return []
-        self.refresh()
-        self.optionsChanged.emit()
-        return names
+        return self._put_back(lambda: self.gallery.restore(batch), "undo the delete")
 
     def restore_trash(self) -> list[str]:
         """Put back every image in the trash; returns their names."""
+        return self._put_back(self.gallery.restore_trash, "restore the trash")
+
+    def _put_back(self, restore, what: str) -> list[str]:
         try:
-            names = self.gallery.restore_trash()
+            names = restore()
         except (StudioError, OSError) as exc:
-            self.statusChanged.emit(f"cannot restore the trash: {exc}")
+            self.statusChanged.emit(f"cannot {what}: {exc}")
             return []
         self.refresh()
         self.optionsChanged.emit()
