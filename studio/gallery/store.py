@@ -196,10 +196,30 @@ class Gallery:
             raise GalleryError(f"cannot import {source}: not a folder")
         if source.resolve() == self.folder.resolve():
             raise GalleryError(f"{source} is the gallery folder itself")
-        files = sorted(p for p in source.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith("."))
+        return self.import_paths([source], progress)
+
+    def import_paths(self, paths, progress: Callable[[int, int], None] | None = None,
+                     stop: threading.Event | None = None) -> ImportReport:
+        """Copy the readable images among `paths` (image files, and the images anywhere under
+        folders) into the gallery, each atomically, and index them; a file named on its own
+        that is not an image is reported as skipped. Stops between files when `stop` is set."""
+        files: list[Path] = []
         report = ImportReport()
+        for path in map(Path, paths):
+            if path.is_dir():
+                if path.resolve() != self.folder.resolve():
+                    files += sorted(p for p in path.rglob("*") if _importable(p))
+            elif _importable(path):
+                files.append(path)
+            else:
+                report.skipped.append((str(path), "not an image file" if path.exists() else "no such file"))
         self.folder.mkdir(parents=True, exist_ok=True)
         for done, file in enumerate(files, 1):
+            if stop is not None and stop.is_set():
+                break
+            if file.parent.resolve() == self.folder.resolve():
+                report.duplicates.append(str(file))
+                continue
             info = inspect_file(file)
             if isinstance(info, Unreadable):
                 log.warning("gallery: not imported %s: %s", file, info.reason)
@@ -229,6 +249,10 @@ class Gallery:
             destination = free_name(target / (Path(name).stem + suffix))
             written.append(export_image(self.path(name), destination, self.info(name)))
         return written
+
+
+def _importable(path: Path) -> bool:
+    return path.is_file() and path.suffix.lower() in IMAGE_SUFFIXES and not path.name.startswith(".")
 
 
 def _same_bytes(a: Path, b: Path) -> bool:

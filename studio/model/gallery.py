@@ -23,7 +23,7 @@ from PySide6.QtGui import QImage, QPixmap
 from studio.engine.errors import StudioError
 from studio.gallery.index import Row
 from studio.gallery.readers import ImageInfo
-from studio.gallery.store import Gallery, SyncReport
+from studio.gallery.store import Gallery, ImportReport, SyncReport
 from studio.gallery.thumbnails import cached_thumbnail, make_thumbnail, thumbnail_key
 
 KIND_ROLE = Qt.ItemDataRole.UserRole + 1  # "day" or "image"
@@ -102,6 +102,8 @@ class _Bridge(QObject):
     synced = Signal(object)  # SyncReport, or a message when the index could not be updated
     progress = Signal(int, int)
     exported = Signal(int, object)  # files written, error messages
+    importing = Signal(int, int)  # files done, files in all
+    imported = Signal(object, str)  # ImportReport, and a message when the import stopped on an error
 
 
 class _Task(QRunnable):
@@ -119,6 +121,7 @@ class GalleryModel(QAbstractListModel):
     optionsChanged = Signal()  # the models and sizes to filter by changed
     previewReady = Signal(str, QImage)  # a large view of an image asked for with request_preview
     exportFinished = Signal(str)  # a message for the person
+    importFinished = Signal(str, list)  # a message for the person, the names imported
     synced = Signal()  # a sync of the index with the files has finished
 
     def __init__(self, data: Path, parent=None):
@@ -143,8 +146,11 @@ class GalleryModel(QAbstractListModel):
         self._bridge.thumbnail.connect(self._thumbnail_loaded)
         self._bridge.preview.connect(self.previewReady)
         self._bridge.synced.connect(self._synced)
-        self._bridge.progress.connect(lambda done, todo: self.statusChanged.emit(f"Indexing… {done:,} of {todo:,} new images"))
+        self._sync_said = ""  # what the sync last put in the status line; it clears only its own words
+        self._bridge.progress.connect(lambda done, todo: self._say_sync(f"Indexing… {done:,} of {todo:,} new images"))
         self._bridge.exported.connect(self._exported)
+        self._bridge.importing.connect(lambda done, todo: self.statusChanged.emit(f"Importing… {done:,} of {todo:,}"))
+        self._bridge.imported.connect(self._imported)
         self._background: Gallery | None = None
         self._syncing = False
         self._sync_again = False
@@ -304,13 +310,18 @@ class GalleryModel(QAbstractListModel):
             if report.changed or report.rebuilt:
                 self.refresh()
                 self.optionsChanged.emit()
-            self.statusChanged.emit(self._status())
+            self._say_sync(self._status())
         else:
-            self.statusChanged.emit(str(report))
+            self._say_sync(str(report))
         self.synced.emit()
         if self._sync_again:
             self._sync_again = False
             self.sync()
+
+    def _say_sync(self, text: str) -> None:
+        if text != self._sync_said:
+            self._sync_said = text
+            self.statusChanged.emit(text)
 
     def _status(self) -> str:
         if not self.skipped:
@@ -585,6 +596,42 @@ class GalleryModel(QAbstractListModel):
             self._bridge.exported.emit(written, errors)
 
         self._pool.start(_Task(work))
+
+    def import_paths(self, paths) -> None:
+        """Copy image files and folders of images into the gallery in the background; ends with importFinished."""
+        paths = [str(p) for p in paths]
+
+        def work():
+            report, error = ImportReport(), ""
+            try:
+                gallery = Gallery(self.data_dir, verify=False)  # its own connection: this is another thread
+                try:
+                    report = gallery.import_paths(paths, progress=self._bridge.importing.emit, stop=self._stop)
+                finally:
+                    gallery.close()
+            except (StudioError, OSError) as exc:
+                error = str(exc)
+            if not self._stop.is_set():
+                self._bridge.imported.emit(report, error)
+
+        if not self._closed:
+            self._pool.start(_Task(work))
+
+    def _imported(self, report, error: str) -> None:
+        if self._closed:
+            return
+        self.refresh()
+        self.optionsChanged.emit()
+        parts = [f"Imported {len(report.imported)} image{'s' if len(report.imported) != 1 else ''}"]
+        if report.duplicates:
+            parts.append(f"{len(report.duplicates)} already in the gallery")
+        if report.skipped:
+            shown = "; ".join(f"{Path(name).name}: {why}" for name, why in report.skipped[:3])
+            more = f"; and {len(report.skipped) - 3} more" if len(report.skipped) > 3 else ""
+            parts.append(f"{len(report.skipped)} skipped: {shown}{more}")
+        if error:
+            parts.append(f"stopped: {error}")
+        self.importFinished.emit(" · ".join(parts), list(report.imported))
 
     def _exported(self, written: int, errors) -> None:
         message = f"Exported {written} image(s)"

@@ -74,9 +74,12 @@ class GalleryPanel(QWidget):
         self.favourites_only.setToolTip("Show favourites only")
         self.more = QToolButton()
         self.more.setText("⋯")
-        self.more.setToolTip("More: restore or empty the trash")
+        self.more.setToolTip("More: import images, restore or empty the trash")
         self.more.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
         more_menu = QMenu(self.more)
+        self.import_action = more_menu.addAction("Import images…", self.choose_import)
+        self.import_action.setToolTip("Copy the images in a folder (and its subfolders) into the gallery")
+        more_menu.addSeparator()
         self.restore_trash_action = more_menu.addAction("Restore deleted images", self.restore_trash)
         self.empty_trash_action = more_menu.addAction("Empty the trash…", self.empty_trash)
         more_menu.aboutToShow.connect(self._update_trash_action)
@@ -160,6 +163,9 @@ class GalleryPanel(QWidget):
         model.modelReset.connect(self._selection_changed)
         QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.view, self.delete_selected, context=Qt.ShortcutContext.WidgetShortcut)
         self.view.installEventFilter(self)
+        self.view.viewport().installEventFilter(self)  # image files dropped from outside are imported
+        self.view.viewport().setAcceptDrops(True)
+        model.importFinished.connect(self._import_finished)
         QShortcut(QKeySequence(Qt.Key.Key_Return), self.view, self.open_selected, context=Qt.ShortcutContext.WidgetShortcut)
         self._selection_changed()
 
@@ -449,6 +455,14 @@ class GalleryPanel(QWidget):
             self.show_status(f"Put back {_images(len(restored))}")
 
     def eventFilter(self, watched, event) -> bool:
+        if watched is self.view.viewport() and event.type() in _DROP_EVENTS:
+            paths = _outside_files(event)
+            if not paths:
+                return False
+            event.acceptProposedAction()
+            if event.type() == QEvent.Type.Drop:
+                self.import_paths(paths)
+            return True
         # Ctrl+Z in the grid undoes a delete; with none left it goes on to the window's edit undo.
         if watched is self.view and event.type() in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
             if self._undo_batches and event.matches(QKeySequence.StandardKey.Undo):
@@ -457,6 +471,21 @@ class GalleryPanel(QWidget):
                     self.undo_delete()
                 return True
         return super().eventFilter(watched, event)
+
+    def choose_import(self) -> None:
+        folder = QFileDialog.getExistingDirectory(self, "Import the images in a folder into the gallery")
+        if folder:
+            self.import_paths([folder])
+
+    def import_paths(self, paths: list[str]) -> None:
+        """Copy image files (and the images in folders) into the gallery, in the background."""
+        self.show_status("Importing…")
+        self.model.import_paths(paths)
+
+    def _import_finished(self, message: str, names: list) -> None:
+        self.show_status(message)
+        if names:
+            self.select_names(names)
 
     def _update_trash_action(self) -> None:
         count = self.model.trash_count()
@@ -511,3 +540,13 @@ class GalleryPanel(QWidget):
 
 def _images(count: int) -> str:
     return f"{count} image{'s' if count != 1 else ''}"
+
+
+_DROP_EVENTS = (QEvent.Type.DragEnter, QEvent.Type.DragMove, QEvent.Type.Drop)
+
+
+def _outside_files(event) -> list[str]:
+    """The local files and folders a drag from another program carries (none for the grid's own drags)."""
+    if event.source() is not None or not event.mimeData().hasUrls():
+        return []
+    return [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]

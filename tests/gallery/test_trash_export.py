@@ -121,3 +121,38 @@ def test_import_that_runs_out_of_room_names_the_file_and_leaves_nothing_partial(
     assert result.stdout.startswith("cannot copy zz-large.png into the gallery: "), result.stdout
     assert sorted(p.name for p in gallery_folder.iterdir()) == ["small.png"]
     assert [row.name for row in Gallery(data).query()] == ["small.png"]
+
+
+def test_import_takes_files_and_folders_and_says_what_it_left(data, gallery_folder, tmp_path):
+    import threading
+
+    write_examples(gallery_folder)
+    gallery = Gallery(data)
+    gallery.sync()
+    outside = tmp_path / "outside"
+    nested = outside / "2026-11-28" / "more"
+    nested.mkdir(parents=True)
+    save_studio_png(outside / "lighthouse.png", prompt="a lighthouse", seed=1)
+    save_studio_png(nested / "barn.png", prompt="a barn", seed=2)
+    (nested / "notes.txt").write_text("not an image, and not named: passed over")
+    (outside / "broken.png").write_bytes(b"\x89PNG\r\n\x1a\n" + b"\0" * 16)
+    notes = tmp_path / "readme.txt"
+    notes.write_text("named on its own: reported")
+    single = save_studio_png(tmp_path / "single.png", prompt="a windmill", seed=3)
+
+    report = gallery.import_paths([outside, notes, single, gallery_folder / "comfy.png", tmp_path / "gone.png"])
+    assert sorted(report.imported) == ["barn.png", "lighthouse.png", "single.png"]
+    assert report.duplicates == [str(gallery_folder / "comfy.png")]  # already the gallery's own file
+    reasons = dict(report.skipped)
+    assert reasons[str(notes)] == "not an image file" and reasons[str(tmp_path / "gone.png")] == "no such file"
+    assert "broken" in reasons[str(outside / "broken.png")] and len(reasons) == 3
+    assert gallery.info("barn.png").prompt == "a barn" and (gallery_folder / "single.png").exists()
+    again = gallery.import_paths([outside])
+    assert again.imported == [] and len(again.duplicates) == 2
+
+    stop = threading.Event()
+    stop.set()
+    save_studio_png(tmp_path / "late.png", prompt="too late", seed=4)
+    assert gallery.import_paths([tmp_path / "late.png"], stop=stop).imported == []
+    assert not (gallery_folder / "late.png").exists()
+    gallery.close()

@@ -256,6 +256,31 @@ def test_dragging_out_of_the_grid_carries_the_file(qtbot, panel):
     assert not _drop(target, text_only)
 
 
+def test_files_dropped_on_the_grid_from_another_program_are_imported(qtbot, panel, tmp_path):
+    folder = panel.model.folder
+    outside = tmp_path / "downloads"
+    (outside / "sub").mkdir(parents=True)
+    save_studio_png(outside / "sub" / "castle.png", prompt="a castle in the fog", seed=8)
+    single = save_studio_png(tmp_path / "harbour.png", prompt="a harbour at dawn", seed=9)
+    (tmp_path / "list.txt").write_text("not a picture")
+    mime = QMimeData()
+    mime.setUrls([QUrl.fromLocalFile(str(p)) for p in (outside, single, tmp_path / "list.txt")])
+    with qtbot.waitSignal(panel.model.importFinished, timeout=20000):
+        assert _drop(panel.view.viewport(), mime)
+    assert (folder / "castle.png").exists() and (folder / "harbour.png").exists() and (single).exists()
+    assert sorted(panel.selected_names()) == ["castle.png", "harbour.png"] and len(_names(panel)) == 13
+    status = panel.status.toolTip()
+    assert status.startswith("Imported 2 images") and "1 skipped: list.txt: not an image file" in status
+    assert panel.model.entry("castle.png").prompt == "a castle in the fog"
+
+    with qtbot.waitSignal(panel.model.importFinished, timeout=20000):
+        panel.import_paths([str(outside)])  # what Import images… does with the folder chosen
+    assert panel.status.toolTip() == "Imported 0 images · 1 already in the gallery"
+    text_only = QMimeData()
+    text_only.setText("just words")
+    assert not _drop(panel.view.viewport(), text_only)
+
+
 # The whole app, with the real worker and a tiny model.
 
 def test_new_images_appear_and_reuse_fills_the_controls(qtbot, make_app):
