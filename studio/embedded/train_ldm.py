@@ -5,8 +5,8 @@
 
 The autoencoder is trained first (train_vae) and frozen here. Scenes are rendered at
 three shapes (square, 2:1, 1:2), encoded once into a latent cache, and each training step
-draws one shape, fresh captions for its scenes (canonical, shortened, synonyms, or empty
-for classifier-free guidance) and v-prediction targets. An exponential moving average
+draws one shape, fresh captions for its scenes (canonical, shortened to the ground or to
+the other clauses, synonyms, or empty for classifier-free guidance) and v-prediction targets. An exponential moving average
 of the UNet is what gets exported. The learning rate warms up, then follows a cosine down
 to a tenth over --steps. Checkpoints every few minutes; --resume continues. On a 2-core CPU
 10,000 steps take about 100 minutes; on a CUDA GPU (used when present) a few minutes.
@@ -30,6 +30,12 @@ from studio.embedded.architecture import (
 )
 from studio.embedded.checkpoints import load_checkpoint, save_checkpoint, warmup_cosine
 from studio.embedded.captions import SHORT_HEADS
+
+# Shortened training prompts keep the ground or neither at their head, never the time alone:
+# trained on "a sunset landscape" (ground free), the time word learns which grounds go with
+# it, and as no sunset scene is snowy that prior drew sand under "a sunset landscape with
+# snowy hills" (held-out ground 71 % with all three heads, 93 % without time-only prompts).
+TRAINING_SHORT_HEADS = ("ground", "neither")
 
 SHAPES = {(128, 128): 0.6, (256, 128): 0.2, (128, 256): 0.2}
 
@@ -66,7 +72,7 @@ def load_tokenizer(folder: Path):
 
 class Trainer:
     def __init__(self, vae_path: str, out: Path, scenes_per_shape: int, seed: int, lr: float, batch: int, channels,
-                 device: str = "cpu", text_layers: int = TEXT_LAYERS, short_heads: tuple[str, ...] = SHORT_HEADS):
+                 device: str = "cpu", text_layers: int = TEXT_LAYERS, short_heads: tuple[str, ...] = TRAINING_SHORT_HEADS):
         import torch
         from diffusers import AutoencoderKL
 
@@ -184,7 +190,7 @@ def main(argv=None) -> None:
     parser.add_argument("--channels", default="32,64,128")
     parser.add_argument("--text-layers", type=int, default=TEXT_LAYERS,
                         help="transformer layers of the text encoder (0: each word's embedding on its own)")
-    parser.add_argument("--short-heads", default=",".join(SHORT_HEADS),
+    parser.add_argument("--short-heads", default=",".join(TRAINING_SHORT_HEADS),
                         help="what shortened training prompts may keep at their head: time, ground, neither")
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--device", help="cuda or cpu (default: cuda when present)")
