@@ -34,7 +34,7 @@ from studio.embedded.captions import SHORT_HEADS
 # Shortened training prompts keep the ground or neither at their head, never the time alone:
 # trained on "a sunset landscape" (ground free), the time word learns which grounds go with
 # it, and as no sunset scene is snowy that prior drew sand under "a sunset landscape with
-# snowy hills" (held-out ground 71 % with all three heads, 93 % without time-only prompts).
+# snowy hills" (held-out ground 71 % with all three heads; 93 % without time-only prompts).
 TRAINING_SHORT_HEADS = ("ground", "neither")
 
 SHAPES = {(128, 128): 0.6, (256, 128): 0.2, (128, 256): 0.2}
