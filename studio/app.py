@@ -363,9 +363,12 @@ class StudioApp:
             self.window.show_error(str(exc))
 
     # The timeline: the steps of the generated picture, or of the outpaint/inpaint candidate shown.
-    def _timeline_frames(self) -> None:
+    def _timeline_count(self) -> int:
         e = self.edits
-        self.window.timeline.set_frames(e.frame_count() if e.has_frames else len(self.document.current_frames))
+        return e.frame_count() if e.has_frames else len(self.document.current_frames)
+
+    def _timeline_frames(self) -> None:
+        self.window.timeline.set_frames(self._timeline_count())
 
     def _scrub(self, position: int) -> None:
         if self.edits.has_frames:
@@ -379,7 +382,7 @@ class StudioApp:
         return [to_array(f) for f in self.document.current_frames]
 
     def export_animation(self) -> None:
-        if len(self._animation_frames()) < 2:
+        if self._timeline_count() < 2:
             self.window.show_error("there are no steps to animate for this image")
             return
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self.window, "Export animation", str(Path.home() / "steps.gif"), "GIF (*.gif);;WebP (*.webp)")

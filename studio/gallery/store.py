@@ -205,9 +205,10 @@ class Gallery:
         that is not an image is reported as skipped. Stops between files when `stop` is set."""
         files: list[Path] = []
         report = ImportReport()
+        home = self.folder.resolve()
         for path in map(Path, paths):
             if path.is_dir():
-                if path.resolve() != self.folder.resolve():
+                if path.resolve() != home:
                     files += sorted(p for p in path.rglob("*") if _importable(p))
             elif _importable(path):
                 files.append(path)
@@ -217,7 +218,7 @@ class Gallery:
         for done, file in enumerate(files, 1):
             if stop is not None and stop.is_set():
                 break
-            if file.parent.resolve() == self.folder.resolve():
+            if file.parent.resolve() == home:
                 report.duplicates.append(str(file))
                 continue
             info = inspect_file(file)
