@@ -8,10 +8,13 @@ JSON; `recipe_fields` tries them in that order of trust and never raises.
 from __future__ import annotations
 
 import json
-from typing import Any
+import logging
+from typing import Any, Callable
 
 from studio.engine.recipe import split_prompts, split_settings
 from studio.engine.schedulers import SCHEDULER_NAMES
+
+log = logging.getLogger(__name__)
 
 # Sampler names of other tools, as Studio names them.
 _SAMPLER_ALIASES = {
@@ -25,23 +28,13 @@ _KARRAS = {"DPM++ 2M": "DPM++ 2M Karras", "DPM++ 2M SDE": "DPM++ 2M SDE Karras",
 
 def recipe_fields(texts: dict[str, str]) -> dict[str, Any]:
     """The recipe fields (of ImageInfo) found in a file's text chunks; {} when none. Never raises."""
-    readers = (
-        ("studio", lambda: _from_studio(texts["studio"])),
-        ("parameters", lambda: _from_parameters(texts["parameters"])),
-        ("prompt", lambda: _from_comfyui(texts.get("prompt", ""), texts.get("workflow", ""))),
-        ("workflow", lambda: _from_comfyui("", texts["workflow"])),
-        ("invokeai_metadata", lambda: _from_invokeai(texts["invokeai_metadata"])),
-        ("sd-metadata", lambda: _from_invokeai_v2(texts["sd-metadata"])),
-        ("exif", lambda: _from_parameters(texts["exif"])),
-        ("comment", lambda: _from_parameters(texts["comment"], strict=True)),
-        ("description", lambda: _from_parameters(texts["description"], strict=True)),
-    )
-    for key, read in readers:
+    for key, read in DIALECTS:
         if not texts.get(key):
             continue
         try:
-            fields = read()
-        except Exception:
+            fields = read(texts)
+        except Exception:  # a dialect bug must not hide the image; the fuzz tests call DIALECTS directly
+            log.exception("reading the %r text failed", key)
             fields = None
         if fields:
             if key == "studio" and texts.get("parameters"):
@@ -97,8 +90,8 @@ def _sampler(name: Any, scheduler: Any = "") -> str:
 
 
 def _from_studio(text: str) -> dict[str, Any] | None:
-    data = json.loads(text)
-    request = data["request"]
+    data = _json_dict(text)
+    request = data.get("request") if data else None
     if not isinstance(request, dict):
         return None
     return {
@@ -333,3 +326,17 @@ def _from_invokeai_v2(text: str) -> dict[str, Any] | None:
         "model": data.get("model_weights", "") if isinstance(data.get("model_weights", ""), str) else "",
         "width": image.get("width"), "height": image.get("height"),
     }
+
+
+# Each text key with its reader, in order of trust; a reader returns fields or None and never raises.
+DIALECTS: tuple[tuple[str, Callable[[dict[str, str]], dict[str, Any] | None]], ...] = (
+    ("studio", lambda texts: _from_studio(texts["studio"])),
+    ("parameters", lambda texts: _from_parameters(texts["parameters"])),
+    ("prompt", lambda texts: _from_comfyui(texts.get("prompt", ""), texts.get("workflow", ""))),
+    ("workflow", lambda texts: _from_comfyui("", texts["workflow"])),
+    ("invokeai_metadata", lambda texts: _from_invokeai(texts["invokeai_metadata"])),
+    ("sd-metadata", lambda texts: _from_invokeai_v2(texts["sd-metadata"])),
+    ("exif", lambda texts: _from_parameters(texts["exif"])),
+    ("comment", lambda texts: _from_parameters(texts["comment"], strict=True)),
+    ("description", lambda texts: _from_parameters(texts["description"], strict=True)),
+)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import io
 import json
+import logging
 import os
 import stat
 import struct
@@ -22,6 +23,8 @@ from typing import Any, BinaryIO
 from studio.engine.request import GenerateRequest
 from studio.engine.schedulers import SCHEDULER_NAMES
 from studio.gallery.dialects import recipe_fields
+
+log = logging.getLogger(__name__)
 
 IMAGE_SUFFIXES = (".png", ".jpg", ".jpeg", ".webp")
 MAX_IMAGE_PIXELS = 64 * 1024 * 1024  # 8192 x 8192; larger files are refused before decoding
@@ -159,10 +162,11 @@ def inspect_file(path: str | os.PathLike) -> ImageInfo | Unreadable:
         if not stat.S_ISREG(info.st_mode):
             return Unreadable("not a regular file")
         with os.fdopen(fd, "rb", buffering=64 * 1024, closefd=False) as handle:
-            return _inspect(handle, info.st_size)
+            return read_image(handle, info.st_size)
     except OSError as exc:
         return Unreadable(f"cannot read it: {exc.strerror or exc}")
-    except Exception as exc:  # a reader bug must never take the gallery down
+    except Exception as exc:  # a reader bug must never take the gallery down; the fuzz tests call read_image
+        log.exception("reading %s failed", os.fsdecode(path))
         return Unreadable(f"cannot read it: {type(exc).__name__}")
     finally:
         os.close(fd)
@@ -171,12 +175,14 @@ def inspect_file(path: str | os.PathLike) -> ImageInfo | Unreadable:
 def inspect_bytes(data: bytes) -> ImageInfo | Unreadable:
     """Like `inspect_file`, for bytes in memory."""
     try:
-        return _inspect(io.BytesIO(data), len(data))
+        return read_image(io.BytesIO(data), len(data))
     except Exception as exc:
+        log.exception("reading an image in memory failed")
         return Unreadable(f"cannot read it: {type(exc).__name__}")
 
 
-def _inspect(handle: BinaryIO, size: int) -> ImageInfo | Unreadable:
+def read_image(handle: BinaryIO, size: int) -> ImageInfo | Unreadable:
+    """The parser behind `inspect_file`: what the `size` bytes in `handle` are. Damage gives Unreadable, not an error."""
     head = handle.read(16)
     handle.seek(0)
     if head.startswith(PNG_SIGNATURE):

@@ -17,12 +17,15 @@ from studio.gallery.readers import (
     ImageInfo,
     Unreadable,
     decode_user_comment,
+    MAX_IMAGE_PIXELS,
     encode_user_comment,
     inspect_bytes,
     inspect_file,
+    read_image,
 )
 from studio.engine.recipe import split_settings
-from studio.gallery.dialects import parse_a1111, recipe_fields
+from studio.engine.schedulers import SCHEDULER_NAMES
+from studio.gallery.dialects import DIALECTS, parse_a1111, recipe_fields
 from studio.testing.gallery_samples import A1111_TEXT, picture, png_chunk, raw_png, write_examples
 
 EXPECTED = {
@@ -135,10 +138,26 @@ VALID = {
 FUZZ = settings(max_examples=250, deadline=None, suppress_health_check=[HealthCheck.too_slow])
 
 
+def _parse(data: bytes) -> ImageInfo | Unreadable:
+    """The image parser itself, without the catch-all `inspect_bytes` wraps it in."""
+    result = read_image(io.BytesIO(data), len(data))
+    assert isinstance(result, (ImageInfo, Unreadable))
+    if isinstance(result, Unreadable):
+        assert isinstance(result.reason, str) and result.reason and "\n" not in result.reason
+    else:
+        assert result.format in ("PNG", "JPEG", "WEBP")
+        assert isinstance(result.width, int) and isinstance(result.height, int)
+        assert 0 < result.width * result.height <= MAX_IMAGE_PIXELS
+        assert all(isinstance(getattr(result, name), str) for name in ("prompt", "negative_prompt", "sampler", "model"))
+        assert all(isinstance(note, str) for note in result.notes)
+    return result
+
+
 @FUZZ
 @given(st.binary(max_size=4096))
 def test_fuzz_arbitrary_bytes(data):
-    assert isinstance(inspect_bytes(data), (ImageInfo, Unreadable))
+    _parse(data)
+    assert inspect_bytes(data) == _parse(data)
 
 
 @FUZZ
@@ -148,40 +167,73 @@ def test_fuzz_damaged_images(kind, flips, cut):
     data = bytearray(VALID[kind])
     for position, value in flips:
         data[position % len(data)] = value
-    result = inspect_bytes(bytes(data[: max(1, len(data) - cut % len(data))]))
-    assert isinstance(result, (ImageInfo, Unreadable))
+    _parse(bytes(data[: max(1, len(data) - cut % len(data))]))
+
+
+@pytest.mark.parametrize("kind", sorted(VALID))
+def test_undamaged_images_parse_to_their_recipe(kind):
+    info = _parse(VALID[kind])
+    assert isinstance(info, ImageInfo) and info.prompt == "a castle on a hill, sunset, (masterpiece:1.2)"
 
 
 @FUZZ
 @given(st.binary(max_size=600), st.sampled_from([b"tEXt", b"zTXt", b"iTXt", b"IHDR", b"eXIf", b"IEND"]))
 def test_fuzz_png_chunks(payload, kind):
-    data = raw_png(4, 4, png_chunk(kind, payload))
-    assert isinstance(inspect_bytes(data), (ImageInfo, Unreadable))
-    compressed = raw_png(4, 4, png_chunk(b"zTXt", b"parameters\0\0" + zlib.compress(payload)))
-    assert isinstance(inspect_bytes(compressed), (ImageInfo, Unreadable))
+    _parse(raw_png(4, 4, png_chunk(kind, payload)))
+    compressed = _parse(raw_png(4, 4, png_chunk(b"zTXt", b"parameters\0\0" + zlib.compress(payload))))
+    assert isinstance(compressed, ImageInfo) and compressed.width == compressed.height == 4
 
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
     lambda children: st.lists(children, max_size=5) | st.dictionaries(
         st.sampled_from(["inputs", "class_type", "text", "seed", "positive", "negative", "nodes", "links", "widgets_values",
-                         "type", "id", "link", "name", "model", "image", "prompt", "steps", "cfg", "ckpt_name", "width"])
+                         "type", "id", "link", "name", "model", "image", "prompt", "steps", "cfg", "ckpt_name", "width",
+                         "request", "model_name", "guidance_scale", "height", "scheduler"])
         | st.text(max_size=5), children, max_size=6),
     max_leaves=30,
 )
-KEYS = st.sampled_from(["studio", "parameters", "prompt", "workflow", "invokeai_metadata", "sd-metadata", "exif", "comment", "description"])
+KEYS = st.sampled_from([key for key, _ in DIALECTS])
+TEXTS = st.dictionaries(KEYS, st.text(max_size=300) | JSON.map(json.dumps), max_size=4)
 
 
 @FUZZ
-@given(st.dictionaries(KEYS, st.text(max_size=300) | JSON.map(json.dumps), max_size=4))
+@given(TEXTS)
+def test_fuzz_each_dialect_directly(texts):
+    for key, read in DIALECTS:
+        if texts.get(key):
+            fields = read(texts)
+            assert fields is None or (isinstance(fields, dict) and isinstance(fields.get("source"), str))
+
+
+@FUZZ
+@given(TEXTS)
 def test_fuzz_recipe_texts(texts):
     fields = recipe_fields(texts)
     assert isinstance(fields, dict)
     if fields:
+        assert fields["seed"] is None or 0 <= fields["seed"] < 2**64
+        assert fields["steps"] is None or 1 <= fields["steps"] <= 10_000
+        assert fields["cfg"] is None or abs(fields["cfg"]) < 1e6
         info = ImageInfo(width=64, height=64, format="PNG", **fields)
-        info.settings()
+        assert set(info.settings()) <= {"prompt", "negative_prompt", "seed", "steps", "guidance_scale", "scheduler",
+                                        "width", "height"}
         info.to_recipe()
-        info.parameters_text()
+        assert isinstance(info.parameters_text(), str)
+
+
+PROMPT = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), max_size=60).map(str.strip)
+
+
+@FUZZ
+@given(PROMPT.filter(bool), PROMPT, st.integers(0, 2**32 - 1), st.integers(1, 150), st.floats(0, 30).map(lambda x: round(x, 1)),
+       st.sampled_from(sorted(SCHEDULER_NAMES)), st.integers(1, 4096), st.integers(1, 4096))
+def test_fuzz_a1111_text_round_trips(prompt, negative, seed, steps, cfg, sampler, width, height):
+    written = ImageInfo(width=width, height=height, format="PNG", source="studio", prompt=prompt, negative_prompt=negative,
+                        seed=seed, steps=steps, cfg=cfg, sampler=sampler, recipe_width=width, recipe_height=height)
+    fields = recipe_fields({"parameters": written.parameters_text()})
+    assert (fields["prompt"], fields["negative_prompt"], fields["seed"], fields["steps"], fields["cfg"], fields["sampler"],
+            fields["recipe_width"], fields["recipe_height"]) == (prompt, negative, seed, steps, cfg, sampler, width, height)
 
 
 @FUZZ
@@ -191,10 +243,17 @@ def test_fuzz_user_comment(raw):
 
 
 @FUZZ
+@given(st.text(st.characters(blacklist_categories=("Cs",)), max_size=200).map(lambda t: t.rstrip("\0")))
+def test_fuzz_user_comment_round_trips(text):
+    assert decode_user_comment(encode_user_comment(text)) == text
+
+
+@FUZZ
 @given(st.text(max_size=400))
 def test_fuzz_a1111_text(text):
     parsed = parse_a1111(text)
     assert isinstance(parsed["prompt"], str) and isinstance(parsed["settings"], dict)
+    assert all(isinstance(k, str) and isinstance(v, str) for k, v in parsed["settings"].items())
 
 
 @pytest.mark.filterwarnings("ignore:Corrupt EXIF data")
