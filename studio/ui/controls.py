@@ -22,8 +22,8 @@ from PySide6.QtWidgets import (
 
 from studio.engine.request import EMBEDDED_MODEL, MAX_COUNT, MAX_GUIDANCE, MAX_STEPS
 from studio.engine.schedulers import SCHEDULER_NAMES
+from studio.ui.seed_box import SeedBox
 
-SEED_LIMIT = 2**31 - 1  # what a QSpinBox holds
 ASPECTS = (("Square", 1, 1), ("Landscape", 2, 1), ("Portrait", 1, 2), ("Landscape", 3, 2), ("Portrait", 2, 3), ("Wide", 16, 9))
 
 
@@ -118,8 +118,7 @@ class Controls(QWidget):
         self.scheduler.setToolTip("Sampler")
         form.addRow("Sampler", self.scheduler)
         seed_row = QHBoxLayout()
-        self.seed = QSpinBox()
-        self.seed.setRange(0, SEED_LIMIT)
+        self.seed = SeedBox()
         self.seed.setToolTip("Seed: the same seed and settings give the same picture")
         self.random_seed = QCheckBox("Random")
         self.random_seed.setToolTip("A new seed for every job")
@@ -174,7 +173,7 @@ class Controls(QWidget):
         self.steps.valueChanged.connect(lambda v: self._store("steps", v))
         self.guidance.valueChanged.connect(lambda v: self._store("guidance_scale", float(v)))
         self.scheduler.currentTextChanged.connect(lambda v: self._store("scheduler", v))
-        self.seed.valueChanged.connect(lambda v: self._store("seed", v))
+        self.seed.seedChanged.connect(lambda v: self._store("seed", v))
         self.random_seed.toggled.connect(lambda v: self._store("random_seed", v))
         self.count.valueChanged.connect(lambda v: self._store("count", v))
         self.size.currentIndexChanged.connect(self._size_chosen)
@@ -229,7 +228,7 @@ class Controls(QWidget):
             self.steps.setValue(s["steps"])
             self.guidance.setValue(s["guidance_scale"])
             self.scheduler.setCurrentText(s["scheduler"])
-            self.seed.setValue(min(int(s["seed"]), SEED_LIMIT))
+            self.seed.set_seed(s["seed"])
             self.random_seed.setChecked(s["random_seed"])
             self.seed.setEnabled(not s["random_seed"])
             self.count.setValue(s["count"])
