@@ -10,10 +10,12 @@ do not change the speed, and nothing is downloaded), saves it as a diffusers fol
     VAE s          one VAE decode, in the precision the pipeline decodes in
     plain s        a plain diffusers `pipe(...)` call (same pipeline, seed, sampler, steps)
     engine s       `Engine.run` with a preview every step; ratio = engine / plain (goal <= 1.05)
+    no-preview s   `Engine.run` without previews
     peak RSS       the process's peak resident memory (getrusage), load and runs included
     peak GPU       torch.cuda.max_memory_allocated, on CUDA
 
-Plain and engine runs alternate (after one warm-up each); the medians are reported.
+The three kinds of run alternate, after two warm-up rounds, and their medians are reported;
+the UNet and VAE are timed alone after them, on a GPU the runs have warmed.
 Each model is built in one child process and measured in another, so every model's peak
 memory is its own. The table is printed and written as JSON after each model.
 
@@ -42,6 +44,7 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
+WARMUP_ROUNDS = 2
 PROMPT = "a photo of the old house by the lake under a red sunset sky, mountain and tree"
 CLIP_VOCAB = 49408
 BETAS = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear", "num_train_timesteps": 1000}
@@ -219,36 +222,40 @@ def measure(name: str, tiny: bool, device: str, folder: Path, steps: int | None,
     request = GenerateRequest(prompt=PROMPT, seed=1, steps=steps or spec["steps"], guidance_scale=guidance,
                               width=size, height=size, scheduler=spec["sampler"], model=str(folder))
 
-    with torch.inference_mode():
-        unet_s = median_of(lambda: timed(lambda: unet_call(pipe, size, guidance, model.device, model.dtype)), repeats + 2)
-        vae_s, vae_dtype = vae_decode_seconds(pipe, size, model.device, model.dtype, timed, repeats)
-
     finals, step_seconds = [], []
 
     def on_event(event) -> None:
         if isinstance(event, Step):
             step_seconds.append(event.step_s)
 
-    def plain() -> float:
-        return timed(lambda: plain_pipeline_call(model, request))
-
-    def ours() -> float:
-        return timed(lambda: finals.append(engine.run(request, on_event, previews=True)))
-
-    first_engine_s = ours()
-    first_plain_s = plain()
-    times = {"plain": [], "engine": []}
+    runs = {
+        "plain": lambda: timed(lambda: plain_pipeline_call(model, request)),
+        "engine": lambda: timed(lambda: finals.append(engine.run(request, on_event, previews=True))),
+        "engine_no_previews": lambda: timed(lambda: finals.append(engine.run(request, previews=False))),
+    }
+    first = {name: run() for name, run in runs.items()}
+    for _ in range(WARMUP_ROUNDS - 1):
+        for run in runs.values():
+            run()
+    step_seconds.clear()
+    times = {name: [] for name in runs}
     for round_ in range(repeats):
-        order = ("plain", "engine") if round_ % 2 == 0 else ("engine", "plain")
-        for which in order:
-            times[which].append(plain() if which == "plain" else ours())
+        order = list(runs) if round_ % 2 == 0 else list(runs)[::-1]
+        for name in order:
+            times[name].append(runs[name]())
+    # The components alone, last, on a GPU whose clocks the runs above have raised.
+    with torch.inference_mode():
+        unet_s = median_of(lambda: timed(lambda: unet_call(pipe, size, guidance, model.device, model.dtype)), 10)
+        vae_s, vae_dtype = vae_decode_seconds(pipe, size, model.device, model.dtype, timed, 5)
     bad = [f for f in finals if not isinstance(f, Finished)]
-    plain_s, engine_s = statistics.median(times["plain"]), statistics.median(times["engine"])
+    median = {name: statistics.median(values) for name, values in times.items()}
+    plain_s, engine_s = median["plain"], median["engine"]
     return {
         "load_s": load_s, "unet_step_s": unet_s, "vae_decode_s": vae_s, "vae_dtype": vae_dtype,
         "plain_s": plain_s, "engine_s": engine_s, "ratio": engine_s / plain_s,
-        "plain_runs_s": times["plain"], "engine_runs_s": times["engine"],
-        "first_engine_s": first_engine_s, "first_plain_s": first_plain_s,
+        "engine_no_previews_s": median["engine_no_previews"],
+        **{f"{name}_runs_s": values for name, values in times.items()},
+        **{f"first_{name}_s": seconds for name, seconds in first.items()},
         "engine_step_event_median_s": statistics.median(step_seconds) if step_seconds else None,
         "engine_status": "ok" if not bad else f"{type(bad[0]).__name__}: {getattr(bad[0], 'message', bad[0])}",
         "run_dtype": str(model.dtype).replace("torch.", ""), "device": model.device,
@@ -284,11 +291,11 @@ def unet_call(pipe, size: int, guidance: float, device: str, dtype) -> None:
 
 
 def vae_decode_seconds(pipe, size: int, device: str, dtype, timed, repeats: int) -> tuple[float, str]:
-    """One decode, upcast to float32 first where the pipeline would (SDXL's VAE in fp16)."""
+    """One decode, upcast to float32 first where the pipeline would (SDXL's, with force_upcast)."""
     import torch
 
     vae = pipe.vae
-    upcast = dtype == torch.float16 and bool(getattr(vae.config, "force_upcast", False))
+    upcast = hasattr(pipe, "upcast_vae") and dtype == torch.float16 and bool(getattr(vae.config, "force_upcast", False))
     run_dtype = torch.float32 if upcast else dtype
     side = size // pipe.vae_scale_factor
     latents = torch.randn(1, vae.config.latent_channels, side, side, device=device, dtype=run_dtype)
@@ -305,7 +312,7 @@ def vae_decode_seconds(pipe, size: int, device: str, dtype, timed, repeats: int)
 COLUMNS = (
     ("model", "{label}"), ("size", "{size}²"), ("steps", "{steps}"), ("load s", "{load_s:.2f}"),
     ("UNet s/step", "{unet_step_s:.4f}"), ("VAE s", "{vae_decode_s:.3f}"), ("plain s", "{plain_s:.3f}"),
-    ("engine s", "{engine_s:.3f}"), ("engine/plain", "{ratio:.3f}"), ("peak RSS MiB", "{peak_rss_mib:.0f}"),
+    ("engine s", "{engine_s:.3f}"), ("engine/plain", "{ratio:.3f}"), ("no-preview s", "{engine_no_previews_s:.3f}"), ("peak RSS MiB", "{peak_rss_mib:.0f}"),
     ("peak GPU MiB", "{peak_gpu}"),
 )
 
