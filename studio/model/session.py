@@ -2,14 +2,32 @@
 
 from __future__ import annotations
 
+import base64
+import binascii
 import json
+import logging
+import math
+import reprlib
 import secrets
 from pathlib import Path
-from typing import Any
+from typing import Any, Callable
 
 from PySide6.QtCore import QObject, Signal
 
-from studio.engine.request import EMBEDDED_MODEL, MAX_SEED, GenerateRequest
+from studio.engine.request import (
+    EMBEDDED_MODEL,
+    MAX_COUNT,
+    MAX_GUIDANCE,
+    MAX_SEED,
+    MAX_SIDE,
+    MAX_STEPS,
+    MIN_SIDE,
+    SIZE_MULTIPLE,
+    GenerateRequest,
+)
+from studio.engine.schedulers import SCHEDULER_NAMES
+
+log = logging.getLogger(__name__)
 
 DEFAULTS: dict[str, Any] = {
     "prompt": "",
@@ -36,6 +54,69 @@ DEFAULTS: dict[str, Any] = {
 }
 
 MODEL_KEYS = ("width", "height", "steps", "guidance_scale", "scheduler")
+FILLS = ("edge", "noise", "colour")  # what the edit bar offers
+THEMES = ("dark", "light")
+BRUSH_MIN, BRUSH_MAX = 4, 256
+
+
+def _whole(low: int, high: int, multiple: int = 1) -> Callable[[Any], bool]:
+    return lambda v: type(v) is int and low <= v <= high and v % multiple == 0
+
+
+def _number(low: float, high: float) -> Callable[[Any], bool]:
+    return lambda v: type(v) in (int, float) and math.isfinite(v) and low <= v <= high
+
+
+def _one_of(choices: tuple[str, ...]) -> Callable[[Any], bool]:
+    return lambda v: isinstance(v, str) and v in choices
+
+
+def _text(value: Any) -> bool:
+    return isinstance(value, str)
+
+
+def _flag(value: Any) -> bool:
+    return type(value) is bool
+
+
+def _model(value: Any) -> bool:
+    return isinstance(value, str) and bool(value.strip())
+
+
+def _base64(value: Any) -> bool:
+    """Saved window geometry or dock state: ASCII base64 (or nothing)."""
+    if not isinstance(value, str) or not value.isascii():
+        return False
+    try:
+        base64.b64decode(value, validate=True)
+    except (binascii.Error, ValueError):
+        return False
+    return True
+
+
+VALID: dict[str, Callable[[Any], bool]] = {
+    "prompt": _text,
+    "negative_prompt": _text,
+    "model": _model,
+    "models": lambda v: isinstance(v, list) and all(_model(m) for m in v),
+    "width": _whole(MIN_SIDE, MAX_SIDE, SIZE_MULTIPLE),
+    "height": _whole(MIN_SIDE, MAX_SIDE, SIZE_MULTIPLE),
+    "steps": _whole(1, MAX_STEPS),
+    "guidance_scale": _number(0.0, MAX_GUIDANCE),
+    "scheduler": _one_of(SCHEDULER_NAMES),
+    "seed": _whole(0, MAX_SEED),
+    "random_seed": _flag,
+    "count": _whole(1, MAX_COUNT),
+    "candidates": _whole(1, MAX_COUNT),
+    "fill": _one_of(FILLS),
+    "auto_outpaint": _flag,
+    "brush_size": _whole(BRUSH_MIN, BRUSH_MAX),
+    "defaults_for": _text,
+    "theme": _one_of(THEMES),
+    "negative_open": _flag,
+    "geometry": _base64,
+    "window_state": _base64,
+}
 
 
 class Session(QObject):
@@ -93,18 +174,25 @@ class Session(QObject):
         self.set("random_seed", False)
 
     def load(self) -> None:
+        """Read the settings file; a value that is not valid keeps its default and says so in one log line
+        (as does a file that cannot be read): a damaged settings file is never fatal."""
         if self.path is None or not self.path.exists():
             return
         try:
             data = json.loads(self.path.read_text(encoding="utf-8"))
-        except (OSError, ValueError):
-            return  # a damaged settings file is replaced by defaults, never fatal
-        if isinstance(data, dict):
-            for key, value in data.items():
-                if key in DEFAULTS and isinstance(value, type(DEFAULTS[key])) or (
-                    key in DEFAULTS and isinstance(DEFAULTS[key], float) and isinstance(value, int)
-                ):
-                    self.set(key, value)
+        except (OSError, ValueError) as exc:
+            log.warning("%s cannot be read (%s); using the default settings", self.path, str(exc).splitlines()[0])
+            return
+        if not isinstance(data, dict):
+            log.warning("%s does not hold an object of settings; using the default settings", self.path)
+            return
+        for key, value in data.items():
+            if key not in DEFAULTS:
+                continue  # from a newer version
+            if VALID[key](value):
+                self.set(key, float(value) if isinstance(DEFAULTS[key], float) else value)
+            else:
+                log.warning("%s: %s = %s is not valid; using the default, %r", self.path.name, key, reprlib.repr(value), DEFAULTS[key])
 
     def save(self) -> None:
         if self.path is None:

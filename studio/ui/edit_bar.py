@@ -19,12 +19,12 @@ from PySide6.QtWidgets import (
 )
 
 from studio.engine.request import MAX_COUNT
+from studio.model.session import BRUSH_MAX, BRUSH_MIN
 from studio.ui.theme import ACCENT
 
 FILLS = (("edge", "Edge fill", "The new area starts from the neighbouring pixels, extended and blurred"),
          ("noise", "Noise fill", "The new area starts from noise in the neighbouring colours"),
          ("colour", "Colour fill", "The new area starts as the neighbouring pixels' mean colour"))
-BRUSH_MIN, BRUSH_MAX = 4, 256
 
 
 class EditBar(QWidget):
