@@ -2,7 +2,8 @@
 
 `Engine.run(request, on_event, cancel)` loads (or reuses) the request's model, makes each
 image of the batch with its own seed and its own scheduler instance, and reports every
-denoising step with an x0 preview. Images are returned in memory; writing them is the
+denoising step with an x0 preview (see `step_reports`: on a GPU, one step late, so the
+GPU never waits for the reporting). Images are returned in memory; writing them is the
 caller's business, so a cancelled job never leaves a file behind.
 """
 
@@ -23,15 +24,14 @@ from studio.engine.events import (
     Finished,
     GeneratedImage,
     ImageDone,
-    Preview,
     Started,
-    Step,
 )
 from studio.engine.loader import LoadedModel, ModelCache
 from studio.engine.prompts import PromptInput, prepare_prompts
 from studio.engine.recipe import Recipe
 from studio.engine.request import GenerateRequest
 from studio.engine.schedulers import make_scheduler
+from studio.engine.step_reports import StepReporter
 from studio.engine.x0 import X0Observer
 
 CancelFlag = Union[threading.Event, Callable[[], bool], None]
@@ -145,19 +145,13 @@ class Engine:
         observer = X0Observer(scheduler)
         pipe.scheduler = scheduler
         generator = torch.Generator("cpu").manual_seed(own.seed)
-        began = last = time.perf_counter()
+        reporter = StepReporter(index, emit, cancelled, model.previewer, model.device)
 
         def on_step_end(pipeline, i, timestep, tensors):
-            nonlocal last
-            now = time.perf_counter()
             total = getattr(pipeline, "num_timesteps", None) or request.steps
-            emit(Step(index, i + 1, total, now - last, now - began))
-            if previews and observer.x0 is not None:
-                x0 = observer.x0
-                emit(Preview(index, i + 1, total, model.previewer.rgb(x0), x0[0].float().cpu().numpy()))
-            if cancelled():
-                raise _Stop(index, i + 1)
-            last = time.perf_counter()
+            stopped = reporter.step_done(i + 1, total, observer.x0 if previews else None)
+            if stopped is not None:
+                raise _Stop(index, stopped)
             return {}
 
         output = pipe(
@@ -170,11 +164,14 @@ class Engine:
             callback_on_step_end=on_step_end,
             output_type="np",
         )
+        stopped = reporter.finish()
+        if stopped is not None:
+            raise _Stop(index, stopped)
         from PIL import Image
 
         image = Image.fromarray(to_uint8(output.images[0]))
         recipe = Recipe(request=own, model_name=model.info.name)
-        return GeneratedImage(index, own.seed, image, recipe, time.perf_counter() - began)
+        return GeneratedImage(index, own.seed, image, recipe, time.perf_counter() - reporter.began)
 
 
 def to_uint8(pixels) -> np.ndarray:
