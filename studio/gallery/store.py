@@ -8,10 +8,10 @@ connection).
 
 from __future__ import annotations
 
+import errno
 import logging
 import os
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
@@ -20,7 +20,8 @@ from studio.engine.errors import StudioError, WriteError
 from studio.engine.recipe import os_error_reason, write_atomic
 from studio.gallery.export import export_format, export_image
 from studio.gallery.favourites import Favourites
-from studio.gallery.index import FileStamp, GalleryIndex, Row, is_gallery_file, list_folder
+from studio.gallery.files import display_name, fit_name, remove_leftovers
+from studio.gallery.index import FileStamp, GalleryIndex, IndexDamaged, Row, is_gallery_file, list_folder
 from studio.gallery.readers import IMAGE_SUFFIXES, ImageInfo, Unreadable, inspect_file
 from studio.gallery.thumbnails import prune, thumbnail_key
 from studio.gallery.trash import Trash, TrashBatch, free_name
@@ -29,7 +30,6 @@ from studio.paths import favourites_path, gallery_dir, gallery_index_path, thumb
 log = logging.getLogger("studio.gallery")
 
 BATCH = 250  # files indexed per transaction
-STALE_TEMP_S = 3600  # hidden temporary files older than this are leftovers of a killed write
 
 
 class GalleryError(StudioError):
@@ -43,6 +43,7 @@ class SyncReport:
     skipped: list[tuple[str, str]] = field(default_factory=list)  # newly skipped: (name, reason)
     seen: int = 0
     rebuilt: bool = False  # the index was started afresh (missing, damaged or from another version)
+    unsaved: str = ""  # why the index cannot be saved (a read-only folder, a full disk); "" when it can
 
     @property
     def changed(self) -> bool:
@@ -57,16 +58,42 @@ class ImportReport:
 
 
 class Gallery:
-    def __init__(self, data: str | os.PathLike, verify: bool = True):
-        """`verify=False` skips reading the whole index to check it (for a quick first screen;
-        a damaged index then shows up as errors, and a verifying Gallery rebuilds it)."""
+    def __init__(self, data: str | os.PathLike, verify: bool = True, rebuild: bool = True, create: bool = True):
+        """`verify=False` skips reading the whole index to check it (for a quick first screen).
+        Damage found while reading starts the index afresh; with `rebuild` the files are read
+        again at once, else `needs_sync` asks the caller to sync (off the GUI thread).
+        `create=False` makes nothing on disk where DATA_DIR does not exist (to list it)."""
         self.data = Path(data)
         self.folder = gallery_dir(self.data)
         self.thumbnails = thumbnail_dir(self.data)
-        self.index = GalleryIndex(gallery_index_path(self.data), self.folder, verify=verify)
+        self.rebuild = rebuild
+        self.needs_sync = False
+        self.index = GalleryIndex(gallery_index_path(self.data), self.folder, verify=verify,
+                                  create=create or self.data.is_dir())
         self.trash = Trash(trash_dir(self.data))
         self.favourites = Favourites(favourites_path(self.data))
-        self.index.set_favourites(self.favourites.names)
+        self._read(lambda: self.index.set_favourites(self.favourites.names))
+
+    @property
+    def unsaved(self) -> str:
+        """Why changes to the index are not saved (a read-only folder, a full disk); "" when they are."""
+        return self.index.unsaved
+
+    def _read(self, work):
+        """`work()` on the index; damage found on the way starts the index afresh, and the
+        files are read again (see `rebuild`) before `work` runs once more."""
+        try:
+            return work()
+        except IndexDamaged as exc:
+            self._recover(exc)
+            return work()
+
+    def _recover(self, exc: IndexDamaged) -> None:
+        self._reset(exc)
+        if self.rebuild:
+            self.sync()
+        else:
+            self.needs_sync = True
 
     def close(self) -> None:
         self.index.close()
@@ -76,8 +103,22 @@ class Gallery:
 
     # Keeping the index true to the files.
     def sync(self, progress: Callable[[int, int], None] | None = None, stop: threading.Event | None = None) -> SyncReport:
-        """Read new and changed files, forget vanished ones; `progress(done, todo)` per batch."""
-        report = SyncReport(rebuilt=self.index.rebuilt)
+        """Read new and changed files, forget vanished ones; `progress(done, todo)` per batch.
+        A damaged index is started afresh and every file read again."""
+        try:
+            return self._sync(progress, stop)
+        except IndexDamaged as exc:
+            self._reset(exc)
+            return self._sync(progress, stop)
+
+    def _reset(self, exc: IndexDamaged) -> None:
+        log.warning("gallery: %s; rebuilding it from the images", exc)
+        self.index.reset()
+        self.index.set_favourites(self.favourites.names)  # kept apart from the index, in their own file
+
+    def _sync(self, progress, stop) -> SyncReport:
+        self.needs_sync = False
+        report = SyncReport(rebuilt=self.index.rebuilt, unsaved=self.index.unsaved)
         self.index.rebuilt = False
         on_disk = list_folder(self.folder)
         known = self.index.stamps()
@@ -98,7 +139,8 @@ class Gallery:
                     self._record(name, stamp, info, report)
             if progress is not None:
                 progress(min(start + BATCH, len(todo)), len(todo))
-        self._remove_stale_temp_files()
+        if not self.unsaved:
+            remove_leftovers(self.folder)
         return report
 
     def _record(self, name: str, stamp: FileStamp, info: ImageInfo | Unreadable, report: SyncReport) -> None:
@@ -115,54 +157,57 @@ class Gallery:
     def add_files(self, paths) -> SyncReport:
         """Index these files of the gallery folder now (a new image from the worker)."""
         report = SyncReport()
-        with self.index.batch():
-            for path in paths:
-                path = Path(path)
-                if path.parent.resolve() != self.folder.resolve() or not is_gallery_file(path.name):
-                    continue
-                try:
-                    st = path.stat()
-                except OSError:
-                    continue
-                self._record(path.name, FileStamp(st.st_mtime_ns, st.st_size), inspect_file(path), report)
+        try:
+            with self.index.batch():
+                for path in paths:
+                    path = Path(path)
+                    if path.parent.resolve() != self.folder.resolve() or not is_gallery_file(path.name):
+                        continue
+                    try:
+                        st = path.stat()
+                    except OSError:
+                        continue
+                    self._record(path.name, FileStamp(st.st_mtime_ns, st.st_size), inspect_file(path), report)
+        except IndexDamaged as exc:
+            self._recover(exc)  # the files are read again with all the others
         return report
 
-    def _remove_stale_temp_files(self) -> None:
-        now = time.time()
-        try:
-            entries = list(os.scandir(self.folder))
-        except OSError:
-            return
-        for entry in entries:
-            if entry.name.startswith(".") and entry.name.endswith(".tmp"):
-                try:
-                    if now - entry.stat().st_mtime > STALE_TEMP_S:
-                        os.unlink(entry.path)
-                except OSError:
-                    pass
-
     def prune_thumbnails(self) -> int:
-        keep = {thumbnail_key(n, s.mtime_ns, s.size) for n, s in self.index.stamps().items()}
+        if self.unsaved:
+            return 0
+        keep = {thumbnail_key(n, s.mtime_ns, s.size) for n, s in self._read(self.index.stamps).items()}
         return prune(self.thumbnails, keep)
 
     # Reading.
     def query(self, **filters) -> list[Row]:
-        return self.index.query(**filters)
+        return self._read(lambda: self.index.query(**filters))
 
     def info(self, name: str) -> ImageInfo | None:
-        return self.index.info(name)
+        return self._read(lambda: self.index.info(name))
+
+    def models(self) -> list[str]:
+        return self._read(self.index.models)
+
+    def sizes(self) -> list[tuple[int, int]]:
+        return self._read(self.index.sizes)
+
+    def skipped(self) -> list[tuple[str, str]]:
+        return self._read(self.index.skipped)
 
     # Favourites.
     def set_favourite(self, names, favourite: bool) -> None:
         self.favourites.set(names, favourite)
-        self.index.set_favourites(self.favourites.names)
+        self._read(lambda: self.index.set_favourites(self.favourites.names))
 
     # Delete, undo, trash.
     def delete(self, names) -> TrashBatch:
         """Move the images to the trash and out of the listing; undo with `restore`."""
         batch = self.trash.move([self.path(n) for n in names])
-        with self.index.batch():
-            self.index.remove([source.name for source, _ in batch.items])
+        try:
+            with self.index.batch():
+                self.index.remove([source.name for source, _ in batch.items])
+        except IndexDamaged as exc:
+            self._recover(exc)
         return batch
 
     def restore(self, batch: TrashBatch) -> list[str]:
@@ -214,7 +259,10 @@ class Gallery:
                 files.append(path)
             else:
                 report.skipped.append((str(path), "not an image file" if path.exists() else "no such file"))
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            raise GalleryError(f"cannot import into {display_name(str(self.folder))}: {os_error_reason(exc)}") from exc
         for done, file in enumerate(files, 1):
             if stop is not None and stop.is_set():
                 break
@@ -223,16 +271,23 @@ class Gallery:
                 continue
             info = inspect_file(file)
             if isinstance(info, Unreadable):
-                log.warning("gallery: not imported %s: %s", file, info.reason)
+                log.warning("gallery: not imported %s: %s", display_name(str(file)), info.reason)
                 report.skipped.append((str(file), info.reason))
             else:
-                target = self.folder / file.name
+                target = self.folder / fit_name(file.name)
                 if target.exists() and _same_bytes(file, target):
                     report.duplicates.append(str(file))
                 else:
-                    target = copy_atomic(file, free_name(target))
-                    self.add_files([target])
-                    report.imported.append(target.name)
+                    try:
+                        target = copy_new(file, target)
+                    except WriteError as exc:
+                        if _stops_every_write(exc):
+                            raise
+                        log.warning("gallery: not imported %s: %s", display_name(str(file)), exc)
+                        report.skipped.append((str(file), str(exc)))
+                    else:
+                        self.add_files([target])
+                        report.imported.append(target.name)
             if progress is not None:
                 progress(done, len(files))
         return report
@@ -265,12 +320,25 @@ def _same_bytes(a: Path, b: Path) -> bool:
         return False
 
 
-def copy_atomic(source: Path, target: Path) -> Path:
-    """Copy a file so that a crash leaves either nothing or the whole copy (keeps its times)."""
-    try:
-        with open(source, "rb") as stream:
-            return write_atomic(target, stream, times_from=source)
-    except (OSError, WriteError) as exc:
-        cause = exc.__cause__ if isinstance(exc, WriteError) else exc
-        reason = os_error_reason(cause) if isinstance(cause, OSError) else str(exc)
-        raise WriteError(f"cannot copy {source.name} into the gallery: {reason}") from exc
+def copy_new(source: Path, target: Path) -> Path:
+    """Copy a file to `target`, or `name-2.ext`, ... whichever no file holds, claimed atomically
+    (another writer's file is never replaced); a crash leaves nothing or the whole copy. Keeps its times."""
+    while True:
+        candidate = free_name(target)
+        try:
+            with open(source, "rb") as stream:
+                return write_atomic(candidate, stream, times_from=source, exclusive=True)
+        except FileExistsError:
+            continue  # taken since free_name looked: the next one
+        except (OSError, WriteError) as exc:
+            cause = exc.__cause__ if isinstance(exc, WriteError) else exc
+            reason = os_error_reason(cause) if isinstance(cause, OSError) else str(exc)
+            raise WriteError(f"cannot copy {display_name(source.name)} into the gallery: {reason}") from exc
+
+
+def _stops_every_write(exc: WriteError) -> bool:
+    """A full or read-only disk (or a file size limit): every further copy would fail the same way."""
+    cause = exc.__cause__
+    while isinstance(cause, WriteError) or (cause is not None and not isinstance(cause, OSError)):
+        cause = cause.__cause__
+    return isinstance(cause, OSError) and cause.errno in (errno.ENOSPC, errno.EDQUOT, errno.EFBIG, errno.EROFS)

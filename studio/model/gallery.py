@@ -21,6 +21,7 @@ from PySide6.QtCore import QFileSystemWatcher
 from PySide6.QtGui import QImage, QPixmap
 
 from studio.engine.errors import StudioError
+from studio.gallery.files import display_name
 from studio.gallery.index import Row
 from studio.gallery.readers import ImageInfo
 from studio.gallery.store import Gallery, ImportReport, SyncReport
@@ -127,7 +128,7 @@ class GalleryModel(QAbstractListModel):
     def __init__(self, data: Path, parent=None):
         super().__init__(parent)
         self.data_dir = Path(data)
-        self.gallery = Gallery(self.data_dir, verify=False)  # the background sync verifies it
+        self.gallery = Gallery(self.data_dir, verify=False, rebuild=False)  # the background sync verifies and rebuilds it
         self.folder = self.gallery.folder
         self._items: list = []
         self._positions: dict[str, int] = {}  # image name -> row
@@ -158,6 +159,7 @@ class GalleryModel(QAbstractListModel):
         self._watch_timer = QTimer(self, singleShot=True, interval=WATCH_DELAY_MS)
         self._watch_timer.timeout.connect(self.sync)
         self._closed = False
+        self._said_unsaved = False  # a read-only folder or a full disk is said once
         self._rest_timer = QTimer(self, singleShot=True, interval=REST_DELAY_MS)
         self._rest_timer.timeout.connect(self._list_the_rest)
         self._rest_pending = False
@@ -193,7 +195,7 @@ class GalleryModel(QAbstractListModel):
             seed = "" if item.seed is None else f"\nseed {item.seed}"
             return f"{item.prompt or '(no recipe)'}\n{item.width}×{item.height}{seed}"
         if role in (Qt.ItemDataRole.DisplayRole, Qt.ItemDataRole.AccessibleTextRole):
-            return item.prompt or item.name
+            return item.prompt or display_name(item.name)
         return None
 
     def flags(self, index: QModelIndex):
@@ -246,7 +248,10 @@ class GalleryModel(QAbstractListModel):
     # Starting, stopping, keeping up with the folder.
     def start(self) -> None:
         """Show what the index knows now, then bring it up to date and watch the folder."""
-        self.folder.mkdir(parents=True, exist_ok=True)
+        try:
+            self.folder.mkdir(parents=True, exist_ok=True)
+        except OSError:
+            pass  # a read-only data folder: the sync says so
         self.refresh(first_page=True)
         self._watcher = QFileSystemWatcher([str(self.folder)], self)
         self._watcher.directoryChanged.connect(lambda _: self._watch_timer.start())
@@ -303,13 +308,19 @@ class GalleryModel(QAbstractListModel):
         if self._closed:
             return
         if isinstance(report, SyncReport):
-            if report.rebuilt:  # the index was damaged and made anew under this connection
+            if report.rebuilt and not report.unsaved:  # the index was damaged and made anew under this connection
                 self.gallery.close()
-                self.gallery = Gallery(self.data_dir, verify=False)
-            self.skipped = self.gallery.index.skipped()
+                self.gallery = Gallery(self.data_dir, verify=False, rebuild=False)
+            try:
+                self.skipped = self.gallery.skipped()
+            except StudioError:
+                self.skipped = []
             if report.changed or report.rebuilt:
                 self.refresh()
                 self.optionsChanged.emit()
+            if report.unsaved and not self._said_unsaved:
+                self._said_unsaved = True
+                self.statusChanged.emit(f"{report.unsaved[:1].upper()}{report.unsaved[1:]}: changes to the gallery cannot be saved")
             self._say_sync(self._status())
         else:
             self._say_sync(str(report))
@@ -326,7 +337,7 @@ class GalleryModel(QAbstractListModel):
     def _status(self) -> str:
         if not self.skipped:
             return ""
-        names = "; ".join(f"{n}: {why}" for n, why in self.skipped[:5])
+        names = "; ".join(f"{display_name(n)}: {why}" for n, why in self.skipped[:5])
         more = f"; and {len(self.skipped) - 5} more" if len(self.skipped) > 5 else ""
         count = len(self.skipped)
         return f"{count} file{'s' if count != 1 else ''} skipped: {names}{more}"
@@ -354,10 +365,16 @@ class GalleryModel(QAbstractListModel):
         return dict(self._filters)
 
     def models(self) -> list[str]:
-        return self.gallery.index.models()
+        try:
+            return self.gallery.models()
+        except StudioError:
+            return []
 
     def sizes(self) -> list[tuple[int, int]]:
-        return self.gallery.index.sizes()
+        try:
+            return self.gallery.sizes()
+        except StudioError:
+            return []
 
     def refresh(self, first_page: bool = False, rest: bool = False) -> None:
         """Query the index again and change only the rows that differ (selection and scroll stay).
@@ -374,6 +391,8 @@ class GalleryModel(QAbstractListModel):
         except Exception as exc:
             self.statusChanged.emit(f"cannot read the gallery index: {exc}")
             rows = []
+        if self.gallery.needs_sync:  # it was damaged and started afresh: read the files again
+            self.sync()
         if first_page and len(rows) == FIRST_PAGE:
             self._apply(group_by_day(rows))  # the last heading's count is made right by the full listing
             self._rest_pending = True
@@ -469,7 +488,10 @@ class GalleryModel(QAbstractListModel):
                     file.unlink(missing_ok=True)
                     image = QImage(str(cached_thumbnail(path, cache, key)))
             except Exception:
-                image = QImage()
+                try:  # the cache cannot be written (a read-only folder): made in memory only
+                    image = qimage_from_pil(make_thumbnail(path))
+                except Exception:
+                    image = QImage()
             if not image.isNull():
                 image = image.scaled(THUMB_SIDE, THUMB_SIDE, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
             with self._lock:
@@ -626,7 +648,7 @@ class GalleryModel(QAbstractListModel):
         if report.duplicates:
             parts.append(f"{len(report.duplicates)} already in the gallery")
         if report.skipped:
-            shown = "; ".join(f"{Path(name).name}: {why}" for name, why in report.skipped[:3])
+            shown = "; ".join(f"{display_name(Path(name).name)}: {why}" for name, why in report.skipped[:3])
             more = f"; and {len(report.skipped) - 3} more" if len(report.skipped) > 3 else ""
             parts.append(f"{len(report.skipped)} skipped: {shown}{more}")
         if error:
