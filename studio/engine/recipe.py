@@ -246,8 +246,21 @@ def write_atomic(path: str | os.PathLike, data: bytes | BinaryIO, *,
     """Write `data` (bytes, or a binary stream read to its end) to `path` so that a crash
     leaves either the old file or the whole new one. The new file's permissions follow the
     umask; `times_from` copies that file's access and modification times onto it. With
-    `exclusive`, an existing `path` is never replaced: FileExistsError says it is taken."""
+    `exclusive`, an existing `path` is never replaced: FileExistsError says it is taken.
+    A path taken with `claim` is filled, or given up (removed) when the write fails."""
     target = Path(path)
+    try:
+        _write(target, data, times_from, exclusive)
+    except BaseException:
+        _give_up_claim(target)
+        raise
+    _claims.discard(os.fspath(target))
+    _sync_folder(target.parent)
+    _tidy_once(target.parent)
+    return target
+
+
+def _write(target: Path, data, times_from, exclusive: bool) -> None:
     try:
         target.parent.mkdir(parents=True, exist_ok=True)
         fd, temp_name = _create_temp(target)
@@ -276,9 +289,32 @@ def write_atomic(path: str | os.PathLike, data: bytes | BinaryIO, *,
         if isinstance(exc, OSError) and not isinstance(exc, FileExistsError):
             raise WriteError(f"cannot write {target}: {os_error_reason(exc)}") from exc
         raise
-    _sync_folder(target.parent)
-    _tidy_once(target.parent)
-    return target
+
+
+_claims: set[str] = set()  # paths this process claimed and has not written yet
+
+
+def claim(path: str | os.PathLike) -> bool:
+    """Take `path` for a file about to be written, atomically: create it empty unless a file
+    holds it (then False). Two writers never get the same path; `write_atomic` fills it."""
+    try:
+        os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666))
+    except FileExistsError:
+        return False
+    _claims.add(os.fspath(path))
+    return True
+
+
+def _give_up_claim(target: Path) -> None:
+    key = os.fspath(target)
+    if key not in _claims:
+        return
+    _claims.discard(key)
+    try:
+        if target.stat().st_size == 0:
+            os.unlink(target)
+    except OSError:
+        pass
 
 
 def temp_name_for(name: str) -> str:
@@ -388,7 +424,12 @@ def os_error_reason(exc: OSError) -> str:
 
 def write_png(path: str | os.PathLike, image, recipe: Recipe) -> Path:
     """Write `image` as a PNG carrying `recipe`, atomically."""
-    return write_atomic(path, png_bytes(image, recipe))
+    try:
+        data = png_bytes(image, recipe)
+    except BaseException:
+        _give_up_claim(Path(path))
+        raise
+    return write_atomic(path, data)
 
 
 def read_recipe(source) -> Recipe | None:

@@ -2,8 +2,8 @@
 
 A new image's name is claimed atomically: `new_image_path` creates the file, empty, with
 an exclusive create, so two processes saving the same prompt and seed in the same second
-get two names; the image is then written over its own empty claim. A claim left empty by
-a killed process is removed once it is old. Names are bytes on disk and may not be UTF-8;
+get two names; the image is then written over its own empty claim (a failed write gives the
+claim up). A claim left empty by a killed process is removed once it is old. Names are bytes on disk and may not be UTF-8;
 `display_name` is how such a name is shown.
 """
 
@@ -15,7 +15,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from studio.engine.recipe import NAME_MAX, STALE_TEMP_S, name_bytes, remove_stale_temp_files
+from studio.engine.recipe import NAME_MAX, STALE_TEMP_S, claim, name_bytes, remove_stale_temp_files
 
 SLUG_WORDS = 6
 SLUG_CHARS = 48
@@ -38,13 +38,10 @@ def new_image_path(folder: Path, prompt: str, seed: int, when: datetime | None =
     folder.mkdir(parents=True, exist_ok=True)
     _tidy_once(folder)
     path, counter = folder / f"{stem}.png", 2
-    while True:
-        try:
-            os.close(os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0), 0o666))
-            return path
-        except FileExistsError:
-            path = folder / f"{stem}-{counter}.png"
-            counter += 1
+    while not claim(path):
+        path = folder / f"{stem}-{counter}.png"
+        counter += 1
+    return path
 
 
 def is_fresh_claim(name: str, size: int, mtime: float) -> bool:

@@ -132,3 +132,21 @@ def test_no_nul_bytes_reach_png_text_chunks(tmp_path):
     from studio.engine.recipe import read_recipe
 
     assert read_recipe(tmp_path / "nul.png").request.prompt.replace("\0", "") == "a cat on a mat"  # JSON escapes it
+
+
+def test_a_failed_write_gives_its_claimed_name_back(small_disk):
+    import numpy as np
+    import pytest
+    from PIL import Image
+
+    from studio.engine.errors import WriteError
+
+    folder = small_disk(256 * 1024)
+    noise = Image.fromarray(np.random.default_rng(0).integers(0, 255, (512, 512, 3), dtype=np.uint8))
+    path = new_image_path(folder, "too big", 1)
+    with pytest.raises(WriteError, match="the disk is full"):
+        write_png(path, noise, studio_recipe("too big", 1, width=512, height=512))
+    assert os.listdir(folder) == []  # neither the empty claim nor a temporary file
+    path = new_image_path(folder, "fits", 2)
+    write_png(path, picture(8, 8), studio_recipe("fits", 2, width=64, height=64))
+    assert os.listdir(folder) == [path.name] and path.stat().st_size > 0
