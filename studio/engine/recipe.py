@@ -252,7 +252,7 @@ def write_atomic(path: str | os.PathLike, data: bytes | BinaryIO, *,
     try:
         _write(target, data, times_from, exclusive)
     except BaseException:
-        _give_up_claim(target)
+        release_claim(target)
         raise
     _claims.discard(os.fspath(target))
     _sync_folder(target.parent)
@@ -305,7 +305,9 @@ def claim(path: str | os.PathLike) -> bool:
     return True
 
 
-def _give_up_claim(target: Path) -> None:
+def release_claim(target: str | os.PathLike) -> None:
+    """Give back a path taken with `claim` that will not be written (removed while still empty)."""
+    target = Path(target)
     key = os.fspath(target)
     if key not in _claims:
         return
@@ -427,7 +429,7 @@ def write_png(path: str | os.PathLike, image, recipe: Recipe) -> Path:
     try:
         data = png_bytes(image, recipe)
     except BaseException:
-        _give_up_claim(Path(path))
+        release_claim(Path(path))
         raise
     return write_atomic(path, data)
 
