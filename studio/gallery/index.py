@@ -80,11 +80,12 @@ def is_gallery_file(name: str) -> bool:
 
 
 def list_folder(folder: Path) -> dict[str, FileStamp]:
-    """The image files of `folder` (not its subfolders) with their stamps."""
+    """The image files of `folder` (not its subfolders) with their stamps; none when it does
+    not exist. OSError when it cannot be read (which does not mean it is empty)."""
     found: dict[str, FileStamp] = {}
     try:
         entries = os.scandir(folder)
-    except OSError:
+    except FileNotFoundError:
         return found
     with entries:
         for entry in entries:

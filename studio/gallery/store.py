@@ -120,7 +120,12 @@ class Gallery:
         self.needs_sync = False
         report = SyncReport(rebuilt=self.index.rebuilt, unsaved=self.index.unsaved)
         self.index.rebuilt = False
-        on_disk = list_folder(self.folder)
+        try:
+            on_disk = list_folder(self.folder)
+        except OSError as exc:
+            log.warning("gallery: cannot read the gallery folder %s: %s; listing what the index knows",
+                        display_name(str(self.folder)), os_error_reason(exc))
+            return report
         known = self.index.stamps()
         gone = [n for n in known if n not in on_disk]
         todo = sorted((n for n, s in on_disk.items() if known.get(n) != s), reverse=True)  # newest names first
@@ -226,7 +231,10 @@ class Gallery:
         """Empty trash batches older than `days` (30 by default; 0 or less empties it all)."""
         removed = self.trash.purge() if days is None else self.trash.purge(days)
         if removed:
-            present = set(list_folder(self.folder))
+            try:
+                present = set(list_folder(self.folder))
+            except OSError:
+                return removed
             gone = {n for n in self.favourites.names if n not in present}
             trashed = {p.name for b in self.trash.batches() for p in b.iterdir()}
             if gone - trashed:

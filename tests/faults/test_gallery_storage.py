@@ -130,3 +130,48 @@ def test_full_disk_with_new_files_still_lists_the_old_ones(data, small_disk):
     known = {name for (name,) in db.execute("SELECT name FROM images")}
     db.close()
     assert known >= {f"pic-{i:02d}.png" for i in range(10)}  # what it knew is still there
+
+
+def test_a_gallery_folder_that_cannot_be_read_keeps_what_the_index_knows():
+    """The folder is readable only by its owner; `gallery list` runs as another user (as
+    root: a process that drops to nobody). The index is not emptied: the folder is not."""
+    import subprocess
+    import sys
+    import tempfile
+    from pathlib import Path
+
+    import pytest
+
+    if not hasattr(os, "geteuid") or os.geteuid() != 0:
+        pytest.skip("needs root, to run a process as another user")
+    base = Path(tempfile.mkdtemp(prefix="studio-locked-"))
+    try:
+        os.chmod(base, 0o777)
+        data = base / "data"
+        (data / "gallery").mkdir(parents=True)
+        _fill(data, 3)
+        _index(data)
+        for folder in (data, data / "cache"):
+            os.chmod(folder, 0o777)
+        for file in (data / "cache").iterdir():
+            os.chmod(file, 0o666)
+        os.chmod(data / "gallery", 0o700)
+        code = (
+            "import os, sys, locale, encodings.idna\n"
+            "from studio.cli import build_parser\n"
+            "from studio.cli_gallery import run_gallery_command\n"
+            "import studio.gallery.store, PIL.Image, PIL.TiffImagePlugin\n"
+            "args = build_parser().parse_args(['gallery', 'list', '--json', '--data-dir', sys.argv[1]])\n"
+            "os.setgroups([]); os.setgid(65534); os.setuid(65534)\n"
+            "sys.exit(run_gallery_command(args))\n"
+        )
+        root = Path(__file__).resolve().parents[2]
+        result = subprocess.run([sys.executable, "-c", code, str(data)], capture_output=True, text=True, cwd=root,
+                                timeout=60, env={**os.environ, "PYTHONPATH": str(root)})
+        assert _listed(result) == ["pic-00.png", "pic-01.png", "pic-02.png"]
+        assert "cannot read the gallery folder" in result.stderr and "permission denied" in result.stderr
+        gallery = Gallery(data)  # as root again: the index still knows them all
+        assert len(gallery.index.query()) == 3
+        gallery.close()
+    finally:
+        subprocess.run(["rm", "-rf", str(base)], check=False)
