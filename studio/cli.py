@@ -1,6 +1,11 @@
 """The command line: `studio generate ...` and friends, headless, on the same engine.
 
-Errors end the command with one readable line on stderr and a non-zero exit code.
+Errors end the command with one readable line on stderr and an exit status that says what
+kind of error it was, the same for every command: 2 (EXIT_USAGE) when the command line is
+wrong (an unknown option, a value out of range, options that contradict each other), 1
+(EXIT_ERROR) when the command could not be carried out (a file that cannot be read or
+written, a model that cannot be used, a failed generation), 130 when cancelled (Ctrl+C).
+Where a command writes is checked before any work starts.
 """
 
 from __future__ import annotations
@@ -13,6 +18,7 @@ import signal
 import sys
 import threading
 import time
+import traceback
 from pathlib import Path
 
 from studio import __version__
@@ -25,7 +31,7 @@ EXIT_CANCELLED = 130
 
 
 class CliError(StudioError):
-    pass
+    """The command line is wrong (exit status 2); failures of files or models are other StudioErrors (1)."""
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -102,9 +108,28 @@ def main(argv: list[str] | None = None) -> int:
         print("studio: cancelled", file=sys.stderr)
         return EXIT_CANCELLED
     except StudioError as exc:
-        print(f"studio: error: {exc}", file=sys.stderr)
+        print(f"studio: error: {_one_line(exc)}", file=sys.stderr)
         return EXIT_USAGE if isinstance(exc, (RequestError, CliError)) else EXIT_ERROR
+    except MemoryError:
+        print("studio: error: not enough memory", file=sys.stderr)
+        return EXIT_ERROR
+    except OSError as exc:
+        from studio.engine.recipe import os_error_reason
+
+        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
+        print(f"studio: error: {os_error_reason(exc)}{where}", file=sys.stderr)
+        return EXIT_ERROR
+    except Exception as exc:  # a bug: still one line, the traceback on request
+        if os.environ.get("STUDIO_DEBUG"):
+            traceback.print_exc()
+        print(f"studio: internal error: {type(exc).__name__}: {_one_line(exc)} (STUDIO_DEBUG=1 shows where)", file=sys.stderr)
+        return EXIT_ERROR
     return 0
+
+
+def _one_line(exc: BaseException) -> str:
+    lines = str(exc).strip().splitlines()
+    return lines[0] if lines else type(exc).__name__
 
 
 def _prompts(args) -> list[str]:
@@ -112,16 +137,46 @@ def _prompts(args) -> list[str]:
         if args.prompt is not None:
             raise CliError("give either a PROMPT or --prompts-file, not both")
         try:
-            text = Path(args.prompts_file).read_text(encoding="utf-8")
+            text = _read_text(Path(args.prompts_file))
         except (OSError, UnicodeDecodeError) as exc:
-            raise CliError(f"cannot read prompts file {args.prompts_file}: {getattr(exc, 'strerror', None) or exc}") from None
+            reason = "it is not UTF-8 text" if isinstance(exc, UnicodeDecodeError) else (exc.strerror or str(exc))
+            raise StudioError(f"cannot read prompts file {args.prompts_file}: {reason}") from None
         prompts = [line.strip() for line in text.splitlines() if line.strip()]
         if not prompts:
-            raise CliError(f"prompts file {args.prompts_file} has no prompts")
+            raise StudioError(f"prompts file {args.prompts_file} has no prompts")
         return prompts
     if args.prompt is None:
         raise CliError("give a PROMPT (or --prompts-file FILE); use \"\" for an unconditional image")
     return [args.prompt]
+
+
+MAX_PROMPTS_FILE = 16 * 1024 * 1024
+
+
+def _read_text(path: Path) -> str:
+    """A prompts file's text; a FIFO or device is refused rather than waited on or read forever."""
+    import stat
+
+    with open(path, "rb", buffering=0, opener=lambda p, f: os.open(p, f | getattr(os, "O_NONBLOCK", 0))) as handle:
+        mode = os.fstat(handle.fileno()).st_mode
+        if stat.S_ISDIR(mode):
+            raise IsADirectoryError(21, "it is a folder")
+        if not stat.S_ISREG(mode):
+            raise OSError(0, "it is not a regular file")
+        data = handle.read(MAX_PROMPTS_FILE + 1)
+    if len(data) > MAX_PROMPTS_FILE:
+        raise OSError(0, f"it is over {MAX_PROMPTS_FILE // (1024 * 1024)} MB")
+    return data.decode("utf-8")
+
+
+def check_targets(paths, folder: Path | None = None, what: str = "--out") -> None:
+    """Refuse, before any work, output files that are not regular files or new names, and an output folder that is not one."""
+    from studio.gallery.targets import check_target_file, check_target_folder
+
+    if folder is not None:
+        check_target_folder(folder, what)
+    for path in paths:
+        check_target_file(path, what)
 
 
 def generate(args) -> int:
@@ -129,6 +184,13 @@ def generate(args) -> int:
     from studio.paths import data_dir, gallery_dir
 
     prompts = _prompts(args)
+    if args.out and len(prompts) * args.count != 1 and args.count >= 1:
+        raise CliError(f"--out names one file but this makes {len(prompts) * args.count} images; use --out-dir DIR")
+    out_dir = Path(args.out_dir) if args.out_dir else gallery_dir(data_dir(args.data_dir))
+    if args.out:
+        check_targets([Path(args.out)])
+    else:
+        check_targets([], out_dir, "--out-dir" if args.out_dir else "the gallery folder")
     info = resolve_model(args.model)
     seed = args.seed if args.seed is not None else secrets.randbelow(MAX_SEED + 1)
     requests = [
@@ -146,10 +208,6 @@ def generate(args) -> int:
         )
         for prompt in prompts
     ]
-    total_images = sum(r.count for r in requests)
-    if args.out and total_images != 1:
-        raise CliError(f"--out names one file but this makes {total_images} images; use --out-dir DIR")
-    out_dir = Path(args.out_dir) if args.out_dir else gallery_dir(data_dir(args.data_dir))
 
     from studio.engine.events import Cancelled, Failed, ImageDone, Step
     from studio.engine.runner import Engine
@@ -172,6 +230,7 @@ def generate(args) -> int:
                 elif isinstance(event, ImageDone):
                     result = event.result
                     path = Path(args.out) if args.out else new_image_path(out_dir, request.prompt, result.seed)
+                    check_targets([path])  # again: it may have changed while the image was made
                     write_png(path, result.image, result.recipe)
                     elapsed = time.perf_counter() - image_started
                     image_started = time.perf_counter()
@@ -223,4 +282,8 @@ def _progress_bar(total: int):
 
 
 if __name__ == "__main__":
-    sys.exit(main())
+    # Through the module's own name, so that `python -m studio.cli` and the `studio` script
+    # share one set of error classes (under __main__ they would be copies).
+    from studio.cli import main as studio_main
+
+    sys.exit(studio_main())

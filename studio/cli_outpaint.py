@@ -59,36 +59,30 @@ def output_paths(out: str, count: int) -> list[Path]:
 
 
 def outpaint(args) -> int:
-    import numpy as np
-    from PIL import Image, UnidentifiedImageError
-
-    from studio.cli import EXIT_CANCELLED, CliError, _progress_bar
+    from studio.cli import CliError, check_targets
     from studio.engine.edit import EditRequest, extend_canvas
     from studio.engine.models import resolve_model
-    from studio.engine.recipe import read_recipe
+    from studio.engine.request import MAX_COUNT, MAX_PIXELS
+    from studio.gallery.pictures import open_picture
 
     extension = tuple(getattr(args, side) for side in SIDES)
     if not any(extension):
         raise CliError("nothing to outpaint: give --left, --top, --right or --bottom")
-    try:
-        with Image.open(args.image) as opened:
-            source = np.asarray(opened.convert("RGB"))
-            recipe = read_recipe(opened)
-    except FileNotFoundError:
-        raise CliError(f"cannot read image {args.image}: no such file") from None
-    except UnidentifiedImageError:
-        raise CliError(f"cannot read image {args.image}: not an image file") from None
-    except OSError as exc:
-        raise CliError(f"cannot read image {args.image}: {exc.strerror or exc}") from None
-    model = args.model or _recipe_model(recipe) or EMBEDDED_MODEL
+    if not 1 <= args.candidates <= MAX_COUNT:
+        raise CliError(f"batch count must be 1 to {MAX_COUNT}, not {args.candidates}")
+    paths = output_paths(args.out, args.candidates)
+    check_targets(paths)
+    picture = open_picture(args.image, max_pixels=MAX_PIXELS, too_large="the engine's maximum canvas; crop it first")
+    for note in picture.notes:
+        print(f"studio: warning: {args.image}: {note}", file=sys.stderr)
+    model, warning = (args.model, "") if args.model else _recipe_model(picture.model, args.data_dir)
     info = resolve_model(model)
     seed = args.seed if args.seed is not None else secrets.randbelow(MAX_SEED + 1)
-    earlier = recipe.request if recipe is not None else None
-    canvas, mask = extend_canvas(source, *extension)
+    canvas, mask = extend_canvas(picture.pixels(), *extension)
     generate = info.defaults.request(
         model,
-        prompt=args.prompt if args.prompt is not None else (earlier.prompt if earlier else ""),
-        negative_prompt=args.negative if args.negative is not None else (earlier.negative_prompt if earlier else ""),
+        prompt=args.prompt if args.prompt is not None else picture.prompt,
+        negative_prompt=args.negative if args.negative is not None else picture.negative_prompt,
         seed=seed,
         steps=args.steps,
         guidance_scale=args.cfg,
@@ -97,8 +91,10 @@ def outpaint(args) -> int:
     )  # its size becomes the canvas's in EditRequest, which checks it
     request = EditRequest(generate, canvas, mask, fill=args.fill, kind="outpaint",
                           source=str(Path(args.image).resolve()), extend=extension, strength=args.strength)
-    paths = output_paths(args.out, request.count)
+    if warning:
+        _warn(warning)
 
+    from studio.cli import EXIT_CANCELLED, _progress_bar
     from studio.engine.events import Cancelled, Failed, ImageDone, Step
     from studio.engine.recipe import write_png
     from studio.engine.runner import Engine
@@ -116,6 +112,7 @@ def outpaint(args) -> int:
             progress.update(1)
         elif isinstance(event, ImageDone):
             result = event.result
+            check_targets([paths[result.index]])  # again: it may have changed while the candidate was made
             path = write_png(paths[result.index], result.image, result.recipe)
             elapsed = time.perf_counter() - started
             _report(args, path, result, elapsed, extension, progress)
@@ -137,17 +134,53 @@ def outpaint(args) -> int:
     return 0
 
 
-def _recipe_model(recipe) -> str | None:
-    """The model IMAGE was made with, if its recipe names one that is still there."""
+def _recipe_model(ref: str, data: str | None) -> tuple[str, str]:
+    """The model to use for IMAGE, and a warning when it is not the one its recipe names.
+
+    A picture may come from anywhere, so the model its recipe names is used only when it is
+    in Studio's model list (the ones the person added) and can be used; else the embedded one."""
     from studio.engine.models import resolve_model
 
-    if recipe is None or not recipe.request.model:
-        return None
+    if not ref or ref == EMBEDDED_MODEL:
+        return EMBEDDED_MODEL, ""
+    if not in_library(ref, data):
+        return EMBEDDED_MODEL, (f"the image's recipe names model {ref}, which is not in Studio's model list; "
+                                f"using the embedded model (pass --model to choose one)")
     try:
-        resolve_model(recipe.request.model)
-    except StudioError:
-        return None
-    return recipe.request.model
+        resolve_model(ref)
+    except StudioError as exc:
+        return EMBEDDED_MODEL, f"the image's model cannot be used ({exc}); using the embedded model"
+    return ref, ""
+
+
+def library_models(data: str | None) -> list[str]:
+    """The models the person added to Studio (the window's model list, in DATA_DIR/settings.json)."""
+    from studio.paths import data_dir
+
+    try:
+        settings = json.loads((data_dir(data) / "settings.json").read_text(encoding="utf-8"))
+        models = settings.get("models") if isinstance(settings, dict) else None
+    except (OSError, ValueError, RecursionError):
+        return []
+    return [m for m in models if isinstance(m, str)] if isinstance(models, list) else []
+
+
+def in_library(ref: str, data: str | None) -> bool:
+    """Whether `ref` is the embedded model or one the person added, by name or by folder."""
+    if ref == EMBEDDED_MODEL:
+        return True
+    listed = library_models(data)
+    if ref in listed:
+        return True
+    try:
+        folder = Path(ref).expanduser().resolve()
+        return any(Path(m).expanduser().resolve() == folder for m in listed)
+    except (OSError, ValueError, RuntimeError):
+        return False
+
+
+def _warn(text: str) -> None:
+    print(f"studio: warning: {text}", file=sys.stderr)
 
 
 def _report(args, path: Path, result, elapsed: float, extension, progress) -> None:

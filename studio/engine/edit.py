@@ -186,6 +186,7 @@ def extend_canvas(image: np.ndarray, left: int = 0, top: int = 0, right: int = 0
             raise RequestError(f"the extension {name} must not be negative ({value})")
     image = _rgb(image)
     height, width = image.shape[:2]
+    _check_canvas_limit(width + left + right, height + top + bottom)  # before allocating it
     canvas = np.zeros((height + top + bottom, width + left + right, 3), np.uint8)
     canvas[top:top + height, left:left + width] = image
     mask = np.full(canvas.shape[:2], 255, np.uint8)
@@ -316,12 +317,16 @@ class EditRequest:
         }
 
 
-def _check_canvas(width: int, height: int) -> None:
+def _check_canvas_limit(width: int, height: int) -> None:
     if width * height > MAX_PIXELS or max(width, height) > MAX_SIDE:
         raise RequestError(
             f"the canvas would be {width}x{height}, over the engine's maximum of {MAX_SIDE} px a side "
             f"and {MAX_PIXELS:,} pixels (e.g. 2048x2048); crop it or extend it less"
         )
+
+
+def _check_canvas(width: int, height: int) -> None:
+    _check_canvas_limit(width, height)
     if min(width, height) < MIN_SIDE:
         raise RequestError(f"the canvas is {width}x{height}; each side must be at least {MIN_SIDE} pixels")
     if width % SIZE_MULTIPLE or height % SIZE_MULTIPLE:

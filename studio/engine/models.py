@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from studio.engine.errors import ModelError
+from studio.engine.errors import ModelError, RequestError
 from studio.engine.request import EMBEDDED_MODEL, GenerateRequest
 
 STUDIO_FILE = "studio.json"
@@ -68,6 +68,15 @@ def embedded_model_path() -> Path:
 def resolve_model(ref: str) -> ModelInfo:
     """Find model `ref` on disk and check its layout, without loading any weights."""
     ref = (ref or EMBEDDED_MODEL).strip()
+    if "\0" in ref:
+        raise ModelError(f"model {ref!r} is not a usable name (it holds a NUL character)")
+    try:
+        return _resolve(ref)
+    except OSError as exc:  # a name too long for the file system, a folder it may not read, ...
+        raise ModelError(f"model {ref} cannot be read: {exc.strerror or exc}") from None
+
+
+def _resolve(ref: str) -> ModelInfo:
     if ref == EMBEDDED_MODEL:
         path = embedded_model_path()
         if not (path / "model_index.json").exists():
@@ -116,15 +125,20 @@ def _inspect(ref: str, path: Path, name: str) -> ModelInfo:
             raise ModelError(f"{path} has the wrong layout for text-to-image: no '{required}' component")
     for component in sorted(present - set(_SKIPPED)):
         _check_component(path, component)
-    studio = _read_json(path / STUDIO_FILE, ref) if (path / STUDIO_FILE).exists() else {}
-    family = _family(path, pipeline_class)
+    studio_file = path / STUDIO_FILE
+    studio = _read_json(studio_file, ref) if studio_file.exists() else {}
+    if studio.get("name") is not None and not isinstance(studio["name"], str):
+        raise ModelError(f"{studio_file}: 'name' must be text, not {type(studio['name']).__name__}")
+    if studio.get("defaults") is not None and not isinstance(studio["defaults"], dict):
+        raise ModelError(f"{studio_file}: 'defaults' must be an object, not {type(studio['defaults']).__name__}")
+    family = _family(path, pipeline_class, ref)
     return ModelInfo(
         ref=ref,
         path=path,
         name=str(studio.get("name") or name),
         pipeline_class=pipeline_class,
         family=family,
-        defaults=_defaults(path, family, studio),
+        defaults=_defaults(path, family, studio, ref),
         studio=studio,
     )
 
@@ -136,6 +150,10 @@ def _read_json(file: Path, ref: str) -> dict:
         raise ModelError(f"cannot read {file}: {exc}") from None
     except json.JSONDecodeError as exc:
         raise ModelError(f"{file} is not valid JSON (line {exc.lineno}: {exc.msg})") from None
+    except RecursionError:
+        raise ModelError(f"{file} is nested too deeply to read") from None
+    except ValueError as exc:  # a number with too many digits, ...
+        raise ModelError(f"{file} cannot be read: {exc}") from None
     if not isinstance(data, dict):
         raise ModelError(f"{file} is not a JSON object")
     return data
@@ -178,33 +196,37 @@ def _check_safetensors(file: Path) -> None:
         end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
         if 8 + size + end > total:
             raise ValueError("truncated")
-    except (OSError, ValueError, KeyError, TypeError, IndexError) as exc:
+    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as exc:
         reason = "it is truncated" if str(exc) == "truncated" else "it is not a valid safetensors file"
         raise ModelError(f"{file} is damaged: {reason}") from None
 
 
-def _family(path: Path, pipeline_class: str) -> str:
+def _family(path: Path, pipeline_class: str, ref: str) -> str:
     if "XL" in pipeline_class:
         return "sdxl"
-    try:
-        unet = json.loads((path / "unet" / "config.json").read_text(encoding="utf-8"))
-    except (OSError, ValueError):
-        return "custom"
-    return {768: "sd1", 1024: "sd2"}.get(unet.get("cross_attention_dim"), "custom")
+    unet = _read_json(path / "unet" / "config.json", ref)
+    width = unet.get("cross_attention_dim")
+    return {768: "sd1", 1024: "sd2"}.get(width if isinstance(width, int) else None, "custom")
 
 
-def _defaults(path: Path, family: str, studio: dict) -> ModelDefaults:
+def _defaults(path: Path, family: str, studio: dict, ref: str) -> ModelDefaults:
     side = {"sd1": 512, "sd2": 768, "sdxl": 1024}.get(family)
     if side is None:
+        vae = _read_json(path / "vae" / "config.json", ref)
+        unet = _read_json(path / "unet" / "config.json", ref)
         try:
-            vae = json.loads((path / "vae" / "config.json").read_text(encoding="utf-8"))
-            unet = json.loads((path / "unet" / "config.json").read_text(encoding="utf-8"))
             side = int(unet["sample_size"]) * 2 ** (len(vae["block_out_channels"]) - 1)
-        except (OSError, ValueError, KeyError, TypeError):
+        except (ValueError, KeyError, TypeError, OverflowError):
             side = 512
     values: dict[str, Any] = {"width": side, "height": side}
     given = studio.get("defaults") or {}
     for key in ("steps", "guidance_scale", "scheduler", "width", "height"):
         if key in given:
             values[key] = given[key]
-    return ModelDefaults(**values)
+    defaults = ModelDefaults(**values)
+    if given:
+        try:
+            defaults.request(ref)  # the checks every request gets, so a bad value names studio.json
+        except RequestError as exc:
+            raise ModelError(f"{path / STUDIO_FILE}: 'defaults' are wrong: {exc}") from None
+    return defaults

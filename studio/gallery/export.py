@@ -7,6 +7,7 @@ one); JPEG and WebP get the same text as an EXIF UserComment. Files are written 
 from __future__ import annotations
 
 import io
+import struct
 from pathlib import Path
 
 from studio.engine.errors import StudioError
@@ -49,11 +50,26 @@ def encode(image, fmt: str, recipe_text: str = "", studio_json: str = "") -> byt
         image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
     options = {"quality": QUALITY}
     if recipe_text:
-        exif = Image.Exif()
-        exif.get_ifd(EXIF_IFD_TAG)[USER_COMMENT_TAG] = encode_user_comment(recipe_text)
-        options["exif"] = exif.tobytes()
+        options["exif"] = user_comment_exif(recipe_text)
     image.save(buffer, format=fmt, **options)
     return buffer.getvalue()
+
+
+_LONG, _UNDEFINED = 4, 7
+
+
+def user_comment_exif(text: str) -> bytes:
+    """An EXIF block (with its 'Exif' header) holding only `text` as the UserComment, laid out
+    as AUTOMATIC1111's writer does: big-endian TIFF, IFD0 pointing at an Exif IFD whose one
+    entry is the UserComment of type UNDEFINED ('UNICODE' prefix, UTF-16 big-endian text).
+    Readers built on piexif (sd-prompt-reader, A1111 itself) need that type."""
+    comment = encode_user_comment(text)
+    exif_ifd = 8 + 2 + 12 + 4  # after the header and IFD0 (one entry, no next IFD)
+    data = exif_ifd + 2 + 12 + 4
+    tiff = b"MM\x00\x2a" + struct.pack(">I", 8)
+    tiff += struct.pack(">H", 1) + struct.pack(">HHII", EXIF_IFD_TAG, _LONG, 1, exif_ifd) + struct.pack(">I", 0)
+    tiff += struct.pack(">H", 1) + struct.pack(">HHII", USER_COMMENT_TAG, _UNDEFINED, len(comment), data) + struct.pack(">I", 0)
+    return b"Exif\x00\x00" + tiff + comment
 
 
 def _flatten(image):

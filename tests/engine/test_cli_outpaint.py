@@ -19,8 +19,11 @@ BAND = 8  # the tiny model's blend band
 
 
 @pytest.fixture
-def source(tmp_path, tiny_model):
-    """A 64 x 64 PNG with a recipe, as Studio writes them."""
+def source(tmp_path, tmp_path_factory, tiny_model, monkeypatch):
+    """A 64 x 64 PNG with a recipe, as Studio writes them, made with a model in Studio's model list."""
+    data = tmp_path_factory.mktemp("data")
+    (data / "settings.json").write_text(json.dumps({"models": [str(tiny_model)]}))
+    monkeypatch.setenv("STUDIO_DATA_DIR", str(data))
     rng = np.random.default_rng(0)
     pixels = np.clip(np.linspace(30, 220, 64)[:, None, None] + rng.normal(0, 8, (64, 64, 3)), 0, 255).astype(np.uint8)
     recipe = Recipe(GenerateRequest(prompt="a blue lake", negative_prompt="dark", width=64, height=64, model=str(tiny_model)), "tiny")
