@@ -16,6 +16,7 @@ import logging
 import os
 import stat
 import struct
+import unicodedata
 import zlib
 from dataclasses import asdict, dataclass, field
 from typing import Any, BinaryIO
@@ -446,14 +447,20 @@ def decode_user_comment(raw: Any) -> str:
     if prefix == b"UNICODE\0":
         if body[:2] in (b"\xfe\xff", b"\xff\xfe"):
             encoding, body = ("utf-16-be" if body[:2] == b"\xfe\xff" else "utf-16-le"), body[2:]
-        else:
-            sample = body[:256]
-            even, odd = sample[0::2].count(0), sample[1::2].count(0)
-            encoding = "utf-16-le" if odd > even else "utf-16-be"
-        return body[: len(body) // 2 * 2].decode(encoding, errors="replace").rstrip("\0")
+            return body[: len(body) // 2 * 2].decode(encoding, errors="replace").rstrip("\0")
+        # No byte-order mark: the reading with fewer control or unassigned characters, then with more
+        # ASCII (prompts are mostly ASCII); big-endian, as AUTOMATIC1111 writes it, when neither is likelier.
+        readings = [body[: len(body) // 2 * 2].decode(encoding, errors="replace").rstrip("\0")
+                    for encoding in ("utf-16-be", "utf-16-le")]
+        return min(readings, key=_unlikely_characters)
     if prefix in (b"ASCII\0\0\0", b"\0" * 8, b"JIS\0\0\0\0\0"):
         return body.decode("utf-8", errors="replace").rstrip("\0")
     return bytes(raw).decode("utf-8", errors="replace").rstrip("\0")
+
+
+def _unlikely_characters(text: str) -> tuple[int, int]:
+    odd = sum(unicodedata.category(c) in ("Cc", "Cn", "Co", "Cs") or c == "\ufffd" for c in text if c not in "\n\t")
+    return odd, sum(not c.isascii() for c in text)
 
 
 def encode_user_comment(text: str) -> bytes:
