@@ -1,7 +1,9 @@
 """Exporting gallery images as PNG, JPEG or WebP with their recipe, the way AUTOMATIC1111 does.
 
 PNG gets a `parameters` text chunk (and Studio's own `studio` chunk when the image has
-one); JPEG and WebP get the same text as an EXIF UserComment. Files are written atomically.
+one); JPEG and WebP get the same text as an EXIF UserComment. The picture is opened the
+safe way (`pictures`): turned upright by its EXIF orientation, in 8-bit RGB or RGBA. Files
+are written atomically, and only over a regular file or a new name.
 """
 
 from __future__ import annotations
@@ -81,20 +83,29 @@ def _flatten(image):
 
 
 def export_image(source: str | Path, target: str | Path, info: ImageInfo | None = None) -> Path:
-    """Write `source` to `target` in the format its name asks for, the recipe going along."""
-    from PIL import Image
+    """Write `source` to `target` in the format its name asks for, upright, the recipe going along.
+
+    `target` must be a regular file or a new name (see `targets`); it is checked before the
+    picture is read."""
+    from studio.gallery.pictures import PictureError, open_picture
+    from studio.gallery.targets import TargetError, check_target_file
 
     source, target = Path(source), Path(target)
     fmt = export_format(target)
+    try:
+        check_target_file(target)
+    except TargetError as exc:
+        raise ExportError(str(exc)) from None
     if info is None:
         found = inspect_file(source)
         if isinstance(found, Unreadable):
             raise ExportError(f"cannot export {source.name}: {found.reason}")
         info = found
     try:
-        with Image.open(source) as image:
-            image.load()
-            data = encode(image, fmt, info.parameters_text(), info.studio)
-    except (OSError, ValueError, SyntaxError, Image.DecompressionBombError) as exc:
+        picture = open_picture(source, alpha=True)
+        data = encode(picture.image, fmt, info.parameters_text(), info.studio)
+    except PictureError as exc:
+        raise ExportError(f"cannot export {source.name}: {exc}") from None
+    except (OSError, ValueError, SyntaxError) as exc:
         raise ExportError(f"cannot export {source.name}: {exc}") from None
     return write_atomic(target, data)

@@ -168,3 +168,53 @@ def test_exif_orientation_is_honoured(tiny_model, tmp_path, capsys, fmt, suffix)
     assert out.shape == (72, 128, 3)
     assert np.abs(out[: 64 - BAND, 8:56] - (40, 40, 200)).max() < 12  # left half blue
     assert np.abs(out[: 64 - BAND, 72:120] - (200, 40, 40)).max() < 12  # right half red
+
+
+def _valid_files() -> dict[str, bytes]:
+    import io
+
+    from studio.engine.recipe import Recipe, png_bytes
+    from studio.engine.request import GenerateRequest
+
+    image = Image.fromarray(np.random.default_rng(2).integers(0, 256, (16, 24, 3), dtype=np.uint8))
+    files = {"png": png_bytes(image, Recipe(GenerateRequest(prompt="a lake"), "tiny"))}
+    for fmt in ("JPEG", "WEBP"):
+        buffer = io.BytesIO()
+        image.save(buffer, format=fmt)
+        files[fmt.lower()] = buffer.getvalue()
+    return files
+
+
+VALID = _valid_files()
+
+
+def test_damaged_files_give_a_picture_or_one_clear_error(tmp_path):
+    from hypothesis import HealthCheck, given, settings
+    from hypothesis import strategies as st
+
+    from studio.gallery.pictures import PictureError, open_picture
+
+    path = tmp_path / "fuzz"
+
+    @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
+    @given(kind=st.sampled_from(sorted(VALID)), cuts=st.lists(st.tuples(st.integers(0, 10**6), st.binary(max_size=8)), max_size=4),
+           length=st.integers(0, 10**6))
+    def check(kind, cuts, length):
+        data = bytearray(VALID[kind])
+        for where, junk in cuts:
+            where %= len(data) + 1
+            data[where:where + len(junk)] = junk
+        if length % 3 == 0:  # a third of the files are also cut short
+            del data[length % (len(data) + 1):]
+        path.write_bytes(bytes(data))
+        try:
+            picture = open_picture(path)
+        except PictureError as exc:
+            message = str(exc)
+            assert message.startswith(("cannot read image", "cannot use image")) and "\n" not in message
+            return
+        pixels = picture.pixels()
+        assert pixels.dtype == np.uint8 and pixels.ndim == 3 and pixels.shape[2] == 3
+        assert pixels.shape[:2] == (picture.image.height, picture.image.width)
+
+    check()
