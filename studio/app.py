@@ -7,8 +7,11 @@ worker thread import torch and load the model.
 
 from __future__ import annotations
 
+import logging
+import os
 import sys
 from pathlib import Path
+from typing import NoReturn
 
 from PySide6 import QtGui, QtWidgets  # classes by attribute: each loads when first used
 from PySide6.QtCore import QByteArray, QTimer
@@ -61,6 +64,7 @@ class StudioApp:
         from studio.model.jobs import JobQueue
 
         self.queue, self.document, self.edits = JobQueue(), Document(), Edits()
+        self.session.start_from_model_defaults(self.session["model"])
         self.window.build()
         self._wire()
         self._restore_state()
@@ -116,6 +120,9 @@ class StudioApp:
         canvas.brush_size = self.session["brush_size"]
         w.candidate_bar.flipped.connect(e.flip)
         w.candidate_bar.accepted.connect(e.accept)
+        e.keep, e.drop = self.worker.keep_candidate, self.worker.drop_candidates
+        e.kept.connect(self._in_gallery)
+        e.refused.connect(w.show_error)
         w.candidate_bar.discarded.connect(e.discard)
         w.edit_bar.toolChanged.connect(canvas.set_tool)
         w.edit_bar.brushSizeChanged.connect(lambda size: setattr(canvas, "brush_size", size))
@@ -140,8 +147,13 @@ class StudioApp:
         panel.openRequested.connect(self.open_path)
         panel.reuseRequested.connect(self.apply_settings)
         panel.revealRequested.connect(reveal_in_file_manager)
-        self.worker.imageSaved.connect(lambda result: model.add_file(result.path))
+        model.optionsChanged.connect(self._forget_deleted)  # after a delete, an import, a sync that found changes
         self._canvas_drops = install_drop_opener(self.window.canvas, self.open_path)
+
+    def _forget_deleted(self) -> None:
+        from studio.model.recent import missing
+
+        self.window.recent.remove(missing(self.window.recent.paths()))
 
     def apply_settings(self, settings: dict) -> None:
         """Fill the controls from a gallery image's recipe (what Studio can use of it), seed included."""
@@ -325,7 +337,8 @@ class StudioApp:
 
         image = QtGui.QImage(path)
         if image.isNull():
-            self.window.show_error(f"cannot open {path}: not a readable image")
+            self.window.recent.remove([path])
+            self.window.show_error(f"cannot open {path}: it is gone or not a readable image")
             return
         recipe = recipe_of(path)
         self.window.show_error("")
@@ -409,9 +422,7 @@ class StudioApp:
         self.window.model_status.setText(f"Model: {name} · ready")
         self.window.controls.set_model_base(min(defaults.width, defaults.height))
         self._native = min(defaults.width, defaults.height)
-        if self.session["defaults_for"] != ref:  # a model new to this session starts from its own defaults
-            self.session.apply_model_defaults(defaults)
-            self.session.set("defaults_for", ref)
+        self.session.start_from_model_defaults(ref, defaults)
 
     def _model_failed(self, ref: str, message: str) -> None:
         self._loaded_model = None
@@ -438,7 +449,13 @@ class StudioApp:
             self.edits.add_candidate(result.job_id, result.image, result)
         else:
             self.document.add_result(result)
+            self._in_gallery(result)
+
+    def _in_gallery(self, result) -> None:
+        """A generated image, or an accepted candidate, now in the gallery."""
         self.window.recent.add(result.path, result.image, result.recipe.request.prompt)
+        if self.gallery_model is not None:
+            self.gallery_model.add_file(result.path)
 
     def _job_finished(self, job_id: int, warnings) -> None:
         edit = job_id in self._edit_jobs
@@ -468,6 +485,7 @@ class StudioApp:
     def _session_changed(self, key: str) -> None:
         self._save_timer.start()
         if key == "model" and self.session["model"] != self._loaded_model:
+            self.session.start_from_model_defaults(self.session["model"])
             self.load_model(self.session["model"])
 
     def _set_theme(self, name: str) -> None:
@@ -494,28 +512,51 @@ class StudioApp:
             self.recent_images.load(self.gallery, RECENT_ON_START, THUMB)
 
     def shutdown(self) -> None:
-        """Cancel the running job, stop the worker, keep the settings (closing mid-job is fine)."""
+        """Closing, in any state: keep the settings, stop the worker without waiting for what
+        cannot be interrupted (it writes nothing more), and stop the background work."""
+        if self._closed:
+            return
         self._closed = True
+        self.worker.blockSignals(True)  # nothing it still reports may reach the closed window
+        self.worker.stop(0)
+        if self.recent_images is not None:
+            self.recent_images.stop(0)
         self.session.set("geometry", bytes(self.window.saveGeometry().toBase64()).decode("ascii"))
         if self.gallery_model is not None:  # else the saved docks would lose the gallery's place
             self.session.set("window_state", bytes(self.window.saveState().toBase64()).decode("ascii"))
         self._save_timer.stop()
         self.session.save()
-        if self.recent_images is not None:
-            self.recent_images.stop()
         if self.edits is not None:
             self.edits.blockSignals(True)  # the window goes first; nothing may redraw it after
             self.edits.history.blockSignals(True)
-        self.worker.stop(2000)
         if self.gallery_model is not None:
             self.gallery_model.close()
 
 
-def main(argv: list[str] | None = None, data: str | None = None, device: str | None = None) -> int:
+def application(argv: list[str] | None = None) -> QApplication:
     app = QApplication.instance() or QApplication(sys.argv if argv is None else argv)
     app.setApplicationName("Studio")
     if ICON.exists():
         app.setWindowIcon(QtGui.QIcon(str(ICON)))
-    studio = StudioApp(app, data_dir(data), device)
+    return app
+
+
+def run(studio: StudioApp) -> NoReturn:
+    """Show the window and run until it closes; then end the process at once.
+
+    By then the settings are saved, the worker writes nothing more and the gallery's background
+    work has stopped. What is left would only cost time: a model load that cannot be interrupted,
+    and the interpreter's teardown of torch and Qt (seconds); `os._exit` skips both, with the
+    same exit status."""
     studio.start()
-    return app.exec()
+    code = studio.app.exec()
+    studio.shutdown()
+    logging.shutdown()
+    sys.stdout.flush()
+    sys.stderr.flush()
+    os._exit(code)
+
+
+def main(argv: list[str] | None = None, data: str | None = None, device: str | None = None) -> NoReturn:
+    app = application(argv)
+    return run(StudioApp(app, data_dir(data), device))

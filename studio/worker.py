@@ -2,13 +2,23 @@
 
 The UI hands it requests and reads back signals that carry plain data only (ints,
 strings, QImages, dataclasses). Every finished image is written to the gallery before
-it is announced. A job can be cancelled at any step; closing stops the thread.
+it is announced; an outpaint or inpaint candidate goes to a temporary folder instead and
+joins the gallery only when accepted (`keep_candidate`). A job can be cancelled at any step;
+closing stops the thread.
+
+Closing never waits for what cannot be interrupted (loading a model, encoding a long prompt):
+`stop` returns at once, and from then on the thread writes no file and starts no work, so the
+process may end while it is still busy.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import itertools
+import os
 import queue
+import shutil
+import tempfile
 import threading
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -65,6 +75,9 @@ class Worker(QThread):
         self._cancel = threading.Event()
         self._current: int | None = None
         self._lock = threading.Lock()
+        self._stopping = False
+        self._writing = threading.Lock()  # held while a finished image is written
+        self._candidates: Path | None = None  # the temporary folder of outpaint/inpaint candidates
 
     # Called from the GUI thread.
     def submit(self, request: GenerateRequest | EditRequest) -> int:
@@ -91,12 +104,47 @@ class Worker(QThread):
                 self._cancel.set()
 
     def stop(self, timeout_ms: int = 2000) -> bool:
-        """Cancel the running job, drop the queue and end the thread; True if it ended."""
-        self._drain()
-        with self._lock:
+        """Cancel the running job, drop the queue and end the thread; True if it ended within
+        `timeout_ms`. Once this returns no file is being written, and none will be."""
+        with self._writing, self._lock:
+            self._stopping = True
             self._cancel.set()
+            if self._candidates is not None:  # none was accepted
+                shutil.rmtree(self._candidates, ignore_errors=True)
+        self._drain()
         self._inbox.put((_STOP, None))
         return self.wait(timeout_ms)
+
+    def keep_candidate(self, result: JobResult) -> JobResult:
+        """An accepted outpaint/inpaint candidate: its file moves into the gallery; the result
+        names it there. Raises WriteError when it cannot be written (nothing half-written is left)."""
+        from studio.engine.errors import WriteError
+        from studio.engine.recipe import os_error_reason, write_atomic
+        from studio.gallery.files import new_image_path
+
+        target = new_image_path(self.gallery, result.recipe.request.prompt, result.seed)
+        try:
+            with open(result.path, "rb") as candidate:
+                write_atomic(target, candidate)
+        except WriteError:
+            raise
+        except OSError as exc:
+            raise WriteError(f"cannot keep the candidate: {os_error_reason(exc)}") from exc
+        self.drop_candidates([result])
+        return dataclasses.replace(result, path=str(target))
+
+    def drop_candidates(self, results: list[JobResult]) -> None:
+        """Candidates no one accepted: their temporary files go."""
+        for result in results:
+            try:
+                os.unlink(result.path)
+            except OSError:
+                pass
+
+    def _candidate_folder(self) -> Path:
+        if self._candidates is None:
+            self._candidates = Path(tempfile.mkdtemp(prefix="studio-candidates-"))
+        return self._candidates
 
     def _drain(self) -> None:
         try:
@@ -112,12 +160,14 @@ class Worker(QThread):
         engine = Engine(device=self.device)
         while True:
             kind, payload = self._inbox.get()
-            if kind is _STOP:
+            if kind is _STOP or self._stopping:
                 return
             if kind is _LOAD:
                 self._load(engine, payload)
                 continue
             with self._lock:
+                if self._stopping:
+                    return
                 if kind in self._removed:
                     self._removed.discard(kind)
                     continue
@@ -146,7 +196,10 @@ class Worker(QThread):
     def _run_job(self, engine, job_id: int, request: GenerateRequest) -> None:
         from studio.engine.events import Cancelled, Failed, Finished, ImageDone, Preview, Started, Step
         from studio.engine.recipe import write_png
+        from studio.engine.edit import EditRequest  # numpy: not on the window's startup path
         from studio.gallery.files import new_image_path
+
+        edit = isinstance(request, EditRequest)
 
         def on_event(event) -> None:
             if isinstance(event, Started):
@@ -158,8 +211,12 @@ class Worker(QThread):
                 self.previewReady.emit(job_id, event.index, event.step, to_qimage(rgb))
             elif isinstance(event, ImageDone):
                 result = event.result
-                path = new_image_path(self.gallery, request.prompt, result.seed)
-                write_png(path, result.image, result.recipe)
+                with self._writing:
+                    if self._stopping:
+                        return
+                    folder = self._candidate_folder() if edit else self.gallery
+                    path = new_image_path(folder, request.prompt, result.seed)
+                    write_png(path, result.image, result.recipe)
                 import numpy as np
 
                 pixels = np.asarray(result.image.convert("RGB"))
@@ -167,10 +224,8 @@ class Worker(QThread):
                     JobResult(job_id, result.index, result.seed, str(path), to_qimage(pixels), result.recipe, result.elapsed_s)
                 )
 
-        from studio.engine.edit import EditRequest  # numpy: not on the window's startup path
-
         # A failed save (full disk) raises inside on_event and ends the job as Failed.
-        run = engine.run_edit if isinstance(request, EditRequest) else engine.run
+        run = engine.run_edit if edit else engine.run
         final = run(request, on_event, self._cancel)
         if isinstance(final, Finished):
             self.jobFinished.emit(job_id, final.warnings)

@@ -7,18 +7,19 @@ beyond them on each side (not yet filled), and the brush mask over the base. Eve
 states never change in place, so undo and redo give back the exact pixels.
 
 While an outpaint or inpaint job is pending or running, and while its candidates wait to be
-accepted or discarded, the picture is locked: the job was made from it.
+accepted or discarded, the picture is locked: the job was made from it. Candidates are files
+in a temporary place: `keep` moves the accepted one into the gallery, `drop` removes the rest.
 """
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING
-
 from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Callable
 
 from PySide6.QtCore import QObject, QPointF, QRect, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QUndoCommand, QUndoStack
 
+from studio.engine.errors import StudioError
 from studio.model.pixels import mask_from_qimage, mask_to_qimage, to_array, to_qimage, to_rgba_qimage
 
 if TYPE_CHECKING:
@@ -67,9 +68,13 @@ class _Change(QUndoCommand):
 class Edits(QObject):
     changed = Signal()
     framesChanged = Signal()  # the step frames of what is shown came or went (not: one of them is shown)
+    kept = Signal(object)  # the accepted candidate's result, its file now in the gallery
+    refused = Signal(str)  # the accepted candidate could not be kept
 
     def __init__(self, parent=None):
         super().__init__(parent)
+        self.keep: Callable[[object], object] | None = None  # candidate result -> the result kept in the gallery
+        self.drop: Callable[[list], None] | None = None  # the results of candidates no one accepted
         self.history = QUndoStack(self)
         self.history.setUndoLimit(UNDO_LIMIT)
         self.picture: Picture | None = None
@@ -340,12 +345,18 @@ class Edits(QObject):
         if not self.candidates or self.job_id is not None or self.picture is None:
             return False
         chosen = self.candidates[self.current]
-        path = getattr(chosen.result, "path", None)
-        recipe = getattr(chosen.result, "recipe", None)
-        after = Picture(chosen.pixels, path=path, recipe=recipe)
+        result = chosen.result
+        if self.keep is not None:
+            try:
+                result = self.keep(result)
+            except StudioError as exc:
+                self.refused.emit(str(exc))
+                return False
+        after = Picture(chosen.pixels, path=getattr(result, "path", None), recipe=getattr(result, "recipe", None))
         text = f"Accept {self.job_kind}" if self.job_kind else "Accept"
-        self._end_job()
+        self._end_job(kept=chosen)
         self._push(text, after)
+        self.kept.emit(result)
         return True
 
     def discard(self) -> None:
@@ -404,8 +415,11 @@ class Edits(QObject):
         self.picture = picture
         self.changed.emit()
 
-    def _end_job(self) -> None:
+    def _end_job(self, kept: Candidate | None = None) -> None:
         had_frames = self.has_frames
+        dropped = [c.result for c in self.candidates if c is not kept]
+        if dropped and self.drop is not None:
+            self.drop(dropped)
         self.candidates, self.current = [], 0
         self.job_id, self.job_kind, self.expected = None, "", 0
         self._preview, self._preview_rect = None, None

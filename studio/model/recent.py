@@ -76,3 +76,8 @@ def newest_pngs(folder: Path, count: int) -> list[Path]:
         return []
     stamped.sort(reverse=True)
     return [path for _, _, path in stamped[:count]]
+
+
+def missing(paths: list[str]) -> list[str]:
+    """Those of `paths` that no longer name a file (deleted, moved to the trash)."""
+    return [path for path in paths if not Path(path).is_file()]

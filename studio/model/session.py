@@ -128,6 +128,7 @@ class Session(QObject):
         super().__init__(parent)
         self.path = path
         self._values = dict(DEFAULTS)
+        self._saved = dict(self._values)  # as the file holds them (or would, unwritten)
         self.last_seed: int | None = None
 
     def __getitem__(self, key: str) -> Any:
@@ -148,6 +149,23 @@ class Session(QObject):
     def apply_model_defaults(self, defaults) -> None:
         for key in MODEL_KEYS:
             self.set(key, getattr(defaults, key))
+
+    def start_from_model_defaults(self, ref: str, defaults=None) -> None:
+        """A model new to these settings starts from its own defaults: those given (once it has
+        loaded), else those its files name (read without its weights), so that the controls never
+        show another model's values while it loads."""
+        if self["defaults_for"] == ref:
+            return
+        if defaults is None:
+            from studio.engine.errors import StudioError
+            from studio.engine.models import resolve_model
+
+            try:
+                defaults = resolve_model(ref).defaults
+            except (StudioError, OSError):
+                return  # loading it will say what is wrong
+        self.apply_model_defaults(defaults)
+        self.set("defaults_for", ref)
 
     def request(self) -> GenerateRequest:
         """The request for the next job; a fresh seed when the seed is random."""
@@ -193,13 +211,16 @@ class Session(QObject):
                 self.set(key, float(value) if isinstance(DEFAULTS[key], float) else value)
             else:
                 log.warning("%s: %s = %s is not valid; using the default, %r", self.path.name, key, reprlib.repr(value), DEFAULTS[key])
+        self._saved = dict(self._values)
 
     def save(self) -> None:
-        if self.path is None:
+        """Write the settings file, when a value changed since it was read or last written."""
+        if self.path is None or self._values == self._saved:
             return
         from studio.engine.recipe import write_atomic
 
         try:
             write_atomic(self.path, json.dumps(self._values, indent=2).encode("utf-8"))
         except OSError:
-            pass  # settings are a convenience; a full disk must not stop the app closing
+            return  # settings are a convenience; a full disk must not stop the app closing
+        self._saved = dict(self._values)

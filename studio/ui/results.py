@@ -51,11 +51,21 @@ class RecentStrip(QListWidget):
 
     def add_older(self, images: list) -> None:
         """Earlier results (objects with path, thumbnail and prompt; newest first), behind the rest."""
-        known = {self.item(row).data(Qt.ItemDataRole.UserRole) for row in range(self.count())}
+        known = set(self.paths())
         for image in images:
             if image.path not in known:
                 self.addItem(self._item(image.path, image.thumbnail, image.prompt))
         self._trim()
+
+    def paths(self) -> list[str]:
+        return [self.item(row).data(Qt.ItemDataRole.UserRole) for row in range(self.count())]
+
+    def remove(self, paths: list[str]) -> None:
+        """Drop the images of `paths` (deleted ones) from the strip."""
+        gone = set(paths)
+        for row in reversed(range(self.count())):
+            if self.item(row).data(Qt.ItemDataRole.UserRole) in gone:
+                self.takeItem(row)
 
     def _item(self, path: str, image: QImage, prompt: str) -> QListWidgetItem:
         item = QListWidgetItem(QIcon(thumbnail(image, THUMB)), "")
