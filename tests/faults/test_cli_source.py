@@ -50,6 +50,14 @@ def test_a_fifo_as_image_is_refused_without_hanging(tiny_model, tmp_path):
     assert "not a regular file" in _one_error_line(result.stderr)
 
 
+def test_a_fifo_as_prompts_file_is_refused_without_hanging(tiny_model, tmp_path):
+    os.mkfifo(tmp_path / "prompts.txt")
+    result = _studio("generate", "--prompts-file", tmp_path / "prompts.txt", "--model", tiny_model,
+                     "--out-dir", tmp_path / "out", timeout=60)
+    assert result.returncode == cli.EXIT_ERROR
+    assert "not a regular file" in _one_error_line(result.stderr)
+
+
 def test_a_folder_as_image_is_refused(tiny_model, tmp_path, capsys):
     code = cli.main(["outpaint", str(tmp_path), "--right", "8", "--model", str(tiny_model), "--out", str(tmp_path / "o.png")])
     assert code == cli.EXIT_ERROR
