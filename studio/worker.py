@@ -122,9 +122,9 @@ class Worker(QThread):
         from studio.engine.recipe import os_error_reason, write_atomic
         from studio.gallery.files import new_image_path
 
-        target = new_image_path(self.gallery, result.recipe.request.prompt, result.seed)
         try:
-            with open(result.path, "rb") as candidate:
+            with open(result.path, "rb") as candidate:  # before a name is claimed in the gallery
+                target = new_image_path(self.gallery, result.recipe.request.prompt, result.seed)
                 write_atomic(target, candidate)
         except WriteError:
             raise

@@ -1,6 +1,8 @@
 """The worker runs outpaint jobs like any other: same signals, every candidate saved with its recipe,
 previews as whole-canvas pictures; cancel saves nothing."""
 
+import os
+
 import numpy as np
 import pytest
 
@@ -44,7 +46,12 @@ def test_an_edit_job_saves_every_candidate_and_previews_the_whole_canvas(qtbot, 
         recipe = read_recipe(result.path)
         assert recipe.kind == "outpaint" and recipe.extra["extend"]["right"] == 32
         assert recipe.request.seed == result.seed
-    assert len(list((tmp_path / "gallery").glob("*.png"))) == 2
+    assert not list((tmp_path / "gallery").glob("*.png"))  # candidates wait in a temporary folder until one is kept
+    kept = worker.keep_candidate(saved[1])
+    assert [p.name for p in (tmp_path / "gallery").glob("*.png")] == [kept.path.rsplit("/", 1)[-1]]
+    assert read_recipe(kept.path).request.seed == 8
+    worker.drop_candidates(saved[:1])
+    assert not any(os.path.exists(r.path) for r in saved)
 
 
 def test_cancelling_an_edit_job_saves_nothing(qtbot, worker, tiny_model, tmp_path):
