@@ -44,8 +44,6 @@ def encode(image, fmt: str, recipe_text: str = "", studio_json: str = "") -> byt
             info.add_text(STUDIO_KEY, studio_json)
         image.save(buffer, format="PNG", pnginfo=info)
         return buffer.getvalue()
-    from PIL import Image
-
     if fmt == "JPEG" and image.mode != "RGB":
         image = _flatten(image)
     elif fmt == "WEBP" and image.mode not in ("RGB", "RGBA"):

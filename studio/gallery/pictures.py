@@ -18,14 +18,13 @@ import stat
 import struct
 import warnings
 from dataclasses import dataclass
-from pathlib import Path
 from typing import BinaryIO
 
 import numpy as np
 
 from studio.engine.errors import StudioError
-from studio.gallery.targets import file_kind
 from studio.gallery.readers import MAX_IMAGE_PIXELS, PNG_SIGNATURE, ImageInfo, Unreadable, inspect_file
+from studio.gallery.targets import file_kind
 
 # What PIL needs of a PNG to decode it; text and other compressed chunks are left out.
 _PNG_KEPT = {b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND", b"eXIf", b"sBIT", b"pHYs"}
