@@ -23,6 +23,7 @@ from pathlib import Path
 
 from studio import __version__
 from studio.engine.errors import RequestError, StudioError
+from studio.cli_gallery import printable
 from studio.engine.request import EMBEDDED_MODEL, MAX_SEED
 
 EXIT_ERROR = 1
@@ -116,8 +117,8 @@ def main(argv: list[str] | None = None) -> int:
     except OSError as exc:
         from studio.engine.recipe import os_error_reason
 
-        where = f" ({exc.filename})" if getattr(exc, "filename", None) else ""
-        print(f"studio: error: {os_error_reason(exc)}{where}", file=sys.stderr)
+        where = f" ({os.fsdecode(exc.filename)})" if getattr(exc, "filename", None) else ""
+        print(f"studio: error: {printable(os_error_reason(exc) + where)}", file=sys.stderr)
         return EXIT_ERROR
     except Exception as exc:  # a bug: still one line, the traceback on request
         if os.environ.get("STUDIO_DEBUG"):
@@ -128,8 +129,9 @@ def main(argv: list[str] | None = None) -> int:
 
 
 def _one_line(exc: BaseException) -> str:
+    """The first line of what `exc` says, safe for a terminal (file names in it come from anywhere)."""
     lines = str(exc).strip().splitlines()
-    return lines[0] if lines else type(exc).__name__
+    return printable(lines[0]) if lines else type(exc).__name__
 
 
 def _prompts(args) -> list[str]:
@@ -244,7 +246,7 @@ def generate(args) -> int:
             if isinstance(final, Failed):
                 raise StudioError(final.message)
             for warning in getattr(final, "warnings", ()):
-                progress.write(f"studio: warning: {warning}", file=sys.stderr)
+                progress.write(f"studio: warning: {printable(warning)}", file=sys.stderr)
     finally:
         progress.close()
         signal.signal(signal.SIGINT, previous)

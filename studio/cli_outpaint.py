@@ -21,6 +21,7 @@ from pathlib import Path
 
 from studio.engine.edit import FILLS
 from studio.engine.errors import StudioError
+from studio.cli_gallery import printable
 from studio.engine.request import EMBEDDED_MODEL, MAX_SEED
 
 SIDES = ("left", "top", "right", "bottom")
@@ -74,7 +75,7 @@ def outpaint(args) -> int:
     check_targets(paths)
     picture = open_picture(args.image, max_pixels=MAX_PIXELS, too_large="the engine's maximum canvas; crop it first")
     for note in picture.notes:
-        print(f"studio: warning: {args.image}: {note}", file=sys.stderr)
+        print(f"studio: warning: {printable(f'{args.image}: {note}')}", file=sys.stderr)
     model, warning = (args.model, "") if args.model else _recipe_model(picture.model, args.data_dir)
     info = resolve_model(model)
     seed = args.seed if args.seed is not None else secrets.randbelow(MAX_SEED + 1)
@@ -127,7 +128,7 @@ def outpaint(args) -> int:
         if isinstance(final, Failed):
             raise StudioError(final.message)
         for warning in final.warnings:
-            progress.write(f"studio: warning: {warning}", file=sys.stderr)
+            progress.write(f"studio: warning: {printable(warning)}", file=sys.stderr)
     finally:
         progress.close()
         signal.signal(signal.SIGINT, previous)
@@ -180,7 +181,7 @@ def in_library(ref: str, data: str | None) -> bool:
 
 
 def _warn(text: str) -> None:
-    print(f"studio: warning: {text}", file=sys.stderr)
+    print(f"studio: warning: {printable(text)}", file=sys.stderr)
 
 
 def _report(args, path: Path, result, elapsed: float, extension, progress) -> None:

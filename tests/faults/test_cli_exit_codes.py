@@ -82,3 +82,14 @@ def test_outpaint_cancelled_is_130(tiny_model, tmp_path, picture):
     assert "cancelled" in errors and "Traceback" not in errors
     written = [first["path"]] + [json.loads(line)["path"] for line in rest.splitlines()]
     assert len(written) < 9 and all(os.path.exists(p) for p in written)
+
+
+@pytest.mark.parametrize("args", [["--prompts-file", "{name}"], ["a lake", "--out", "{name}/x.png"]])
+def test_error_lines_never_carry_terminal_escapes(tmp_path, args):
+    hostile = tmp_path / "missing\x1b]0;retitled\x07\x9b2J"
+    if "--out" in args:
+        hostile.write_text("a file where a folder should be")
+    done = _studio("generate", *[a.format(name=hostile) for a in args], "--steps", "1", "--data-dir", tmp_path / "data")
+    assert done.returncode == FAILURE
+    assert "missing\\x1b]0;retitled\\x07\\x9b2J" in done.stderr
+    assert not any(c in done.stderr for c in "\x1b\x07\x9b")
