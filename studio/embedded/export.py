@@ -44,12 +44,14 @@ def export(run: Path, vae_path: Path, out: Path, unet_dtype: str = "float16") ->
     from diffusers import AutoencoderKL, StableDiffusionPipeline
     from transformers import CLIPTokenizer
 
+    from studio.embedded.train_ldm import saved_config
+
     state = load_checkpoint(run / "checkpoint.pt")
-    config = json.loads((run / "config.json").read_text())
+    config = saved_config(run / "checkpoint.pt")
     tokenizer = CLIPTokenizer.from_pretrained(run / "tokenizer")
-    text_encoder = build_text_encoder(tokenizer, layers=int(config.get("text_layers", 3)))
+    text_encoder = build_text_encoder(tokenizer, layers=config.text_layers)
     text_encoder.load_state_dict(state["text_encoder"])
-    unet = build_unet(tuple(int(c) for c in str(config["channels"]).split(",")))
+    unet = build_unet(config.channels)
     unet.load_state_dict(state["ema"])
     vae = AutoencoderKL.from_pretrained(vae_path).eval()
     pipe = StableDiffusionPipeline(
