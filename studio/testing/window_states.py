@@ -5,7 +5,8 @@
 STATE is one of STATES. The window is built and run exactly as `studio` runs it (studio.app.run),
 on the model DATA_DIR/settings.json names, with the device forced to the CPU. When the state is
 reached the window is closed and one line is printed: `closing {json}` with the time (time.time())
-and what was going on. The process then ends through the app's own exit path, so its exit status
+and what was going on; when it is not reached within --deadline seconds, `never reached {json}` and
+exit status 3. The process then ends through the app's own exit path, so its exit status
 and its time to exit are the app's.
 """
 
@@ -13,6 +14,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from pathlib import Path
@@ -52,6 +54,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--source", help="the folder to import")
     parser.add_argument("--prompt-words", type=int, default=200_000)
     parser.add_argument("--device", default="cpu")
+    parser.add_argument("--deadline", type=float, default=240, help="seconds to reach the state before giving up")
     args = parser.parse_args(argv)
 
     from studio.app import StudioApp, application, run
@@ -106,6 +109,13 @@ def main(argv: list[str] | None = None) -> None:
             model.import_paths([args.source])
 
         once(worker.modelLoaded, import_folder)
+
+    def give_up() -> None:
+        print("never reached", json.dumps({"state": args.state, **seen}), flush=True)
+        sys.stdout.flush()
+        os._exit(3)
+
+    QTimer.singleShot(int(args.deadline * 1000), give_up)
     run(studio)
 
 
