@@ -17,7 +17,8 @@ import numpy as np
 from PIL import Image
 sys.path.insert(0, os.getcwd())
 from studio.embedded.world import caption, random_scene, render
-from studio.engine.recipe import Recipe, write_png
+from studio.recipe.embed import write_png
+from studio.recipe.schema import Recipe
 from studio.engine.request import GenerateRequest
 from studio.gallery.store import Gallery
 from studio.testing.gallery_samples import A1111_TEXT, COMFY_PROMPT, save_png_with_texts

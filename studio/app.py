@@ -17,7 +17,7 @@ from PySide6 import QtGui, QtWidgets  # classes by attribute: each loads when fi
 from PySide6.QtCore import QByteArray, QTimer
 from PySide6.QtWidgets import QApplication
 
-from studio.engine.errors import RequestError
+from studio.errors import RequestError
 from studio.model.pixels import to_array
 from studio.model.session import Session
 from studio.paths import data_dir, gallery_dir
@@ -221,7 +221,7 @@ class StudioApp:
             self.window.show_error("Nothing to fill: drag an edge of the canvas outward, or paint a region with the brush")
             return
         from studio.engine.edit import EditRequest
-        from studio.engine.errors import StudioError
+        from studio.errors import StudioError
 
         width, height = e.size
         try:
@@ -333,7 +333,7 @@ class StudioApp:
             self.open_path(path)
 
     def open_path(self, path: str) -> None:
-        from studio.gallery.readers import recipe_of
+        from studio.recipe.walker import read_recipe as recipe_of
 
         image = QtGui.QImage(path)
         if image.isNull():
@@ -357,8 +357,9 @@ class StudioApp:
     def save_image_to(self, path: str) -> None:
         from PIL import Image
 
-        from studio.engine.errors import StudioError
-        from studio.engine.recipe import write_atomic, write_png
+        from studio.errors import StudioError
+        from studio.files import write_atomic
+        from studio.recipe.embed import write_png
 
         edited = self.edits.picture
         image = Image.fromarray(edited.base if edited is not None else to_array(self.document.image))
@@ -403,7 +404,7 @@ class StudioApp:
             self.export_animation_to(path)
 
     def export_animation_to(self, path: str) -> None:
-        from studio.engine.errors import StudioError
+        from studio.errors import StudioError
         from studio.gallery.animation import save_animation
 
         frames = self._animation_frames()

@@ -22,7 +22,7 @@ import traceback
 from pathlib import Path
 
 from studio import __version__
-from studio.engine.errors import RequestError, StudioError
+from studio.errors import RequestError, StudioError
 from studio.cli_gallery import printable
 from studio.engine.request import EMBEDDED_MODEL, MAX_SEED
 
@@ -115,7 +115,7 @@ def main(argv: list[str] | None = None) -> int:
         print("studio: error: not enough memory", file=sys.stderr)
         return EXIT_ERROR
     except OSError as exc:
-        from studio.engine.recipe import os_error_reason
+        from studio.files import os_error_reason
 
         where = f" ({os.fsdecode(exc.filename)})" if getattr(exc, "filename", None) else ""
         print(f"studio: error: {printable(os_error_reason(exc) + where)}", file=sys.stderr)
@@ -214,7 +214,7 @@ def generate(args) -> int:
     from studio.engine.events import Cancelled, Failed, ImageDone, Step
     from studio.engine.runner import Engine
     from studio.gallery.files import new_image_path
-    from studio.engine.recipe import write_png
+    from studio.recipe.embed import write_png
 
     engine = Engine(device=args.device)
     engine.load(args.model)

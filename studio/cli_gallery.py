@@ -17,8 +17,9 @@ import sys
 from datetime import datetime
 from pathlib import Path
 
-from studio.engine.errors import StudioError
+from studio.errors import StudioError
 from studio.gallery.files import display_name
+from studio.recipe.schema import FoundRecipe
 
 PROMPT_WIDTH = 70
 EXIT_ERROR = 1
@@ -131,11 +132,12 @@ def _list(gallery, args) -> int:
         created = _created(row.created)
         if args.json:
             info = gallery.info(row.name)
+            recipe = info.recipe if info and info.recipe else FoundRecipe(source="")
             record = {
-                "path": path, "prompt": row.prompt, "negative_prompt": info.negative_prompt if info else "",
-                "seed": row.seed, "steps": info.steps if info else None, "guidance_scale": info.cfg if info else None,
-                "scheduler": info.sampler if info else "", "model": row.model, "width": row.width, "height": row.height,
-                "created": created, "favourite": row.favourite, "source": info.source if info else "",
+                "path": path, "prompt": row.prompt, "negative_prompt": recipe.negative_prompt,
+                "seed": row.seed, "steps": recipe.steps, "guidance_scale": recipe.guidance_scale,
+                "scheduler": recipe.scheduler, "model": row.model, "width": row.width, "height": row.height,
+                "created": created, "favourite": row.favourite, "source": recipe.source,
             }
             print(json_line(record))
         else:

@@ -20,7 +20,7 @@ import time
 from pathlib import Path
 
 from studio.engine.edit import FILLS
-from studio.engine.errors import StudioError
+from studio.errors import StudioError
 from studio.cli_gallery import printable
 from studio.engine.request import EMBEDDED_MODEL, MAX_SEED
 
@@ -97,7 +97,7 @@ def outpaint(args) -> int:
 
     from studio.cli import EXIT_CANCELLED, _progress_bar
     from studio.engine.events import Cancelled, Failed, ImageDone, Step
-    from studio.engine.recipe import write_png
+    from studio.recipe.embed import write_png
     from studio.engine.runner import Engine
 
     engine = Engine(device=args.device)

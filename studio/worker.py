@@ -118,8 +118,8 @@ class Worker(QThread):
     def keep_candidate(self, result: JobResult) -> JobResult:
         """An accepted outpaint/inpaint candidate: its file moves into the gallery; the result
         names it there. Raises WriteError when it cannot be written (nothing half-written is left)."""
-        from studio.engine.errors import WriteError
-        from studio.engine.recipe import os_error_reason, write_atomic
+        from studio.errors import WriteError
+        from studio.files import os_error_reason, write_atomic
         from studio.gallery.files import new_image_path
 
         try:
@@ -180,7 +180,7 @@ class Worker(QThread):
                     self._current = None
 
     def _load(self, engine, ref: str) -> None:
-        from studio.engine.errors import StudioError
+        from studio.errors import StudioError
 
         self.modelLoading.emit(ref)
         try:
@@ -195,7 +195,7 @@ class Worker(QThread):
 
     def _run_job(self, engine, job_id: int, request: GenerateRequest) -> None:
         from studio.engine.events import Cancelled, Failed, Finished, ImageDone, Preview, Started, Step
-        from studio.engine.recipe import write_png
+        from studio.recipe.embed import write_png
         from studio.engine.edit import EditRequest  # numpy: not on the window's startup path
         from studio.gallery.files import new_image_path
 

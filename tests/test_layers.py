@@ -14,8 +14,11 @@ PACKAGE = ROOT / "studio"
 
 ABOVE_ENGINE = ("studio.ui", "studio.model", "studio.worker", "studio.jobs", "studio.app", "studio.cli", "studio.gallery")
 RULES = {
-    "studio.engine": ("PySide6", *ABOVE_ENGINE),
+    "studio.engine": ("PySide6", "studio.recipe.walker", "studio.recipe.dialects", "studio.recipe.embed", *ABOVE_ENGINE),
     "studio.embedded": ("PySide6", *ABOVE_ENGINE),
+    "studio.recipe": ("PySide6", *ABOVE_ENGINE),
+    "studio.files": ("PySide6", "studio.engine", "studio.recipe", *ABOVE_ENGINE),
+    "studio.errors": ("PySide6", "studio.engine", "studio.recipe", "studio.files", *ABOVE_ENGINE),
     "studio.gallery": ("PySide6.QtWidgets", "studio.ui", "studio.model", "studio.worker", "studio.jobs", "studio.app", "studio.cli"),
     "studio.model": ("PySide6.QtWidgets", "studio.ui", "studio.app", "studio.cli"),
     "studio.worker": ("PySide6.QtWidgets", "studio.ui", "studio.app", "studio.cli"),
@@ -65,7 +68,7 @@ def test_the_rules_can_catch_a_break(tmp_path):
 def test_the_app_and_request_types_import_without_torch():
     code = (
         "import sys\n"
-        "import studio.engine, studio.engine.request, studio.engine.events, studio.engine.recipe, studio.cli\n"
+        "import studio.engine, studio.engine.request, studio.engine.events, studio.recipe.walker, studio.recipe.embed, studio.cli\n"
         "import studio.app, studio.worker, studio.ui.main_window\n"
         "heavy = [m for m in ('torch', 'diffusers', 'transformers') if m in sys.modules]\n"
         "print(','.join(heavy))\n"

@@ -12,7 +12,7 @@ def pick_device(override: str | None = None) -> str:
     """The device to run on: `override`, else $STUDIO_DEVICE, else the best one present."""
     import torch
 
-    from studio.engine.errors import RequestError
+    from studio.errors import RequestError
 
     wanted = override or os.environ.get(DEVICE_ENV) or ""
     if wanted:

@@ -24,7 +24,7 @@ from typing import Any, NamedTuple
 
 import numpy as np
 
-from studio.engine.errors import RequestError
+from studio.errors import RequestError
 from studio.engine.request import MAX_PIXELS, MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE, GenerateRequest
 
 FILLS = ("edge", "noise", "colour", "original")

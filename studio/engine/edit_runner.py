@@ -34,11 +34,11 @@ from studio.engine.edit_pixels import (
     resize_rgb,
     shrink_known,
 )
-from studio.engine.errors import ModelError
+from studio.errors import ModelError
 from studio.engine.events import EditPreview, Event, GeneratedImage, Step
 from studio.engine.loader import LoadedModel
 from studio.engine.prompts import PromptInput, prepare_prompts
-from studio.engine.recipe import Recipe
+from studio.recipe.schema import Recipe
 from studio.engine.runner import CancelFlag, EventHandler, _Stop, run_job, to_uint8
 from studio.engine.schedulers import make_scheduler
 from studio.engine.x0 import X0Observer

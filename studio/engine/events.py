@@ -19,7 +19,7 @@ if TYPE_CHECKING:
     from PIL.Image import Image
 
     from studio.engine.edit import EditWindow
-    from studio.engine.recipe import Recipe
+    from studio.recipe.schema import Recipe
 
 
 @dataclass(frozen=True)

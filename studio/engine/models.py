@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from studio.engine.errors import ModelError, RequestError
+from studio.errors import ModelError, RequestError
 from studio.engine.request import EMBEDDED_MODEL, GenerateRequest
 
 STUDIO_FILE = "studio.json"

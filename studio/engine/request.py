@@ -6,7 +6,7 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from studio.engine.errors import RequestError
+from studio.errors import RequestError
 from studio.engine.schedulers import SCHEDULER_NAMES
 
 EMBEDDED_MODEL = "embedded"

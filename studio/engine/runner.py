@@ -16,7 +16,7 @@ from typing import Callable, Union
 
 import numpy as np
 
-from studio.engine.errors import ModelError, StudioError
+from studio.errors import ModelError, StudioError
 from studio.engine.events import (
     Cancelled,
     Event,
@@ -28,7 +28,7 @@ from studio.engine.events import (
 )
 from studio.engine.loader import LoadedModel, ModelCache
 from studio.engine.prompts import PromptInput, prepare_prompts
-from studio.engine.recipe import Recipe
+from studio.recipe.schema import Recipe
 from studio.engine.request import GenerateRequest
 from studio.engine.schedulers import make_scheduler
 from studio.engine.step_reports import StepReporter

@@ -7,7 +7,7 @@ from pathlib import Path
 
 import numpy as np
 
-from studio.engine.recipe import write_atomic
+from studio.files import write_atomic
 
 
 def save_animation(frames: list[np.ndarray], path: str | Path, size: tuple[int, int], frame_ms: int = 120, hold_ms: int = 1200) -> Path:

@@ -6,7 +6,7 @@ import json
 import logging
 from pathlib import Path
 
-from studio.engine.recipe import write_atomic
+from studio.files import write_atomic
 
 log = logging.getLogger("studio.gallery")
 

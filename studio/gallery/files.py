@@ -15,7 +15,7 @@ import time
 from datetime import datetime
 from pathlib import Path
 
-from studio.engine.recipe import NAME_MAX, STALE_TEMP_S, claim, name_bytes, remove_stale_temp_files
+from studio.files import NAME_MAX, STALE_TEMP_S, claim, name_bytes, remove_stale_temp_files
 
 SLUG_WORDS = 6
 SLUG_CHARS = 48

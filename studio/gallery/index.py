@@ -26,14 +26,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import NamedTuple
 
-from studio.engine.errors import StudioError
-from studio.engine.recipe import name_bytes, os_error_reason
+from studio.errors import StudioError
+from studio.files import name_bytes, os_error_reason
 from studio.gallery.files import is_fresh_claim
-from studio.gallery.readers import IMAGE_SUFFIXES, ImageInfo
+from studio.recipe.schema import FoundRecipe
+from studio.recipe.walker import IMAGE_SUFFIXES, ImageInfo
 
 log = logging.getLogger("studio.gallery")
+_NO_RECIPE = FoundRecipe(source="")
 
-SCHEMA_VERSION = 1
+SCHEMA_VERSION = 2  # 2: ImageInfo holds its recipe as a FoundRecipe, in the request's field names
 _SCHEMA = """
 CREATE TABLE meta(key TEXT PRIMARY KEY, value TEXT NOT NULL);
 CREATE TABLE images(
@@ -101,8 +103,8 @@ def list_folder(folder: Path) -> dict[str, FileStamp]:
     return found
 
 
-def _haystack(info: ImageInfo) -> str:
-    return _text("\n".join((info.prompt, info.negative_prompt, info.model)).casefold())
+def _haystack(recipe: FoundRecipe) -> str:
+    return _text("\n".join((recipe.prompt, recipe.negative_prompt, recipe.model)).casefold())
 
 
 def _text(value: str) -> str:
@@ -367,14 +369,15 @@ class GalleryIndex:
         return _Transaction(self.db)
 
     def put(self, name: str, stamp: FileStamp, info: ImageInfo) -> None:
-        seed = None if info.seed is None else str(info.seed)
+        recipe = info.recipe or _NO_RECIPE
+        seed = None if recipe.seed is None else str(recipe.seed)
         created = min(max(stamp.mtime_ns / 1e9, _CREATED_RANGE[0]), _CREATED_RANGE[1])
         self.db.execute("DELETE FROM skipped WHERE name = ?", (_key(name),))
         self.db.execute(
             "INSERT OR REPLACE INTO images VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
             (_key(name), stamp.mtime_ns, stamp.size, created, info.width, info.height, _text(info.format),
-             _text(info.source), _text(info.prompt), _text(info.negative_prompt), seed, _text(info.model),
-             _haystack(info), json.dumps(info.to_dict(), sort_keys=True)),
+             _text(recipe.source), _text(recipe.prompt), _text(recipe.negative_prompt), seed, _text(recipe.model),
+             _haystack(recipe), json.dumps(info.to_dict(), sort_keys=True)),
         )
 
     def put_skipped(self, name: str, stamp: FileStamp, reason: str) -> None:

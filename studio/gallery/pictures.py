@@ -12,7 +12,7 @@ with one line naming the file and the reason.
 from __future__ import annotations
 
 import io
-import json
+import logging
 import os
 import stat
 import struct
@@ -22,9 +22,14 @@ from typing import BinaryIO
 
 import numpy as np
 
-from studio.engine.errors import StudioError
-from studio.gallery.readers import MAX_IMAGE_PIXELS, PNG_SIGNATURE, ImageInfo, Unreadable, inspect_file
+from studio.errors import StudioError
+from studio.files import os_error_reason
 from studio.gallery.targets import file_kind
+from studio.recipe import studio_json
+from studio.recipe.schema import FoundRecipe
+from studio.recipe.walker import MAX_IMAGE_PIXELS, PNG_SIGNATURE, ImageInfo, Unreadable, inspect_file
+
+log = logging.getLogger(__name__)
 
 # What PIL needs of a PNG to decode it; text and other compressed chunks are left out.
 _PNG_KEPT = {b"IHDR", b"PLTE", b"tRNS", b"IDAT", b"IEND", b"eXIf", b"sBIT", b"pHYs"}
@@ -50,26 +55,30 @@ class Picture:
         return np.asarray(image)
 
     @property
+    def recipe(self) -> FoundRecipe | None:
+        return self.info.recipe if self.info else None
+
+    @property
     def prompt(self) -> str:
-        return self.info.prompt if self.info else ""
+        return self.recipe.prompt if self.recipe else ""
 
     @property
     def negative_prompt(self) -> str:
-        return self.info.negative_prompt if self.info else ""
+        return self.recipe.negative_prompt if self.recipe else ""
 
     @property
     def model(self) -> str:
         """The model the recipe names: Studio's own reference (a folder or id) when it has one."""
-        if self.info is None:
+        if self.recipe is None:
             return ""
-        if self.info.studio:
+        if self.recipe.studio:
             try:
-                model = json.loads(self.info.studio)["request"]["model"]
+                model = studio_json.json_object(self.recipe.studio)["request"]["model"]
                 if isinstance(model, str):
                     return model
-            except (ValueError, KeyError, TypeError, RecursionError):
+            except (ValueError, KeyError, TypeError):
                 pass
-        return self.info.model
+        return self.recipe.model
 
 
 def check_picture_file(path: str | os.PathLike) -> None:
@@ -80,7 +89,7 @@ def check_picture_file(path: str | os.PathLike) -> None:
     except FileNotFoundError:
         raise PictureError(f"cannot read image {name}: no such file") from None
     except OSError as exc:
-        raise PictureError(f"cannot read image {name}: {_reason(exc)}") from None
+        raise PictureError(f"cannot read image {name}: {os_error_reason(exc)}") from None
     if stat.S_ISDIR(info.st_mode):
         raise PictureError(f"cannot read image {name}: it is a folder")
     if not stat.S_ISREG(info.st_mode):
@@ -98,7 +107,7 @@ def open_picture(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS, al
     try:
         fd = os.open(path, os.O_RDONLY | getattr(os, "O_NONBLOCK", 0))
     except OSError as exc:
-        raise PictureError(f"cannot read image {name}: {_reason(exc)}") from None
+        raise PictureError(f"cannot read image {name}: {os_error_reason(exc)}") from None
     with os.fdopen(fd, "rb") as handle:
         mode = os.fstat(handle.fileno()).st_mode
         if not stat.S_ISREG(mode):  # swapped since the check
@@ -120,6 +129,7 @@ def open_picture(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS, al
         except MemoryError:
             raise PictureError(f"cannot read image {name}: not enough memory to decode it") from None
         except Exception as exc:  # PIL raises many kinds for damaged files
+            log.exception("decoding %s failed", name)
             raise PictureError(f"cannot read image {name}: {_decode_reason(exc)}") from None
     return Picture(image, info, tuple(notes))
 
@@ -179,7 +189,8 @@ def _upright(image, notes: list[str]):
 
     try:
         return ImageOps.exif_transpose(image)
-    except Exception:
+    except Exception:  # PIL raises many kinds for a damaged orientation
+        log.exception("turning a picture upright by its EXIF orientation failed")
         notes.append("its EXIF orientation is damaged; used as stored")
         return image
 
@@ -207,10 +218,6 @@ def _eight_bit(image, alpha: bool):
     return image if mode == "RGB" else image.convert("RGB")
 
 
-def _reason(exc: OSError) -> str:
-    from studio.engine.recipe import os_error_reason
-
-    return os_error_reason(exc)
 
 
 def _decode_reason(exc: Exception) -> str:

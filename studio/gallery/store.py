@@ -16,13 +16,13 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
-from studio.engine.errors import StudioError, WriteError
-from studio.engine.recipe import os_error_reason, write_atomic
+from studio.errors import StudioError, WriteError
+from studio.files import os_error_reason, write_atomic
 from studio.gallery.export import export_format, export_image
 from studio.gallery.favourites import Favourites
 from studio.gallery.files import display_name, fit_name, remove_leftovers
 from studio.gallery.index import FileStamp, GalleryIndex, IndexDamaged, Row, is_gallery_file, list_folder
-from studio.gallery.readers import IMAGE_SUFFIXES, ImageInfo, Unreadable, inspect_file
+from studio.recipe.walker import IMAGE_SUFFIXES, ImageInfo, Unreadable, inspect_file
 from studio.gallery.thumbnails import prune, thumbnail_key
 from studio.gallery.trash import Trash, TrashBatch, free_name
 from studio.paths import favourites_path, gallery_dir, gallery_index_path, thumbnail_dir, trash_dir

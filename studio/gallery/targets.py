@@ -12,7 +12,8 @@ import os
 import stat
 from pathlib import Path
 
-from studio.engine.errors import StudioError
+from studio.errors import StudioError
+from studio.files import os_error_reason
 
 
 class TargetError(StudioError):
@@ -30,7 +31,7 @@ def check_target_file(path: str | os.PathLike, what: str = "") -> Path:
     except NotADirectoryError:
         raise TargetError(f"cannot write {label}: a part of its path is not a folder") from None
     except OSError as exc:
-        raise TargetError(f"cannot write {label}: {_reason(exc)}") from None
+        raise TargetError(f"cannot write {label}: {os_error_reason(exc)}") from None
     if mode is not None:
         if stat.S_ISDIR(mode):
             raise TargetError(f"cannot write {label}: it is a folder, not a regular file")
@@ -56,7 +57,7 @@ def check_target_folder(path: str | os.PathLike, what: str = "", label: str = ""
         except NotADirectoryError:
             existing = existing.parent
         except OSError as exc:
-            raise TargetError(f"cannot write {label}: {_reason(exc)}") from None
+            raise TargetError(f"cannot write {label}: {os_error_reason(exc)}") from None
     if not stat.S_ISDIR(mode):
         raise TargetError(f"cannot write {label}: {existing} is not a folder")
     if not os.access(existing, os.W_OK | os.X_OK):
@@ -73,9 +74,3 @@ def file_kind(mode: int) -> str:
     if stat.S_ISSOCK(mode):
         return "socket"
     return "special file"
-
-
-def _reason(exc: OSError) -> str:
-    from studio.engine.recipe import os_error_reason
-
-    return os_error_reason(exc)

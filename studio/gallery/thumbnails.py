@@ -12,7 +12,7 @@ import os
 import tempfile
 from pathlib import Path
 
-from studio.gallery.readers import MAX_IMAGE_PIXELS
+from studio.recipe.walker import MAX_IMAGE_PIXELS
 
 THUMB_SIDE = 256
 BACKGROUND = (30, 31, 36)

@@ -14,7 +14,7 @@ import time
 from dataclasses import dataclass
 from pathlib import Path
 
-from studio.engine.recipe import write_atomic
+from studio.files import write_atomic
 
 RETENTION_DAYS = 30
 MANIFEST = "manifest.json"

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Callable
 from PySide6.QtCore import QObject, QPointF, QRect, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QUndoCommand, QUndoStack
 
-from studio.engine.errors import StudioError
+from studio.errors import StudioError
 from studio.model.pixels import mask_from_qimage, mask_to_qimage, to_array, to_qimage, to_rgba_qimage
 
 if TYPE_CHECKING:

@@ -20,10 +20,10 @@ from PySide6.QtCore import QAbstractListModel, QMimeData, QModelIndex, QObject, 
 from PySide6.QtCore import QFileSystemWatcher
 from PySide6.QtGui import QImage, QPixmap
 
-from studio.engine.errors import StudioError
+from studio.errors import StudioError
 from studio.gallery.files import display_name
 from studio.gallery.index import Row
-from studio.gallery.readers import ImageInfo
+from studio.recipe.walker import ImageInfo
 from studio.gallery.store import Gallery, ImportReport, SyncReport
 from studio.gallery.thumbnails import cached_thumbnail, make_thumbnail, thumbnail_key
 

@@ -46,7 +46,7 @@ class RecentImages(QObject):
             self._thread.join(timeout)
 
     def _read(self, folder: Path, count: int, side: int) -> None:
-        from studio.gallery.readers import recipe_of
+        from studio.recipe.walker import read_recipe
 
         found = []
         for path in newest_pngs(folder, count):
@@ -56,7 +56,7 @@ class RecentImages(QObject):
             if image.isNull():
                 log.info("recent: not an image: %s", path)
                 continue
-            recipe = recipe_of(path)  # never raises, and reads hostile text chunks in linear time
+            recipe = read_recipe(path)  # never raises, and reads hostile text chunks in linear time
             small = image.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
             found.append(RecentImage(str(path), small, recipe.request.prompt if recipe else ""))
         if not self._stopped.is_set():

@@ -157,7 +157,7 @@ class Session(QObject):
         if self["defaults_for"] == ref:
             return
         if defaults is None:
-            from studio.engine.errors import StudioError
+            from studio.errors import StudioError
             from studio.engine.models import resolve_model
 
             try:
@@ -217,7 +217,7 @@ class Session(QObject):
         """Write the settings file, when a value changed since it was read or last written."""
         if self.path is None or self._values == self._saved:
             return
-        from studio.engine.recipe import write_atomic
+        from studio.files import write_atomic
 
         try:
             write_atomic(self.path, json.dumps(self._values, indent=2).encode("utf-8"))

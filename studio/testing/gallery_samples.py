@@ -13,7 +13,9 @@ import numpy as np
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
-from studio.engine.recipe import Recipe, write_png
+from studio.recipe import studio_json
+from studio.recipe.embed import write_png
+from studio.recipe.schema import Recipe
 from studio.engine.request import GenerateRequest
 
 
@@ -137,7 +139,7 @@ def fast_gallery(folder: Path, count: int, days: int = 60, seed: int = 0, side: 
 
     A few dozen distinct pictures are reused, so thousands of files take seconds to write.
     """
-    from studio.engine.recipe import parameters_text
+    from studio.recipe.a1111 import recipe_text
 
     folder.mkdir(parents=True, exist_ok=True)
     rng = np.random.default_rng(seed)
@@ -153,8 +155,8 @@ def fast_gallery(folder: Path, count: int, days: int = 60, seed: int = 0, side: 
         words = rng.choice(len(PROMPT_WORDS), size=3, replace=False)
         prompt = ", ".join(PROMPT_WORDS[w] for w in words)
         recipe = studio_recipe(prompt, seed=int(rng.integers(0, 2**32 - 1)), width=side, height=side)
-        texts = png_chunk(b"tEXt", b"parameters\0" + parameters_text(recipe).encode("latin-1"))
-        texts += png_chunk(b"tEXt", b"studio\0" + recipe.to_json().encode("latin-1"))
+        texts = png_chunk(b"tEXt", b"parameters\0" + recipe_text(recipe).encode("latin-1"))
+        texts += png_chunk(b"tEXt", b"studio\0" + studio_json.encode(recipe).encode("latin-1"))
         data = b"\x89PNG\r\n\x1a\n" + header + texts + png_chunk(b"IDAT", pictures[i % len(pictures)]) + png_chunk(b"IEND", b"")
         path = folder / f"img-{i:06d}.png"
         path.write_bytes(data)

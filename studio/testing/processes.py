@@ -11,7 +11,7 @@ import subprocess
 import sys
 from pathlib import Path
 
-from studio.gallery.readers import IMAGE_SUFFIXES, ImageInfo, inspect_file
+from studio.recipe.walker import IMAGE_SUFFIXES, ImageInfo, inspect_file
 
 STUDIO = [sys.executable, "-c", "import sys; from studio.cli import main; sys.exit(main())"]
 ENV = {"HF_HUB_OFFLINE": "1", "QT_QPA_PLATFORM": "offscreen"}

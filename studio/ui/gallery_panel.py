@@ -316,7 +316,7 @@ class GalleryPanel(QWidget):
         if one:
             info = self.model.info(names[0])
             self.reuse_button.setEnabled(bool(info and info.has_recipe))
-            self.copy_button.setEnabled(bool(info and info.prompt))
+            self.copy_button.setEnabled(bool(info and info.recipe and info.recipe.prompt))
             self.recipe.setHtml(self._recipe_html(names[0], info))
             if names[0] != self._preview_name:
                 self._preview_name = names[0]
@@ -335,15 +335,16 @@ class GalleryPanel(QWidget):
         row = self.model.entry(name)
         esc = lambda v: html.escape(str(v))  # noqa: E731
         parts = []
-        if info is not None and info.has_recipe:
-            parts.append(f"<p><b>{esc(info.prompt) or '<i>(empty prompt)</i>'}</b></p>")
-            if info.negative_prompt:
-                parts.append(f"<p><span style='color:gray'>Negative:</span> {esc(info.negative_prompt)}</p>")
+        if info is not None and info.recipe is not None:
+            r = info.recipe
+            parts.append(f"<p><b>{esc(r.prompt) or '<i>(empty prompt)</i>'}</b></p>")
+            if r.negative_prompt:
+                parts.append(f"<p><span style='color:gray'>Negative:</span> {esc(r.negative_prompt)}</p>")
             settings = [
-                ("Seed", info.seed), ("Steps", info.steps), ("CFG", None if info.cfg is None else f"{info.cfg:g}"),
-                ("Sampler", info.sampler or None), ("Model", info.model or None),
-                ("Size", f"{info.recipe_width}×{info.recipe_height}" if info.recipe_width else None),
-                ("Made with", SOURCES.get(info.source, info.source)),
+                ("Seed", r.seed), ("Steps", r.steps), ("CFG", None if r.guidance_scale is None else f"{r.guidance_scale:g}"),
+                ("Sampler", r.scheduler or None), ("Model", r.model or None),
+                ("Size", f"{r.width}×{r.height}" if r.width else None),
+                ("Made with", SOURCES.get(r.source, r.source)),
             ]
             cells = "".join(f"<tr><td style='color:gray'>{k}&nbsp;&nbsp;</td><td>{esc(v)}</td></tr>" for k, v in settings if v is not None)
             parts.append(f"<table cellspacing=0 cellpadding=1>{cells}</table>")
@@ -400,8 +401,8 @@ class GalleryPanel(QWidget):
     def copy_prompt(self) -> None:
         names = self.selected_names()
         info = self.model.info(names[0]) if len(names) == 1 else None
-        if info is not None:
-            QGuiApplication.clipboard().setText(info.prompt)
+        if info is not None and info.recipe is not None:
+            QGuiApplication.clipboard().setText(info.recipe.prompt)
             self.show_status("Prompt copied")
 
     def toggle_favourite(self) -> None:

@@ -14,7 +14,7 @@ from studio.embedded.scene import Scene, all_scenes
 from studio.embedded.splits import is_held_out
 from studio.engine.events import Finished
 from studio.engine.models import EMBEDDED_PATH, resolve_model
-from studio.engine.recipe import read_recipe
+from studio.recipe.walker import read_recipe
 
 COMPONENTS = ("unet", "vae", "text_encoder")
 MAX_BYTES = 25 * 1024 * 1024

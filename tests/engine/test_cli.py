@@ -10,7 +10,7 @@ import pytest
 
 from studio import cli
 from studio.engine import loader
-from studio.engine.recipe import read_recipe
+from studio.recipe.walker import read_recipe
 
 
 def _studio(*args, env=None):

@@ -12,7 +12,9 @@ from PIL import Image
 
 from studio import cli
 from studio.cli_outpaint import output_paths
-from studio.engine.recipe import Recipe, read_recipe, write_png
+from studio.recipe.embed import write_png
+from studio.recipe.schema import Recipe
+from studio.recipe.walker import read_recipe
 from studio.engine.request import GenerateRequest
 
 BAND = 8  # the tiny model's blend band

@@ -9,9 +9,11 @@ from PIL import Image
 
 from studio.engine.edit import EditRequest, Rect, extend_canvas, plan_window
 from studio.engine.edit_pixels import distance_to, generation_strength, prefill
-from studio.engine.errors import RequestError
+from studio.errors import RequestError
 from studio.engine.events import Cancelled, EditPreview, Finished, ImageDone, Started, Step
-from studio.engine.recipe import read_recipe, write_png
+from studio.recipe.embed import write_png
+from studio.recipe.walker import read_recipe
+from studio.testing.gallery_samples import save_png_with_texts
 from studio.engine.request import GenerateRequest
 
 TINY_NATIVE = 64  # the tiny models' native side (their studio.json defaults)
@@ -425,8 +427,8 @@ def test_recipe_says_outpaint_and_survives_a_png(engine, tiny_model, tmp_path):
         text = image.text["parameters"]
         assert "Edit: outpaint" in text and "Extend: left 16 top 0 right 0 bottom 8" in text
         assert "Source: source.png" in text and "Size: 80x72" in text
-        image.text.pop("studio")
-        from_text = read_recipe(image)
+        only_text = save_png_with_texts(tmp_path / "text.png", {"parameters": text}, size=image.size)
+    from_text = read_recipe(only_text)
     assert from_text.kind == "outpaint"
     assert from_text.extra["extend"] == back.extra["extend"] and from_text.extra["source"] == "source.png"
     assert from_text.request.seed == 21 and (from_text.request.width, from_text.request.height) == (80, 72)

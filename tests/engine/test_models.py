@@ -7,7 +7,7 @@ import weakref
 
 import pytest
 
-from studio.engine.errors import ModelError
+from studio.errors import ModelError
 from studio.engine.loader import ModelCache
 from studio.engine.models import resolve_model
 
@@ -133,7 +133,7 @@ def test_device_override_is_checked():
     import torch
 
     from studio.engine.devices import dtype_for, pick_device
-    from studio.engine.errors import RequestError
+    from studio.errors import RequestError
 
     assert pick_device("cpu") == "cpu" and dtype_for("cpu") == torch.float32
     with pytest.raises(RequestError, match="unknown device 'tpu'"):

@@ -8,16 +8,15 @@ import textwrap
 import pytest
 from PIL import Image
 
-from studio.engine.errors import WriteError
-from studio.engine.recipe import (
-    Recipe,
-    parameters_text,
-    parse_parameters,
-    read_recipe,
-    request_from_parameters,
-    write_png,
-)
 from studio.engine.request import GenerateRequest
+from studio.errors import WriteError
+from studio.recipe import a1111
+from studio.recipe.a1111 import parse, recipe_text
+from studio.recipe.dialects import runnable
+from studio.recipe.embed import write_png
+from studio.recipe.schema import Recipe
+from studio.recipe.walker import read_recipe
+from studio.testing.gallery_samples import save_png_with_texts
 
 
 def _recipe(**changes):
@@ -36,7 +35,7 @@ def _recipe(**changes):
 
 
 def test_parameters_text_is_automatic1111_style():
-    text = parameters_text(_recipe())
+    text = recipe_text(_recipe())
     lines = text.split("\n")
     assert lines[0] == "a night landscape, snowy hills: the moon"
     assert lines[1] == "Negative prompt: blurry, low quality"
@@ -45,13 +44,13 @@ def test_parameters_text_is_automatic1111_style():
 
 def test_parameters_parse_back_into_request():
     recipe = _recipe()
-    request = request_from_parameters(parameters_text(recipe), model="/models/my model")
+    request = runnable(a1111.read(recipe_text(recipe))).request
     assert request.replace(model=recipe.request.model) == recipe.request
 
 
 def test_parse_handles_quoted_values_and_multiline_prompts():
     text = 'line one\nline two\nNegative prompt: bad\nSteps: 5, Sampler: Euler a, CFG scale: 3, Seed: 9, Size: 64x64, Model: "a, b"'
-    parsed = parse_parameters(text)
+    parsed = parse(text)
     assert parsed["prompt"] == "line one\nline two"
     assert parsed["negative_prompt"] == "bad"
     assert parsed["settings"]["Model"] == "a, b"
@@ -64,8 +63,8 @@ def test_png_round_trip_through_both_chunks(tmp_path):
     assert read_recipe(path) == recipe
     with Image.open(path) as image:
         assert "Steps: 17" in image.text["parameters"]
-        image.text.pop("studio")
-        from_text = read_recipe(image)
+        only_text = save_png_with_texts(tmp_path / "text.png", {"parameters": image.text["parameters"]}, size=(256, 128))
+    from_text = read_recipe(only_text)
     assert from_text.request.replace(model=recipe.request.model) == recipe.request
     assert from_text.model_name == "my model"
 
@@ -92,9 +91,10 @@ def test_failed_write_leaves_old_file_and_no_temp(tmp_path):
         import resource, signal, sys
         import numpy as np
         from PIL import Image
-        from studio.engine.errors import WriteError
-        from studio.engine.recipe import Recipe, write_png
         from studio.engine.request import GenerateRequest
+        from studio.errors import WriteError
+        from studio.recipe.embed import write_png
+        from studio.recipe.schema import Recipe
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         noise = np.random.default_rng(0).integers(0, 255, (512, 512, 3), dtype=np.uint8)
         resource.setrlimit(resource.RLIMIT_FSIZE, (20000, 20000))

@@ -2,7 +2,7 @@
 
 import pytest
 
-from studio.engine.errors import RequestError
+from studio.errors import RequestError
 from studio.engine.request import MAX_PIXELS, GenerateRequest
 from studio.engine.schedulers import SCHEDULER_NAMES
 

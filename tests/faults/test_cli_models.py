@@ -12,7 +12,8 @@ import pytest
 from PIL import Image
 
 from studio import cli
-from studio.engine.recipe import Recipe, write_png
+from studio.recipe.embed import write_png
+from studio.recipe.schema import Recipe
 from studio.engine.request import GenerateRequest
 
 EMBEDDED_NAME = "Studio landscape (embedded)"

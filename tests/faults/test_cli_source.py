@@ -181,7 +181,8 @@ def test_exif_orientation_is_honoured(tiny_model, tmp_path, capsys, fmt, suffix)
 def _valid_files() -> dict[str, bytes]:
     import io
 
-    from studio.engine.recipe import Recipe, png_bytes
+    from studio.recipe.embed import png_bytes
+    from studio.recipe.schema import Recipe
     from studio.engine.request import GenerateRequest
 
     image = Image.fromarray(np.random.default_rng(2).integers(0, 256, (16, 24, 3), dtype=np.uint8))

@@ -11,7 +11,8 @@ import pytest
 from PIL import Image
 from sd_parsers import ParserManager
 
-from studio.engine.recipe import Recipe, write_png
+from studio.recipe.embed import write_png
+from studio.recipe.schema import Recipe
 from studio.engine.request import GenerateRequest
 from studio.gallery.export import export_image
 

@@ -95,7 +95,7 @@ def test_damage_found_while_open_is_rebuilt_in_the_same_session(data):
     gallery.set_favourite(["lake-1.png"], True)
     _sql("UPDATE images SET info = 'not json', seed = 'x' WHERE name = 'lake-1.png'")(gallery_index_path(data))
     assert sorted(r.prompt for r in gallery.query()) == PROMPTS
-    assert gallery.info("lake-1.png").prompt == PROMPTS[1]
+    assert gallery.info("lake-1.png").recipe.prompt == PROMPTS[1]
     assert [r.name for r in gallery.query(favourites=True)] == ["lake-1.png"]  # favourites live apart from the index
     assert gallery.index.models() == ["tiny"]
     gallery.close()

@@ -11,9 +11,10 @@ import time
 import zlib
 from pathlib import Path
 
-from studio.engine.recipe import write_atomic, write_png
+from studio.files import write_atomic
+from studio.recipe.embed import write_png
 from studio.gallery.files import new_image_path
-from studio.gallery.readers import inspect_file
+from studio.recipe.walker import inspect_file
 from studio.gallery.store import Gallery
 from studio.testing.gallery_samples import picture, studio_recipe
 
@@ -24,7 +25,7 @@ WRITER = """
 import sys
 from datetime import datetime
 from pathlib import Path
-from studio.engine.recipe import write_png
+from studio.recipe.embed import write_png
 from studio.gallery.files import new_image_path
 from studio.testing.gallery_samples import picture, studio_recipe
 folder, who = sys.argv[1], sys.argv[2]
@@ -51,7 +52,7 @@ def test_two_writers_with_the_same_name_keep_every_image(tmp_path):
         assert writer.wait(120) == 0, writer.stderr.read().decode()
     names = sorted(p.name for p in folder.iterdir())
     assert not [n for n in names if n.startswith(".")]
-    marks = sorted(inspect_file(folder / n).negative_prompt for n in names)
+    marks = sorted(inspect_file(folder / n).recipe.negative_prompt for n in names)
     assert marks == sorted(f"{who}-{i}" for who in "ab" for i in range(PER_WRITER))  # none overwritten
     assert len(names) == 2 * PER_WRITER
 
@@ -126,7 +127,7 @@ def test_no_nul_bytes_reach_png_text_chunks(tmp_path):
         position += 12 + length
     assert len(texts) == 2
     assert all(b"\0" not in text for text in texts), texts
-    from studio.engine.recipe import read_recipe
+    from studio.recipe.walker import read_recipe
 
     assert read_recipe(tmp_path / "nul.png").request.prompt.replace("\0", "") == "a cat on a mat"  # JSON escapes it
 
@@ -136,7 +137,7 @@ def test_a_failed_write_gives_its_claimed_name_back(small_disk):
     import pytest
     from PIL import Image
 
-    from studio.engine.errors import WriteError
+    from studio.errors import WriteError
 
     folder = small_disk(256 * 1024)
     noise = Image.fromarray(np.random.default_rng(0).integers(0, 255, (512, 512, 3), dtype=np.uint8))

@@ -13,7 +13,7 @@ from pathlib import Path
 
 from PIL import Image
 
-from studio.engine.recipe import read_recipe
+from studio.recipe.walker import read_recipe
 from studio.gallery.store import Gallery
 from studio.paths import gallery_index_path
 from studio.testing.gallery_samples import save_studio_png
@@ -24,7 +24,7 @@ ROUNDS = 16
 WRITER = """
 import sys, numpy as np
 from PIL import Image
-from studio.engine.recipe import write_png
+from studio.recipe.embed import write_png
 from studio.gallery.store import Gallery
 from studio.testing.gallery_samples import studio_recipe
 data, start = sys.argv[1], int(sys.argv[2])
@@ -92,8 +92,8 @@ LIMITED = """
 import resource, signal, sys
 import numpy as np
 from PIL import Image
-from studio.engine.errors import StudioError
-from studio.engine.recipe import write_png
+from studio.errors import StudioError
+from studio.recipe.embed import write_png
 from studio.gallery.store import Gallery
 from studio.testing.gallery_samples import studio_recipe
 signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # a write past the limit then fails like one on a full disk

@@ -12,7 +12,7 @@ from pathlib import Path
 
 import pytest
 
-from studio.gallery.readers import MAX_IMAGE_PIXELS, MAX_TEXT_CHUNK, ImageInfo, Unreadable, inspect_file
+from studio.recipe.walker import MAX_IMAGE_PIXELS, MAX_TEXT_CHUNK, ImageInfo, Unreadable, inspect_file
 from studio.gallery.store import Gallery
 from studio.testing.gallery_samples import png_chunk, raw_png, save_studio_png
 
@@ -57,7 +57,7 @@ def test_multi_megabyte_text_chunk_is_capped(data, gallery_folder, caplog):
         listed, skipped = _sync_with(data, gallery_folder, "big-text.png", content)
     assert sorted(listed) == ["big-text.png", "good.png"]  # the image stays; its oversized text does not
     info = inspect_file(data / "gallery" / "big-text.png")
-    assert isinstance(info, ImageInfo) and not info.has_recipe
+    assert isinstance(info, ImageInfo) and info.recipe is None
     assert any("'parameters' of 5.2 MB skipped" in n for n in info.notes)
     assert any("'workflow' expands past" in n for n in info.notes)
     assert "skipped" in caplog.text

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import sqlite3
 
@@ -115,3 +116,26 @@ def test_new_files_are_added_one_by_one_and_hidden_temp_files_never(data, galler
     assert [r.name for r in gallery.query()] == ["new.png"]
     assert gallery.sync().seen == 1
     gallery.close()
+
+
+def test_an_index_of_the_flat_recipe_version_is_rebuilt(data, gallery_folder):
+    """Version 1 kept the recipe flat in `info` (cfg, sampler, recipe_width); opening it rebuilds, nothing is misread."""
+    save_studio_png(gallery_folder / "lake.png", prompt="a quiet lake", seed=7)
+    gallery = Gallery(data)
+    gallery.sync()
+    gallery.close()
+    old_info = {"width": 64, "height": 72, "format": "PNG", "source": "studio", "prompt": "a quiet lake",
+                "negative_prompt": "blurry", "seed": 7, "steps": 12, "cfg": 6.5, "sampler": "Euler a", "model": "tiny",
+                "recipe_width": 64, "recipe_height": 72, "parameters": "", "studio": "", "notes": []}
+    db = sqlite3.connect(gallery_index_path(data))
+    db.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
+    db.execute("UPDATE images SET info = ?", (json.dumps(old_info),))
+    db.commit()
+    db.close()
+    gallery = Gallery(data)
+    gallery.sync()
+    info = gallery.info("lake.png")
+    gallery.close()
+    assert info.recipe is not None
+    assert (info.recipe.prompt, info.recipe.guidance_scale, info.recipe.scheduler, info.recipe.width) == (
+        "a quiet lake", 6.5, "Euler a", 64)

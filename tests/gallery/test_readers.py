@@ -11,21 +11,15 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from PIL import Image
 
-from studio.gallery.export import encode, export_image
-from studio.gallery.readers import (
-    USER_COMMENT_TAG,
-    ImageInfo,
-    Unreadable,
-    decode_user_comment,
-    MAX_IMAGE_PIXELS,
-    encode_user_comment,
-    inspect_bytes,
-    inspect_file,
-    read_image,
-)
-from studio.engine.recipe import split_settings
 from studio.engine.schedulers import SCHEDULER_NAMES
-from studio.gallery.dialects import DIALECTS, parse_a1111, recipe_fields
+from studio.gallery.export import export_image
+from studio.recipe.a1111 import found_text, split_settings
+from studio.recipe.a1111 import parse as parse_a1111
+from studio.recipe.dialects import DIALECTS, recipe_fields, runnable
+from studio.recipe.embed import encode
+from studio.recipe.exif import USER_COMMENT_TAG, decode_user_comment, encode_user_comment
+from studio.recipe.schema import FoundRecipe
+from studio.recipe.walker import MAX_IMAGE_PIXELS, ImageInfo, Unreadable, inspect_bytes, inspect_file, read_image
 from studio.testing.gallery_samples import A1111_TEXT, picture, png_chunk, raw_png, write_examples
 
 EXPECTED = {
@@ -46,8 +40,8 @@ def examples(tmp_path_factory):
 
 
 def _fields(info: ImageInfo):
-    return (info.source, info.prompt, info.negative_prompt, info.seed, info.steps, info.cfg, info.sampler, info.model,
-            (info.recipe_width, info.recipe_height))
+    r = info.recipe
+    return (r.source, r.prompt, r.negative_prompt, r.seed, r.steps, r.guidance_scale, r.scheduler, r.model, (r.width, r.height))
 
 
 @pytest.mark.parametrize("kind", sorted(EXPECTED))
@@ -62,7 +56,7 @@ def test_every_dialect_reads_back(examples, kind):
 def test_an_image_without_a_recipe_is_listed_without_one(examples):
     info = inspect_file(examples["plain"])
     assert isinstance(info, ImageInfo) and not info.has_recipe
-    assert info.settings() == {} and info.to_recipe() is None and info.parameters_text() == ""
+    assert info.settings() == {} and runnable(info.recipe) is None and found_text(info.recipe) == ""
 
 
 def test_reuse_settings_keep_only_what_studio_can_run(examples):
@@ -71,7 +65,7 @@ def test_reuse_settings_keep_only_what_studio_can_run(examples):
     assert "seed" not in settings  # 156680208700286 is past Studio's 32-bit seeds
     assert settings["scheduler"] == "DPM++ 2M Karras" and settings["width"] == 1024
     studio = inspect_file(examples["studio"])
-    recipe = studio.to_recipe()
+    recipe = runnable(studio.recipe)
     assert recipe.request.seed == 42 and recipe.request.model == "/models/tiny" and recipe.model_name == "tiny"
 
 
@@ -82,17 +76,17 @@ def test_export_carries_the_recipe_in_every_format(examples, tmp_path, kind, suf
     target = export_image(examples[kind], tmp_path / f"out{suffix}")
     again = inspect_file(target)
     assert isinstance(again, ImageInfo), again
-    assert (again.prompt, again.negative_prompt, again.seed, again.steps, again.cfg, again.sampler, again.model) == (
-        source.prompt, source.negative_prompt, source.seed, source.steps, source.cfg, source.sampler, source.model)
+    fields = lambda r: (r.prompt, r.negative_prompt, r.seed, r.steps, r.guidance_scale, r.scheduler, r.model)  # noqa: E731
+    assert fields(again.recipe) == fields(source.recipe)
     with Image.open(target) as image:
         image.load()
         assert image.size == (64, 72)
         if suffix == ".png":
-            assert image.text["parameters"] == source.parameters_text()
+            assert image.text["parameters"] == found_text(source.recipe)
         else:  # as AUTOMATIC1111 writes it: EXIF UserComment, 'UNICODE' then UTF-16 big-endian
             comment = image.getexif().get_ifd(0x8769)[USER_COMMENT_TAG]
             assert comment[:8] == b"UNICODE\0"
-            assert comment[8:].decode("utf-16-be") == source.parameters_text()
+            assert comment[8:].decode("utf-16-be") == found_text(source.recipe)
 
 
 def test_user_comment_in_either_byte_order_and_other_prefixes():
@@ -120,7 +114,8 @@ def test_text_chunks_compressed_and_international(tmp_path):
     text = "ein Schloss am See\nNegative prompt: Nebel\nSteps: 5, Sampler: Euler, CFG scale: 3, Seed: 7, Size: 64x64"
     path = save_png_with_texts(tmp_path / "i.png", {"parameters": text}, compressed=("parameters",))
     info = inspect_file(path)
-    assert (info.prompt, info.negative_prompt, info.seed, info.sampler) == ("ein Schloss am See", "Nebel", 7, "Euler")
+    r = info.recipe
+    assert (r.prompt, r.negative_prompt, r.seed, r.scheduler) == ("ein Schloss am See", "Nebel", 7, "Euler")
 
 
 # Fuzzing: whatever the bytes, a reader answers ImageInfo or Unreadable and never raises.
@@ -148,7 +143,8 @@ def _parse(data: bytes) -> ImageInfo | Unreadable:
         assert result.format in ("PNG", "JPEG", "WEBP")
         assert isinstance(result.width, int) and isinstance(result.height, int)
         assert 0 < result.width * result.height <= MAX_IMAGE_PIXELS
-        assert all(isinstance(getattr(result, name), str) for name in ("prompt", "negative_prompt", "sampler", "model"))
+        if result.recipe is not None:
+            assert all(isinstance(getattr(result.recipe, name), str) for name in ("prompt", "negative_prompt", "scheduler", "model"))
         assert all(isinstance(note, str) for note in result.notes)
     return result
 
@@ -173,7 +169,7 @@ def test_fuzz_damaged_images(kind, flips, cut):
 @pytest.mark.parametrize("kind", sorted(VALID))
 def test_undamaged_images_parse_to_their_recipe(kind):
     info = _parse(VALID[kind])
-    assert isinstance(info, ImageInfo) and info.prompt == "a castle on a hill, sunset, (masterpiece:1.2)"
+    assert isinstance(info, ImageInfo) and info.recipe.prompt == "a castle on a hill, sunset, (masterpiece:1.2)"
 
 
 @FUZZ
@@ -202,24 +198,24 @@ TEXTS = st.dictionaries(KEYS, st.text(max_size=300) | JSON.map(json.dumps), max_
 def test_fuzz_each_dialect_directly(texts):
     for key, read in DIALECTS:
         if texts.get(key):
-            fields = read(texts)
-            assert fields is None or (isinstance(fields, dict) and isinstance(fields.get("source"), str))
+            found = read(texts)
+            assert found is None or (isinstance(found, FoundRecipe) and isinstance(found.source, str))
 
 
 @FUZZ
 @given(TEXTS)
 def test_fuzz_recipe_texts(texts):
-    fields = recipe_fields(texts)
-    assert isinstance(fields, dict)
-    if fields:
-        assert fields["seed"] is None or 0 <= fields["seed"] < 2**64
-        assert fields["steps"] is None or 1 <= fields["steps"] <= 10_000
-        assert fields["cfg"] is None or abs(fields["cfg"]) < 1e6
-        info = ImageInfo(width=64, height=64, format="PNG", **fields)
+    found = recipe_fields(texts)
+    assert found is None or isinstance(found, FoundRecipe)
+    if found:
+        assert found.seed is None or 0 <= found.seed < 2**64
+        assert found.steps is None or 1 <= found.steps <= 10_000
+        assert found.guidance_scale is None or abs(found.guidance_scale) < 1e6
+        info = ImageInfo(width=64, height=64, format="PNG", recipe=found)
         assert set(info.settings()) <= {"prompt", "negative_prompt", "seed", "steps", "guidance_scale", "scheduler",
                                         "width", "height"}
-        info.to_recipe()
-        assert isinstance(info.parameters_text(), str)
+        runnable(found, info.size)
+        assert isinstance(found_text(found), str)
 
 
 PROMPT = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), max_size=60).map(str.strip)
@@ -229,11 +225,11 @@ PROMPT = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), m
 @given(PROMPT.filter(bool), PROMPT, st.integers(0, 2**32 - 1), st.integers(1, 150), st.floats(0, 30).map(lambda x: round(x, 1)),
        st.sampled_from(sorted(SCHEDULER_NAMES)), st.integers(1, 4096), st.integers(1, 4096))
 def test_fuzz_a1111_text_round_trips(prompt, negative, seed, steps, cfg, sampler, width, height):
-    written = ImageInfo(width=width, height=height, format="PNG", source="studio", prompt=prompt, negative_prompt=negative,
-                        seed=seed, steps=steps, cfg=cfg, sampler=sampler, recipe_width=width, recipe_height=height)
-    fields = recipe_fields({"parameters": written.parameters_text()})
-    assert (fields["prompt"], fields["negative_prompt"], fields["seed"], fields["steps"], fields["cfg"], fields["sampler"],
-            fields["recipe_width"], fields["recipe_height"]) == (prompt, negative, seed, steps, cfg, sampler, width, height)
+    written = FoundRecipe(source="studio", prompt=prompt, negative_prompt=negative, seed=seed, steps=steps,
+                          guidance_scale=cfg, scheduler=sampler, width=width, height=height)
+    r = recipe_fields({"parameters": found_text(written)})
+    assert (r.prompt, r.negative_prompt, r.seed, r.steps, r.guidance_scale, r.scheduler, r.width, r.height) == (
+        prompt, negative, seed, steps, cfg, sampler, width, height)
 
 
 @FUZZ

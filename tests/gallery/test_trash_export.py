@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import time
 
-from studio.gallery.readers import inspect_file
+from studio.recipe.walker import inspect_file
 from studio.gallery.store import Gallery
 from studio.gallery.trash import RETENTION_DAYS
 from studio.testing.gallery_samples import save_studio_png, write_examples
@@ -74,9 +74,9 @@ def test_export_many_into_a_folder(data, gallery_folder, tmp_path):
     out.mkdir()
     written = gallery.export(["comfy.png", "invoke.png"], out, ".webp")
     assert sorted(p.name for p in written) == ["comfy.webp", "invoke.webp"]
-    assert inspect_file(out / "invoke.webp").prompt == "an astronaut riding a horse"
+    assert inspect_file(out / "invoke.webp").recipe.prompt == "an astronaut riding a horse"
     single = gallery.export(["studio.png"], tmp_path / "one.jpg")
-    assert inspect_file(single[0]).seed == 42
+    assert inspect_file(single[0]).recipe.seed == 42
     gallery.close()
 
 
@@ -104,7 +104,7 @@ def test_import_that_runs_out_of_room_names_the_file_and_leaves_nothing_partial(
     script = textwrap.dedent(
         f"""
         import resource, signal, sys
-        from studio.engine.errors import WriteError
+        from studio.errors import WriteError
         from studio.gallery.store import Gallery
         signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
         gallery = Gallery({str(data)!r})
@@ -146,7 +146,7 @@ def test_import_takes_files_and_folders_and_says_what_it_left(data, gallery_fold
     reasons = dict(report.skipped)
     assert reasons[str(notes)] == "not an image file" and reasons[str(tmp_path / "gone.png")] == "no such file"
     assert "broken" in reasons[str(outside / "broken.png")] and len(reasons) == 3
-    assert gallery.info("barn.png").prompt == "a barn" and (gallery_folder / "single.png").exists()
+    assert gallery.info("barn.png").recipe.prompt == "a barn" and (gallery_folder / "single.png").exists()
     again = gallery.import_paths([outside])
     assert again.imported == [] and len(again.duplicates) == 2
 

@@ -7,7 +7,7 @@ from PIL import Image
 from PySide6.QtCore import Qt
 
 from studio.model.pixels import to_array
-from studio.engine.recipe import read_recipe
+from studio.recipe.walker import read_recipe
 
 
 def _generate_with_keys(qtbot, studio, prompt: str):

@@ -11,7 +11,7 @@ from PySide6.QtCore import QEvent, QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QKeyEvent
 from PySide6.QtWidgets import QApplication
 
-from studio.gallery.readers import inspect_file
+from studio.recipe.walker import inspect_file
 from studio.model.gallery import KIND_ROLE, GalleryModel
 from studio.testing.gallery_samples import save_studio_png, write_examples
 from studio.ui.gallery_grid import install_drop_opener
@@ -211,7 +211,7 @@ def test_export_several_with_their_recipes(qtbot, panel, tmp_path):
         panel.export_to(panel.selected_names(), str(out), ".jpg")
     assert done.args[0] == "Exported 3 image(s)"
     assert sorted(p.name for p in out.iterdir()) == ["comfy.jpg", "invoke.jpg", "studio.jpg"]
-    assert inspect_file(out / "comfy.jpg").seed == 987654321
+    assert inspect_file(out / "comfy.jpg").recipe.seed == 987654321
 
 
 def test_files_dropped_into_the_folder_appear_and_broken_ones_are_reported(qtbot, panel, tmp_path):

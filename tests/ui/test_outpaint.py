@@ -274,7 +274,8 @@ def test_nothing_to_fill_says_so(qtbot, make_app, tmp_path):
 
 
 def _with_recipe(tmp_path, prompt: str):
-    from studio.engine.recipe import Recipe, write_png
+    from studio.recipe.embed import write_png
+    from studio.recipe.schema import Recipe
     from studio.engine.request import GenerateRequest
 
     path, pixels = picture(tmp_path, name="with-recipe.png")

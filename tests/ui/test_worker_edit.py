@@ -7,7 +7,7 @@ import numpy as np
 import pytest
 
 from studio.engine.edit import EditRequest, extend_canvas
-from studio.engine.recipe import read_recipe
+from studio.recipe.walker import read_recipe
 from studio.engine.request import GenerateRequest
 
 

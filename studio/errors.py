@@ -1,4 +1,4 @@
-"""The errors the engine raises for things a person can fix; each message is one readable line."""
+"""The errors Studio raises for things a person can fix (engine, recipes, files, gallery); each message is one readable line."""
 
 
 class StudioError(Exception):

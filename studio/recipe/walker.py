@@ -1,29 +1,28 @@
 """Reading what an image file says about itself, safely: its size and the recipe it carries.
 
-The texts come from PNG text chunks and from an EXIF UserComment in JPEG and WebP files;
-`dialects` turns them into recipe fields. Files are read by walking their chunk or segment headers, never by
-decoding pixels, so a broken or hostile file costs little: sizes are checked against a
-pixel limit before anything decodes, text chunks above a limit are skipped, and
-truncated files are noticed. `inspect_file` and `inspect_bytes` never raise: they return
-an `ImageInfo` or an `Unreadable` with the reason.
+The texts come from PNG text chunks and from the EXIF UserComment (or a comment) in JPEG
+and WebP files; `dialects` turns them into a recipe. Files are read by walking their chunk
+or segment headers, never by decoding pixels, so a broken or hostile file costs little:
+sizes are checked against a pixel limit before anything decodes, text chunks above a limit
+are skipped, and truncated files are noticed. `inspect_file` and `inspect_bytes` never
+raise: they return an `ImageInfo` or an `Unreadable` with the reason. `read_recipe` is the
+one way Studio gets an image file's recipe (the command line, the window and the gallery).
 """
 
 from __future__ import annotations
 
 import io
-import json
 import logging
 import os
 import stat
 import struct
-import unicodedata
 import zlib
-from dataclasses import asdict, dataclass, field
+from dataclasses import dataclass, field
 from typing import Any, BinaryIO
 
-from studio.engine.request import GenerateRequest
-from studio.engine.schedulers import SCHEDULER_NAMES
-from studio.gallery.dialects import recipe_fields
+from studio.recipe import exif
+from studio.recipe.dialects import recipe_fields, runnable
+from studio.recipe.schema import FoundRecipe, Recipe
 
 log = logging.getLogger(__name__)
 
@@ -33,9 +32,6 @@ MAX_TEXT_CHUNK = 1024 * 1024  # one text chunk (after decompression)
 MAX_TEXT_TOTAL = 4 * 1024 * 1024  # all text chunks of one file
 MAX_CHUNKS = 200_000
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
-USER_COMMENT_TAG = 0x9286
-EXIF_IFD_TAG = 0x8769
-IMAGE_DESCRIPTION_TAG = 0x010E
 
 @dataclass(frozen=True)
 class ImageInfo:
@@ -44,108 +40,38 @@ class ImageInfo:
     width: int
     height: int
     format: str  # PNG, JPEG or WEBP
-    source: str = ""  # where the recipe came from: studio, a1111, forge, fooocus, comfyui, invokeai; "" for none
-    prompt: str = ""
-    negative_prompt: str = ""
-    seed: int | None = None
-    steps: int | None = None
-    cfg: float | None = None
-    sampler: str = ""
-    model: str = ""
-    recipe_width: int | None = None
-    recipe_height: int | None = None
-    parameters: str = ""  # the AUTOMATIC1111-style text as found in the file
-    studio: str = ""  # Studio's own recipe JSON, when the file has it
+    recipe: FoundRecipe | None = None
     notes: tuple[str, ...] = field(default=())  # things skipped while reading (oversized chunks, ...)
 
     @property
     def has_recipe(self) -> bool:
-        return bool(self.source)
+        return self.recipe is not None
+
+    @property
+    def size(self) -> tuple[int, int]:
+        return self.width, self.height
+
+    def settings(self) -> dict[str, Any]:
+        """The request fields its recipe gives that Studio can use as they are (the picture's
+        own size when the recipe does not say one); {} without a recipe."""
+        return self.recipe.settings(self.size) if self.recipe else {}
 
     def to_dict(self) -> dict[str, Any]:
-        data = asdict(self)
-        data["notes"] = list(self.notes)
-        return data
+        return {"width": self.width, "height": self.height, "format": self.format,
+                "recipe": self.recipe.to_dict() if self.recipe else None, "notes": list(self.notes)}
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ImageInfo:
-        known = set(cls.__dataclass_fields__)
-        values = {k: v for k, v in data.items() if k in known}
-        values["notes"] = tuple(values.get("notes") or ())
-        return cls(**values)
-
-    def parameters_text(self) -> str:
-        """The recipe as AUTOMATIC1111 writes it (the original text when the file had one)."""
-        if self.parameters:
-            return self.parameters
-        if not self.has_recipe:
-            return ""
-        settings = []
-        for key, value in (
-            ("Steps", self.steps), ("Sampler", self.sampler or None),
-            ("CFG scale", None if self.cfg is None else f"{self.cfg:g}"), ("Seed", self.seed),
-            ("Size", f"{self.recipe_width}x{self.recipe_height}" if self.recipe_width and self.recipe_height else None),
-            ("Model", self.model or None),
-        ):
-            if value is not None:
-                text = str(value)
-                if any(c in text for c in ',:"\n'):
-                    text = json.dumps(text, ensure_ascii=False)
-                settings.append(f"{key}: {text}")
-        lines = [self.prompt]
-        if self.negative_prompt:
-            lines.append(f"Negative prompt: {self.negative_prompt}")
-        if settings:
-            lines.append(", ".join(settings))
-        return "\n".join(lines)
-
-    def settings(self) -> dict[str, Any]:
-        """The session settings this recipe gives, only the ones Studio can use as they are."""
-        if not self.has_recipe:
-            return {}
-        out: dict[str, Any] = {"prompt": self.prompt, "negative_prompt": self.negative_prompt}
-        base = GenerateRequest()
-        candidates = {
-            "seed": self.seed, "steps": self.steps, "guidance_scale": self.cfg,
-            "scheduler": self.sampler if self.sampler in SCHEDULER_NAMES else None,
-        }
-        for key, value in candidates.items():
-            if value is not None and _valid(base, **{key: value}):
-                out[key] = value
-        width, height = self.recipe_width or self.width, self.recipe_height or self.height
-        if _valid(base, width=width, height=height):
-            out["width"], out["height"] = width, height
-        return out
-
-    def to_recipe(self):
-        """A full Studio Recipe when the file carries one Studio can run as it is, else None."""
-        from studio.engine.recipe import Recipe
-
-        if self.studio:
-            try:
-                return Recipe.from_json(self.studio)
-            except Exception:
-                pass
-        settings = self.settings()
-        if not {"seed", "steps", "guidance_scale", "scheduler", "width", "height"} <= set(settings):
-            return None
-        request = GenerateRequest(model=self.model or GenerateRequest().model, **settings)
-        return Recipe(request=request, model_name=self.model, version="")
+        recipe = data.get("recipe")
+        return cls(int(data["width"]), int(data["height"]), str(data["format"]),
+                   FoundRecipe.from_dict(recipe) if isinstance(recipe, dict) else None, tuple(data.get("notes") or ()))
 
 
 @dataclass(frozen=True)
 class Unreadable:
-    """A file the gallery skips, and why (one readable line)."""
+    """A file that cannot be read as an image, and why (one readable line)."""
 
     reason: str
-
-
-def _valid(base: GenerateRequest, **changes: Any) -> bool:
-    try:
-        base.replace(**changes)
-    except Exception:
-        return False
-    return True
 
 
 # Whole files.
@@ -325,7 +251,7 @@ def _inspect_jpeg(handle: BinaryIO, size: int) -> ImageInfo | Unreadable:
     handle.seek(2)
     texts = _Texts()
     width = height = None
-    exif = b""
+    exif_block = b""
     while True:
         marker = handle.read(2)
         if len(marker) < 2:
@@ -354,8 +280,8 @@ def _inspect_jpeg(handle: BinaryIO, size: int) -> ImageInfo | Unreadable:
         data = handle.read(length)
         if code in _SOF and len(data) >= 5:
             height, width = struct.unpack(">HH", data[1:5])
-        elif code == 0xE1 and data.startswith(b"Exif\0\0") and not exif:
-            exif = data
+        elif code == 0xE1 and data.startswith(b"Exif\0\0") and not exif_block:
+            exif_block = data
         elif code == 0xFE and data:
             texts.add("comment", data.decode("utf-8", errors="replace").rstrip("\0"))
     if width is None:
@@ -366,7 +292,7 @@ def _inspect_jpeg(handle: BinaryIO, size: int) -> ImageInfo | Unreadable:
     handle.seek(max(0, size - 4096))
     if b"\xff\xd9" not in handle.read():
         return Unreadable("truncated JPEG (no end marker)")
-    _exif_texts(exif, texts)
+    _exif_texts(exif_block, texts)
     return _with_recipe(ImageInfo(width, height, "JPEG"), texts)
 
 
@@ -379,7 +305,7 @@ def _inspect_webp(handle: BinaryIO, size: int) -> ImageInfo | Unreadable:
     end_of_riff = riff_size + 8
     texts = _Texts()
     width = height = None
-    exif = b""
+    exif_block = b""
     position = 12
     chunks = 0
     while position + 8 <= end_of_riff:
@@ -390,18 +316,18 @@ def _inspect_webp(handle: BinaryIO, size: int) -> ImageInfo | Unreadable:
             return Unreadable("truncated WebP")
         if kind in (b"VP8X", b"VP8 ", b"VP8L") and width is None:
             width, height = _webp_size(kind, handle.read(min(length, 30)))
-        elif kind == b"EXIF" and not exif:
+        elif kind == b"EXIF" and not exif_block:
             if length > MAX_TEXT_CHUNK:
                 texts.notes.append(f"EXIF chunk of {length / 1e6:.1f} MB skipped")
             else:
-                exif = handle.read(length)
+                exif_block = handle.read(length)
         position += 8 + length + (length & 1)
     if width is None:
         return Unreadable("broken WebP (no picture header)")
     problem = _check_pixels(width, height)
     if problem:
         return problem
-    _exif_texts(exif, texts)
+    _exif_texts(exif_block, texts)
     return _with_recipe(ImageInfo(width, height, "WEBP"), texts)
 
 
@@ -418,65 +344,28 @@ def _webp_size(kind: bytes, data: bytes) -> tuple[int | None, int | None]:
 
 # EXIF: a TIFF structure; the recipe sits in the Exif IFD's UserComment.
 
-def _exif_texts(exif: bytes, texts: _Texts) -> None:
-    if not exif:
+def _exif_texts(block: bytes, texts: _Texts) -> None:
+    if not block:
         return
-    from PIL import Image
-
     try:
-        tags = Image.Exif()
-        tags.load(exif if exif.startswith(b"Exif\0\0") else b"Exif\0\0" + exif)
-        comment = tags.get_ifd(EXIF_IFD_TAG).get(USER_COMMENT_TAG)
-        description = tags.get(IMAGE_DESCRIPTION_TAG)
-    except Exception:
+        found = exif.read_texts(block)
+    except Exception:  # PIL raises many kinds for a damaged block; the fuzz tests feed it damage
+        log.exception("reading an EXIF block failed")
         texts.notes.append("EXIF data is damaged; skipped")
         return
-    if comment is not None:
-        texts.add("exif", decode_user_comment(comment))
-    if isinstance(description, str):
-        texts.add("description", description)
-
-
-def decode_user_comment(raw: Any) -> str:
-    """The text of an EXIF UserComment: an 8-byte character-code prefix, then the text."""
-    if isinstance(raw, str):
-        return raw.rstrip("\0")
-    if not isinstance(raw, (bytes, bytearray)):
-        return ""
-    prefix, body = bytes(raw[:8]), bytes(raw[8:])
-    if prefix == b"UNICODE\0":
-        if body[:2] in (b"\xfe\xff", b"\xff\xfe"):
-            encoding, body = ("utf-16-be" if body[:2] == b"\xfe\xff" else "utf-16-le"), body[2:]
-            return body[: len(body) // 2 * 2].decode(encoding, errors="replace").rstrip("\0")
-        # No byte-order mark: the reading with fewer control or unassigned characters, then with more
-        # ASCII (prompts are mostly ASCII); big-endian, as AUTOMATIC1111 writes it, when neither is likelier.
-        readings = [body[: len(body) // 2 * 2].decode(encoding, errors="replace").rstrip("\0")
-                    for encoding in ("utf-16-be", "utf-16-le")]
-        return min(readings, key=_unlikely_characters)
-    if prefix in (b"ASCII\0\0\0", b"\0" * 8, b"JIS\0\0\0\0\0"):
-        return body.decode("utf-8", errors="replace").rstrip("\0")
-    return bytes(raw).decode("utf-8", errors="replace").rstrip("\0")
-
-
-def _unlikely_characters(text: str) -> tuple[int, int]:
-    odd = sum(unicodedata.category(c) in ("Cc", "Cn", "Co", "Cs") or c == "\ufffd" for c in text if c not in "\n\t")
-    return odd, sum(not c.isascii() for c in text)
-
-
-def encode_user_comment(text: str) -> bytes:
-    """A UserComment as AUTOMATIC1111 writes it: 'UNICODE' prefix, then UTF-16 big-endian."""
-    return b"UNICODE\0" + text.encode("utf-16-be")
+    for key, value in found.items():
+        texts.add(key, value)
 
 
 # Recipes from the texts found.
 
 def _with_recipe(info: ImageInfo, texts: _Texts) -> ImageInfo:
-    fields = recipe_fields(texts.values)
-    notes = tuple(texts.notes)
-    return ImageInfo(**{**info.to_dict(), **fields, "notes": notes})
+    return ImageInfo(info.width, info.height, info.format, recipe_fields(texts.values), tuple(texts.notes))
 
 
-def recipe_of(path: str | os.PathLike):
-    """The Studio Recipe an image file carries (any dialect, when complete enough), else None."""
+def read_recipe(path: str | os.PathLike) -> Recipe | None:
+    """The recipe of the image file at `path`, one Studio can run as it is (Studio's own, or
+    another tool's when it says enough); None for a file without one, or not readable. Never
+    raises, and reads hostile text chunks in linear time."""
     info = inspect_file(path)
-    return info.to_recipe() if isinstance(info, ImageInfo) else None
+    return runnable(info.recipe, info.size) if isinstance(info, ImageInfo) else None

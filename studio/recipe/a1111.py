@@ -1,0 +1,218 @@
+"""The AUTOMATIC1111 `parameters` text: the one writer and the one parser.
+
+The text is the prompt, a "Negative prompt:" line, then one line of settings ('Steps: 20,
+Sampler: Euler a, CFG scale: 7, ...', a value with a comma, colon or quote in JSON quotes).
+Forge and Fooocus write the same text (their `Version` says which); Fooocus may write JSON
+in its place. An outpaint or inpaint adds `Edit`, `Denoising strength`, `Extend` and
+`Source` settings. `read` never raises: damage gives None or fewer fields.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from typing import Any
+
+from studio.recipe.schema import EDIT_KINDS, SIDES, FoundRecipe, Recipe, scheduler_name
+from studio.recipe.studio_json import json_object
+
+PARAMETERS_KEY = "parameters"
+SETTING_KEYS = ("Steps", "Sampler", "CFG scale", "Seed", "Size", "Model")
+MAX_SETTINGS = 500
+
+
+# Writing.
+
+def write(prompt: str, negative_prompt: str, settings: dict[str, Any]) -> str:
+    """The text of a prompt, negative prompt and settings (those that are None left out)."""
+    lines = [prompt]
+    if negative_prompt:
+        lines.append(f"Negative prompt: {negative_prompt}")
+    line = ", ".join(f"{key}: {_quote(str(value))}" for key, value in settings.items() if value is not None)
+    if line:
+        lines.append(line)
+    return "\n".join(lines)
+
+
+def recipe_text(recipe: Recipe) -> str:
+    """A Studio recipe as AUTOMATIC1111 writes it."""
+    r = recipe.request
+    settings = {
+        "Steps": r.steps, "Sampler": r.scheduler, "CFG scale": f"{r.guidance_scale:g}", "Seed": r.seed,
+        "Size": f"{r.width}x{r.height}", "Model": recipe.model_name,
+        **_edit_settings(recipe.kind, recipe.extra),
+        "Version": f"Studio {recipe.version}",
+    }
+    return write(r.prompt, r.negative_prompt, settings)
+
+
+def found_text(found: FoundRecipe | None) -> str:
+    """A found recipe as AUTOMATIC1111 writes it: the file's own text when it had one."""
+    if found is None:
+        return ""
+    if found.parameters:
+        return found.parameters
+    settings = {
+        "Steps": found.steps, "Sampler": found.scheduler or None,
+        "CFG scale": None if found.guidance_scale is None else f"{found.guidance_scale:g}", "Seed": found.seed,
+        "Size": f"{found.width}x{found.height}" if found.width and found.height else None,
+        "Model": found.model or None,
+    }
+    return write(found.prompt, found.negative_prompt, settings)
+
+
+def _quote(value: str) -> str:
+    if any(c in value for c in ',:"\n'):
+        return json.dumps(value, ensure_ascii=False)
+    return value
+
+
+def _edit_settings(kind: str, extra: dict[str, Any]) -> dict[str, Any]:
+    """For an outpaint or inpaint: its kind, strength, extension per side and source file."""
+    if kind not in EDIT_KINDS:
+        return {}
+    settings: dict[str, Any] = {"Edit": kind}
+    if "strength" in extra:
+        settings["Denoising strength"] = f"{float(extra['strength']):g}"
+    extend = extra.get("extend") or {}
+    if any(extend.get(side) for side in SIDES):
+        settings["Extend"] = " ".join(f"{side} {int(extend.get(side, 0))}" for side in SIDES)
+    if extra.get("source"):
+        settings["Source"] = os.path.basename(str(extra["source"]))
+    return settings
+
+
+def _edit_from_settings(settings: dict[str, str]) -> tuple[str, dict[str, Any]]:
+    """The kind and recipe extra that `_edit_settings` wrote, read back; ValueError when damaged."""
+    kind = settings.get("Edit", "")
+    if kind not in EDIT_KINDS:
+        return "txt2img", {}
+    extra: dict[str, Any] = {}
+    if "Denoising strength" in settings:
+        extra["strength"] = float(settings["Denoising strength"])
+    words = settings.get("Extend", "").split()
+    pairs = dict(zip(words[0::2], words[1::2]))
+    extra["extend"] = {side: int(pairs.get(side, 0)) for side in SIDES}
+    if settings.get("Source"):
+        extra["source"] = settings["Source"]
+    return kind, extra
+
+
+# Parsing.
+
+def parse(text: str) -> dict[str, Any]:
+    """Prompt, negative prompt and settings (a dict of texts) of a `parameters` text.
+
+    The last line holds the settings when it starts with "Steps:", or names two of the
+    usual settings near its start; otherwise the whole text is prompt."""
+    lines = text.replace("\r\n", "\n").strip("\n").split("\n")
+    settings: dict[str, str] = {}
+    last = lines[-1].strip()
+    if last.startswith("Steps:") or ":" in last[:40]:
+        candidate = split_settings(last)
+        if last.startswith("Steps:") or len(set(candidate) & set(SETTING_KEYS)) >= 2:
+            settings = candidate
+            lines = lines[:-1]
+    prompt, negative = split_prompts(lines)
+    return {"prompt": prompt, "negative_prompt": negative, "settings": settings}
+
+
+def split_prompts(lines: list[str]) -> tuple[str, str]:
+    """The prompt and negative prompt of a text's lines (without its settings line):
+    everything from a line that starts "Negative prompt:" on is the negative prompt."""
+    prompt_lines: list[str] = []
+    negative_lines: list[str] = []
+    target = prompt_lines
+    for line in lines:
+        if line.startswith("Negative prompt:"):
+            target = negative_lines
+            line = line[len("Negative prompt:"):].lstrip()
+        target.append(line)
+    return "\n".join(prompt_lines), "\n".join(negative_lines)
+
+
+def split_settings(line: str) -> dict[str, str]:
+    """'Key: value, Key: "quoted, value", ...' as a dict, in one pass over the line."""
+    out: dict[str, str] = {}
+    i, n = 0, len(line)
+    while i < n:
+        while i < n and line[i] in " ,":
+            i += 1
+        colon = line.find(":", i)
+        if colon < 0:
+            break
+        key = line[i:colon].strip()
+        i = colon + 1
+        while i < n and line[i] == " ":
+            i += 1
+        if i < n and line[i] == '"':
+            k = i + 1
+            while k < n and line[k] != '"':
+                k += 2 if line[k] == "\\" else 1
+            raw = line[i : k + 1]
+            i = k + 1
+            try:
+                value = json.loads(raw)
+            except ValueError:
+                value = raw.strip('"')
+            if not isinstance(value, str):
+                value = str(value)
+        else:
+            comma = line.find(",", i)
+            comma = n if comma < 0 else comma
+            value = line[i:comma].strip()
+            i = comma
+        if key and len(out) < MAX_SETTINGS:
+            out.setdefault(key, value)
+    return out
+
+
+def read(text: str, strict: bool = False) -> FoundRecipe | None:
+    """What a `parameters` text says (or Fooocus JSON in its place); None when it says nothing.
+    With `strict` (a free-form comment or description), only a text with settings counts."""
+    if text.strip().startswith("{"):
+        try:
+            return _from_fooocus_json(json_object(text.strip()))
+        except ValueError:
+            pass
+    parsed = parse(text)
+    s = parsed["settings"]
+    if (strict and not s) or (not s and not parsed["prompt"].strip()):
+        return None
+    width = height = None
+    if "x" in s.get("Size", ""):
+        width, height = s["Size"].lower().split("x", 1)
+    version = s.get("Version", "")
+    source = "fooocus" if version.startswith("Fooocus") else "forge" if version[:1] == "f" and version[1:2].isdigit() else "a1111"
+    if version.startswith("Studio"):
+        source = "studio"
+    try:
+        kind, extra = _edit_from_settings(s)
+    except ValueError:
+        kind, extra = "txt2img", {}
+    return FoundRecipe.checked(
+        source, prompt=parsed["prompt"], negative_prompt=parsed["negative_prompt"],
+        seed=s.get("Seed"), steps=s.get("Steps"), guidance_scale=s.get("CFG scale"),
+        scheduler=scheduler_name(s.get("Sampler"), s.get("Schedule type", "")), model=s.get("Model", ""),
+        width=width, height=height, kind=kind, extra=extra, parameters=text,
+    )
+
+
+def _from_fooocus_json(data: dict[str, Any]) -> FoundRecipe | None:
+    d = {str(k).lower().replace(" ", "_"): v for k, v in data.items()}
+    if "prompt" not in d:
+        return None
+    width = height = None
+    resolution = d.get("resolution")
+    if isinstance(resolution, str):
+        parts = [p for p in resolution.strip("()[] ").replace("x", ",").replace("×", ",").split(",") if p.strip()]
+        if len(parts) == 2:
+            width, height = parts[0].strip(), parts[1].strip()
+    elif isinstance(resolution, (list, tuple)) and len(resolution) == 2:
+        width, height = resolution
+    return FoundRecipe.checked(
+        "fooocus", prompt=d.get("prompt", ""), negative_prompt=d.get("negative_prompt", ""),
+        seed=d.get("seed"), steps=d.get("steps"), guidance_scale=d.get("guidance_scale", d.get("cfg_scale")),
+        scheduler=scheduler_name(d.get("sampler"), d.get("scheduler", "")), model=d.get("base_model", d.get("model", "")),
+        width=width, height=height,
+    )
