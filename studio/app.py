@@ -333,19 +333,21 @@ class StudioApp:
             self.open_path(path)
 
     def open_path(self, path: str) -> None:
-        from studio.recipe.walker import read_recipe as recipe_of
+        """Open the picture at `path` (a str that may hold a name's undecodable bytes) on the canvas."""
+        from studio.errors import StudioError
+        from studio.model.picture_files import read_picture
 
-        image = QtGui.QImage(path)
-        if image.isNull():
+        try:
+            opened = read_picture(path)
+        except StudioError as exc:
             self.window.recent.remove([path])
-            self.window.show_error(f"cannot open {path}: it is gone or not a readable image")
+            self.window.show_error(str(exc))
             return
-        recipe = recipe_of(path)
-        self.window.show_error("")
+        self.window.show_error("; ".join(opened.notes))
         self.window.stack.setCurrentWidget(self.window.canvas)
-        self.document.open(image, path, recipe)
-        if recipe is not None:
-            self.session.apply_request(recipe.request)
+        self.document.open(opened.image, path, opened.recipe)
+        if opened.recipe is not None:
+            self.session.apply_request(opened.recipe.request)
 
     def save_as(self) -> None:
         if self.document.image.isNull():
@@ -355,24 +357,13 @@ class StudioApp:
             self.save_image_to(path)
 
     def save_image_to(self, path: str) -> None:
-        from PIL import Image
-
         from studio.errors import StudioError
-        from studio.files import write_atomic
-        from studio.recipe.embed import write_png
+        from studio.model.picture_files import save_picture
 
         edited = self.edits.picture
-        image = Image.fromarray(edited.base if edited is not None else to_array(self.document.image))
-        recipe = edited.recipe if edited is not None else self.document.recipe
+        pixels = edited.base if edited is not None else to_array(self.document.image)
         try:
-            if recipe is not None:
-                write_png(path, image, recipe)
-            else:
-                import io
-
-                buffer = io.BytesIO()
-                image.save(buffer, format="PNG")
-                write_atomic(path, buffer.getvalue())
+            save_picture(path, pixels, edited.recipe if edited is not None else self.document.recipe)
         except StudioError as exc:
             self.window.show_error(str(exc))
 
@@ -405,12 +396,12 @@ class StudioApp:
 
     def export_animation_to(self, path: str) -> None:
         from studio.errors import StudioError
-        from studio.gallery.animation import save_animation
+        from studio.model.picture_files import save_steps
 
         frames = self._animation_frames()
         height, width = frames[-1].shape[:2]
         try:
-            save_animation(frames, path, (width, height))
+            save_steps(path, frames, (width, height))
         except (StudioError, ValueError) as exc:
             self.window.show_error(str(exc))
 

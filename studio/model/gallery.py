@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import date, datetime, timedelta
 from pathlib import Path
 
-from PySide6.QtCore import QAbstractListModel, QMimeData, QModelIndex, QObject, QRunnable, Qt, QThreadPool, QTimer, QUrl, Signal
+from PySide6.QtCore import QAbstractListModel, QMimeData, QModelIndex, QObject, QRunnable, Qt, QThreadPool, QTimer, Signal
 from PySide6.QtCore import QFileSystemWatcher
 from PySide6.QtGui import QImage, QPixmap
 
@@ -26,6 +26,7 @@ from studio.gallery.index import Row
 from studio.recipe.walker import ImageInfo
 from studio.gallery.store import Gallery, ImportReport, SyncReport
 from studio.gallery.thumbnails import cached_thumbnail, make_thumbnail, thumbnail_key
+from studio.model.local_files import file_url
 
 KIND_ROLE = Qt.ItemDataRole.UserRole + 1  # "day" or "image"
 NAME_ROLE = Qt.ItemDataRole.UserRole + 2
@@ -99,7 +100,7 @@ class _Bridge(QObject):
     """Carries results from pool threads to the GUI thread (queued signals)."""
 
     thumbnail = Signal(str, QImage)  # thumbnail key, image (null when the file cannot be shown)
-    preview = Signal(str, QImage)  # name, image
+    preview = Signal(object, QImage)  # name (a str that may hold undecodable bytes: never a QString), image
     synced = Signal(object)  # SyncReport, or a message when the index could not be updated
     progress = Signal(int, int)
     exported = Signal(int, object)  # files written, error messages
@@ -120,9 +121,9 @@ class GalleryModel(QAbstractListModel):
     countChanged = Signal(int)  # images listed (after filters)
     statusChanged = Signal(str)  # indexing progress, skipped files
     optionsChanged = Signal()  # the models and sizes to filter by changed
-    previewReady = Signal(str, QImage)  # a large view of an image asked for with request_preview
+    previewReady = Signal(object, QImage)  # name, and a large view of it asked for with request_preview
     exportFinished = Signal(str)  # a message for the person
-    importFinished = Signal(str, list)  # a message for the person, the names imported
+    importFinished = Signal(str, object)  # a message for the person, the names imported (a list)
     synced = Signal()  # a sync of the index with the files has finished
 
     def __init__(self, data: Path, parent=None):
@@ -211,7 +212,7 @@ class GalleryModel(QAbstractListModel):
     def mimeData(self, indexes) -> QMimeData:
         mime = QMimeData()
         names = [self.name_at(i.row()) for i in sorted(indexes, key=lambda i: i.row())]
-        mime.setUrls([QUrl.fromLocalFile(str(self.path(n))) for n in names if n])
+        mime.setUrls([file_url(self.path(n)) for n in names if n])
         return mime
 
     def supportedDragActions(self):

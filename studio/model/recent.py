@@ -12,7 +12,7 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
-from PySide6.QtCore import QObject, Qt, Signal
+from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
 
 log = logging.getLogger(__name__)
@@ -28,7 +28,7 @@ class RecentImage:
 class RecentImages(QObject):
     """`ready` carries the newest readable images of a folder (RecentImage, newest first)."""
 
-    ready = Signal(list)
+    ready = Signal(object)  # a list; its paths stay Python strs
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -46,19 +46,20 @@ class RecentImages(QObject):
             self._thread.join(timeout)
 
     def _read(self, folder: Path, count: int, side: int) -> None:
-        from studio.recipe.walker import read_recipe
+        from studio.errors import StudioError
+        from studio.model.picture_files import read_picture
 
         found = []
         for path in newest_pngs(folder, count):
             if self._stopped.is_set():
                 return
-            image = QImage(str(path))
-            if image.isNull():
-                log.info("recent: not an image: %s", path)
+            try:
+                picture = read_picture(path, side)  # a FIFO or a bomb named .png is refused unread
+            except StudioError as exc:
+                log.info("recent: %s", exc)
                 continue
-            recipe = read_recipe(path)  # never raises, and reads hostile text chunks in linear time
-            small = image.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
-            found.append(RecentImage(str(path), small, recipe.request.prompt if recipe else ""))
+            recipe = picture.recipe
+            found.append(RecentImage(str(path), picture.image, recipe.request.prompt if recipe else ""))
         if not self._stopped.is_set():
             self.ready.emit(found)
 

@@ -3,14 +3,16 @@ drop that carries an image from it onto the canvas; plus revealing a file in the
 
 from __future__ import annotations
 
+import os
 import sys
 from pathlib import Path
 
-from PySide6.QtCore import QEvent, QObject, QPoint, QRect, QSize, Qt, QUrl
+from PySide6.QtCore import QEvent, QObject, QPoint, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QDesktopServices, QFont, QPainter, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QWidget
 
 from studio.model.gallery import THUMB_SIDE
+from studio.model.local_files import file_url, local_path
 from studio.ui.theme import ACCENT
 
 MIN_CELL = 100  # cells grow from this to fill the grid's width exactly
@@ -26,7 +28,7 @@ def image_path_from(mime) -> str | None:
     if mime is None or not mime.hasUrls():
         return None
     for url in mime.urls():
-        path = url.toLocalFile()
+        path = local_path(url)
         if path and Path(path).suffix.lower() in (".png", ".jpg", ".jpeg", ".webp"):
             return path
     return None
@@ -70,7 +72,7 @@ def reveal_in_file_manager(path: str) -> None:
     elif sys.platform.startswith("win"):
         QProcess.startDetached("explorer", [f"/select,{Path(path)}"])
     elif not show_items_over_dbus(path):
-        QDesktopServices.openUrl(QUrl.fromLocalFile(str(Path(path).parent)))
+        QDesktopServices.openUrl(file_url(os.path.dirname(os.path.abspath(path))))
 
 
 def show_items_over_dbus(path: str, bus=None) -> bool:
@@ -87,7 +89,7 @@ def show_items_over_dbus(path: str, bus=None) -> bool:
     if FILE_MANAGER not in names:
         return False
     call = QDBusMessage.createMethodCall(FILE_MANAGER, "/org/freedesktop/FileManager1", FILE_MANAGER, "ShowItems")
-    call.setArguments([[bytes(QUrl.fromLocalFile(str(Path(path).absolute())).toEncoded()).decode("ascii")], ""])
+    call.setArguments([[bytes(file_url(path).toEncoded()).decode("ascii")], ""])
     bus.asyncCall(call)
     return True
 

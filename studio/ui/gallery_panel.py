@@ -32,6 +32,8 @@ from PySide6.QtWidgets import (
     QWidget,
 )
 
+from studio.gallery.files import display_name
+from studio.model.local_files import local_path
 from studio.ui.gallery_grid import STAR, GalleryView
 
 PREVIEW_SIDE = 768
@@ -44,9 +46,10 @@ SOURCES = {
 
 
 class GalleryPanel(QWidget):
-    openRequested = Signal(str)  # path
+    # Paths go as Python objects, never as QStrings: a name that is not UTF-8 keeps its bytes.
+    openRequested = Signal(object)  # path (str)
     reuseRequested = Signal(object)  # dict of session settings
-    revealRequested = Signal(str)  # path
+    revealRequested = Signal(object)  # path (str)
 
     def __init__(self, model, parent=None):
         super().__init__(parent)
@@ -353,7 +356,7 @@ class GalleryPanel(QWidget):
         if row is not None:
             when = datetime.fromtimestamp(row.created).strftime("%d %b %Y %H:%M")
             fmt = info.format if info is not None else ""
-            parts.append(f"<p style='color:gray'>{esc(name)}<br>{row.width}×{row.height} {esc(fmt)} · {when}</p>")
+            parts.append(f"<p style='color:gray'>{esc(display_name(name))}<br>{row.width}×{row.height} {esc(fmt)} · {when}</p>")
         if info is not None and info.notes:
             parts.append("<p style='color:gray'>" + "<br>".join(esc(n) for n in info.notes) + "</p>")
         return "".join(parts)
@@ -524,7 +527,7 @@ class GalleryPanel(QWidget):
         if not names:
             return
         if len(names) == 1:
-            default = str(Path.home() / (Path(names[0]).stem + suffix))
+            default = str(Path.home() / (display_name(Path(names[0]).stem) + suffix))
             filters = {".png": "PNG (*.png)", ".jpg": "JPEG (*.jpg *.jpeg)", ".webp": "WebP (*.webp)"}[suffix]
             target, _ = QFileDialog.getSaveFileName(self, "Export image", default, filters)
             if target:
@@ -550,4 +553,4 @@ def _outside_files(event) -> list[str]:
     """The local files and folders a drag from another program carries (none for the grid's own drags)."""
     if event.source() is not None or not event.mimeData().hasUrls():
         return []
-    return [url.toLocalFile() for url in event.mimeData().urls() if url.isLocalFile()]
+    return [path for path in map(local_path, event.mimeData().urls()) if path]

@@ -7,6 +7,8 @@ menus, whose modules and Qt classes cost more to load than the frame itself.
 
 from __future__ import annotations
 
+import re
+
 # Qt classes by attribute where only the panels use them: each loads (with its many enums)
 # when first used, after the frame has painted.
 from PySide6 import QtCore, QtGui
@@ -14,6 +16,8 @@ from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLabel, QMainWindow
 
 from studio import __version__
+
+_UNSHOWN = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # controls; a file name's undecodable bytes
 
 SHORTCUTS = (
     ("Ctrl+Enter", "Generate (again to queue another job)"),
@@ -98,6 +102,7 @@ class MainWindow(QMainWindow):
         self.stack.addWidget(self.grid)
         self.error = QLabel()
         self.error.setObjectName("error")
+        self.error.setTextFormat(QtCore.Qt.TextFormat.PlainText)  # a file name in it is never markup
         self.error.setWordWrap(True)
         self.error.setVisible(False)
         self.progress = QProgressBar()
@@ -206,6 +211,8 @@ class MainWindow(QMainWindow):
         self.canvas.fit()
 
     def show_error(self, message: str) -> None:
+        """One line over the canvas and in the status bar ("" hides it)."""
+        message = one_line(message)
         self.error.setText(message)
         self.error.setVisible(bool(message))
         if message:
@@ -237,3 +244,16 @@ class MainWindow(QMainWindow):
     def closeEvent(self, event) -> None:
         self.closing.emit()
         super().closeEvent(event)
+
+
+def one_line(text: str) -> str:
+    """`text` as one line a person can read: line breaks and tabs as spaces, other control
+    characters as \\xNN escapes, the undecodable bytes of a file name as replacement characters."""
+    return _UNSHOWN.sub(_shown, text)
+
+
+def _shown(match: re.Match) -> str:
+    char = match.group()
+    if char in "\n\r\t":
+        return " "
+    return "\ufffd" if char >= "\ud800" else f"\\x{ord(char):02x}"

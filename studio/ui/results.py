@@ -18,16 +18,26 @@ from PySide6.QtWidgets import (
 )
 
 THUMB = 72
+PATH_ROLE = Qt.ItemDataRole.UserRole + 1  # the file's path as a Python str (a QString would lose undecodable bytes)
 
 
 def thumbnail(image: QImage, side: int) -> QPixmap:
     return QPixmap.fromImage(image.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
 
 
+class _Path:
+    """A path held in item data as a Python object: Qt turns a bare str into a QString."""
+
+    __slots__ = ("path",)
+
+    def __init__(self, path: str):
+        self.path = path
+
+
 class RecentStrip(QListWidget):
     """Newest first; clicking one asks to reopen it with its parameters."""
 
-    opened = Signal(str)
+    opened = Signal(object)  # path (str)
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -42,7 +52,7 @@ class RecentStrip(QListWidget):
         self.setMovement(QListView.Movement.Static)
         self.setSpacing(3)
         self.setToolTip("Recent results: click to reopen one with its parameters")
-        self.itemClicked.connect(lambda item: self.opened.emit(item.data(Qt.ItemDataRole.UserRole)))
+        self.itemClicked.connect(lambda item: self.opened.emit(item.data(PATH_ROLE).path))
 
     def add(self, path: str, image: QImage, prompt: str) -> None:
         """A new result, in front."""
@@ -58,18 +68,19 @@ class RecentStrip(QListWidget):
         self._trim()
 
     def paths(self) -> list[str]:
-        return [self.item(row).data(Qt.ItemDataRole.UserRole) for row in range(self.count())]
+        return [self.item(row).data(PATH_ROLE).path for row in range(self.count())]
 
     def remove(self, paths: list[str]) -> None:
         """Drop the images of `paths` (deleted ones) from the strip."""
         gone = set(paths)
         for row in reversed(range(self.count())):
-            if self.item(row).data(Qt.ItemDataRole.UserRole) in gone:
+            if self.item(row).data(PATH_ROLE).path in gone:
                 self.takeItem(row)
 
     def _item(self, path: str, image: QImage, prompt: str) -> QListWidgetItem:
         item = QListWidgetItem(QIcon(thumbnail(image, THUMB)), "")
-        item.setData(Qt.ItemDataRole.UserRole, path)
+        item.setData(Qt.ItemDataRole.UserRole, path)  # as Qt shows it
+        item.setData(PATH_ROLE, _Path(path))
         item.setToolTip(prompt or "(no prompt)")
         return item
 

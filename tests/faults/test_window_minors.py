@@ -62,7 +62,7 @@ def test_a_deleted_image_leaves_the_recent_strip(qtbot, window_app):
     assert strip(recent) == [older]
     os.remove(older)  # deleted behind Studio's back, then clicked
     recent.opened.emit(older)
-    assert strip(recent) == [] and "gone" in studio.window.error.text()
+    assert strip(recent) == [] and "no such file" in studio.window.error.text()
 
 
 def test_guidance_shows_the_model_default_before_the_model_loads(qtbot, window_app, tiny_model):
