@@ -1,6 +1,7 @@
 # Sourced by the screenshot scripts: a private X display (Xvfb at 1280x800) with a window
 # manager, and helpers to start the real Studio window on it and wait for it to show.
-# Sets: display, root. Needs: xvfb openbox xdotool imagemagick.
+# Sets: display, root. Needs (Debian packages): xvfb openbox xdotool imagemagick libxcb-cursor0
+# (Qt 6's xcb platform plugin will not load without libxcb-cursor0).
 root="$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)"
 display=":$((90 + RANDOM % 9))"
 studio=""
