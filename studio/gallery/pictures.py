@@ -129,7 +129,7 @@ def open_picture(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS, al
         except MemoryError:
             raise PictureError(f"cannot read image {name}: not enough memory to decode it") from None
         except Exception as exc:  # PIL raises many kinds for damaged files
-            log.exception("decoding %s failed", name)
+            log.debug("decoding %s failed", name, exc_info=True)  # damage, not a bug: no traceback on stderr
             raise PictureError(f"cannot read image {name}: {_decode_reason(exc)}") from None
     return Picture(image, info, tuple(notes))
 
@@ -190,7 +190,7 @@ def _upright(image, notes: list[str]):
     try:
         return ImageOps.exif_transpose(image)
     except Exception:  # PIL raises many kinds for a damaged orientation
-        log.exception("turning a picture upright by its EXIF orientation failed")
+        log.debug("turning a picture upright by its EXIF orientation failed", exc_info=True)
         notes.append("its EXIF orientation is damaged; used as stored")
         return image
 

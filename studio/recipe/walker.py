@@ -350,7 +350,7 @@ def _exif_texts(block: bytes, texts: _Texts) -> None:
     try:
         found = exif.read_texts(block)
     except Exception:  # PIL raises many kinds for a damaged block; the fuzz tests feed it damage
-        log.exception("reading an EXIF block failed")
+        log.debug("reading an EXIF block failed", exc_info=True)  # damage, not a bug: no traceback on stderr
         texts.notes.append("EXIF data is damaged; skipped")
         return
     for key, value in found.items():

@@ -227,3 +227,36 @@ def test_damaged_files_give_a_picture_or_one_clear_error(tmp_path):
         assert pixels.shape[:2] == (picture.image.height, picture.image.width)
 
     check()
+
+
+def _damaged_pixels_png() -> bytes:
+    """A PNG whose chunks are whole but whose compressed picture data is broken."""
+    data = bytearray(VALID["png"])
+    start = data.index(b"IDAT") + 4
+    data[start + 2:start + 10] = b"\0" * 8
+    return bytes(data)
+
+
+def _jpeg_with_damaged_exif() -> bytes:
+    """A 64x64 JPEG whose EXIF block has no valid TIFF header."""
+    import io
+
+    buffer = io.BytesIO()
+    Image.new("RGB", (64, 64), (90, 120, 150)).save(buffer, format="JPEG")
+    exif = b"Exif\0\0XXXX"
+    segment = b"\xff\xe1" + struct.pack(">H", len(exif) + 2) + exif
+    return buffer.getvalue()[:2] + segment + buffer.getvalue()[2:]
+
+
+@pytest.mark.parametrize("kind", ["damaged pixels", "damaged EXIF"])
+def test_damage_found_while_reading_prints_no_traceback(tiny_model, tmp_path, kind):
+    """What a damaged file makes the readers catch goes to the log, never to stderr as a traceback."""
+    source = tmp_path / ("in.png" if kind == "damaged pixels" else "in.jpg")
+    source.write_bytes(_damaged_pixels_png() if kind == "damaged pixels" else _jpeg_with_damaged_exif())
+    result = _studio("outpaint", source, "--left", "8", "--steps", "1", "--model", tiny_model,
+                     "--out", tmp_path / "out.png", "--data-dir", tmp_path / "data")
+    assert "Traceback" not in result.stderr, result.stderr
+    if kind == "damaged pixels":
+        assert "it is damaged" in _one_error_line(result.stderr)
+    else:
+        assert result.returncode == 0, result.stderr
