@@ -46,10 +46,11 @@ def json_line(record: dict) -> str:
 
 
 def run_gallery_command(args) -> int:
-    logger = logging.getLogger("studio.gallery")
+    loggers = [logging.getLogger(name) for name in ("studio.gallery", "studio.recipe")]  # the readers log under recipe
     handler = _Warnings(logging.WARNING)
-    logger.addHandler(handler)
-    logger.propagate = False
+    for logger in loggers:
+        logger.addHandler(handler)
+        logger.propagate = False
     try:
         return _run(args)
     except BrokenPipeError:
@@ -59,8 +60,9 @@ def run_gallery_command(args) -> int:
         _error(str(exc))
         return EXIT_ERROR
     finally:
-        logger.removeHandler(handler)
-        logger.propagate = True
+        for logger in loggers:
+            logger.removeHandler(handler)
+            logger.propagate = True
 
 
 class _Warnings(logging.Handler):

@@ -60,3 +60,25 @@ def test_import_of_a_missing_folder_is_one_line(tmp_path, data):
     result = _studio("gallery", "import", tmp_path / "nope", "--data-dir", data)
     assert result.returncode != 0
     assert result.stderr.strip().splitlines() == [f"studio: error: cannot import {tmp_path / 'nope'}: not a folder"]
+
+
+def test_a_reader_bug_is_one_warning_line_not_a_traceback(data, gallery_folder):
+    """A dialect reader that raises (a bug) is logged by the readers under studio.recipe: the
+    gallery command shows it as one warning line, and the image is still listed."""
+    save_studio_png(gallery_folder / "lake.png", prompt="a quiet lake", seed=3)
+    script = (
+        "import sys\n"
+        "import studio.recipe.dialects as d\n"
+        "def broken(texts):\n"
+        "    raise RuntimeError('a reader bug')\n"
+        "d.DIALECTS = (('studio', broken),) + d.DIALECTS[1:]\n"
+        "from studio.cli import main\n"
+        "sys.exit(main(sys.argv[1:]))\n"
+    )
+    env = {**os.environ, "STUDIO_NO_PROGRESS": "1"}
+    result = subprocess.run([sys.executable, "-c", script, "gallery", "list", "--data-dir", str(data)],
+                            capture_output=True, text=True, env=env, timeout=120)
+    assert result.returncode == 0, result.stderr
+    assert "Traceback" not in result.stderr, result.stderr
+    assert "warning: reading the 'studio' text failed" in result.stderr
+    assert "a quiet lake" in result.stdout
