@@ -73,10 +73,8 @@ class Picture:
             return ""
         if self.recipe.studio:
             try:
-                model = studio_json.json_object(self.recipe.studio)["request"]["model"]
-                if isinstance(model, str):
-                    return model
-            except (ValueError, KeyError, TypeError):
+                return studio_json.decode(self.recipe.studio).request.model
+            except ValueError:  # not a whole Studio recipe: the name it gives, below
                 pass
         return self.recipe.model
 

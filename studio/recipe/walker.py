@@ -56,6 +56,10 @@ class ImageInfo:
         own size when the recipe does not say one); {} without a recipe."""
         return self.recipe.settings(self.size) if self.recipe else {}
 
+    def to_recipe(self) -> Recipe | None:
+        """A Recipe Studio can run as it is, from what the file says (see `dialects.runnable`); else None."""
+        return runnable(self.recipe, self.size)
+
     def to_dict(self) -> dict[str, Any]:
         return {"width": self.width, "height": self.height, "format": self.format,
                 "recipe": self.recipe.to_dict() if self.recipe else None, "notes": list(self.notes)}
@@ -368,4 +372,4 @@ def read_recipe(path: str | os.PathLike) -> Recipe | None:
     another tool's when it says enough); None for a file without one, or not readable. Never
     raises, and reads hostile text chunks in linear time."""
     info = inspect_file(path)
-    return runnable(info.recipe, info.size) if isinstance(info, ImageInfo) else None
+    return info.to_recipe() if isinstance(info, ImageInfo) else None

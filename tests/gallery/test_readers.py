@@ -15,7 +15,7 @@ from studio.engine.schedulers import SCHEDULER_NAMES
 from studio.gallery.export import export_image
 from studio.recipe.a1111 import found_text, split_settings
 from studio.recipe.a1111 import parse as parse_a1111
-from studio.recipe.dialects import DIALECTS, recipe_fields, runnable
+from studio.recipe.dialects import DIALECTS, recipe_fields
 from studio.recipe.embed import encode
 from studio.recipe.exif import USER_COMMENT_TAG, decode_user_comment, encode_user_comment
 from studio.recipe.schema import FoundRecipe
@@ -56,7 +56,7 @@ def test_every_dialect_reads_back(examples, kind):
 def test_an_image_without_a_recipe_is_listed_without_one(examples):
     info = inspect_file(examples["plain"])
     assert isinstance(info, ImageInfo) and not info.has_recipe
-    assert info.settings() == {} and runnable(info.recipe) is None and found_text(info.recipe) == ""
+    assert info.settings() == {} and info.to_recipe() is None and found_text(info.recipe) == ""
 
 
 def test_reuse_settings_keep_only_what_studio_can_run(examples):
@@ -65,7 +65,7 @@ def test_reuse_settings_keep_only_what_studio_can_run(examples):
     assert "seed" not in settings  # 156680208700286 is past Studio's 32-bit seeds
     assert settings["scheduler"] == "DPM++ 2M Karras" and settings["width"] == 1024
     studio = inspect_file(examples["studio"])
-    recipe = runnable(studio.recipe)
+    recipe = studio.to_recipe()
     assert recipe.request.seed == 42 and recipe.request.model == "/models/tiny" and recipe.model_name == "tiny"
 
 
@@ -214,7 +214,7 @@ def test_fuzz_recipe_texts(texts):
         info = ImageInfo(width=64, height=64, format="PNG", recipe=found)
         assert set(info.settings()) <= {"prompt", "negative_prompt", "seed", "steps", "guidance_scale", "scheduler",
                                         "width", "height"}
-        runnable(found, info.size)
+        info.to_recipe()
         assert isinstance(found_text(found), str)
 
 
