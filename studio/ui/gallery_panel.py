@@ -55,7 +55,6 @@ class GalleryPanel(QWidget):
         super().__init__(parent)
         self.setObjectName("gallery")
         self.model = model
-        self._undo_batches: list = []  # this session's deletes, newest last: Ctrl+Z in the grid takes them back in turn
         self._preview_image = QImage()
         self._preview_name: str | None = None
 
@@ -431,7 +430,6 @@ class GalleryPanel(QWidget):
         batch = self.model.delete(names)
         if batch is None:
             return
-        self._undo_batches.append(batch)
         count = len(batch.items)
         self.undo_label.setText(f"Deleted {_images(count)} (kept in the trash)")
         self.undo_bar.setVisible(True)
@@ -448,10 +446,10 @@ class GalleryPanel(QWidget):
         return None
 
     def undo_delete(self) -> None:
-        """Take back the latest delete not yet undone."""
-        if not self._undo_batches:
+        """Take back the latest delete not yet undone (the model keeps this session's deletes)."""
+        if not self.model.can_undo():
             return
-        restored = self.model.undo_delete(self._undo_batches.pop())
+        restored = self.model.undo_delete()
         self.undo_bar.setVisible(False)
         self._undo_timer.stop()
         self.select_names(restored)
@@ -469,7 +467,7 @@ class GalleryPanel(QWidget):
             return True
         # Ctrl+Z in the grid undoes a delete; with none left it goes on to the window's edit undo.
         if watched is self.view and event.type() in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
-            if self._undo_batches and event.matches(QKeySequence.StandardKey.Undo):
+            if self.model.can_undo() and event.matches(QKeySequence.StandardKey.Undo):
                 event.accept()
                 if event.type() == QEvent.Type.KeyPress:
                     self.undo_delete()
@@ -501,7 +499,6 @@ class GalleryPanel(QWidget):
     def restore_trash(self) -> None:
         """Put back every image in the trash (the trash keeps deletes for 30 days)."""
         restored = self.model.restore_trash()
-        self._undo_batches.clear()
         self.undo_bar.setVisible(False)
         self.select_names(restored)
         self.show_status(f"Put back {_images(len(restored))} from the trash")
@@ -518,7 +515,6 @@ class GalleryPanel(QWidget):
             if answer != QMessageBox.StandardButton.Yes:
                 return
         removed = self.model.empty_trash()
-        self._undo_batches.clear()
         self.undo_bar.setVisible(False)
         self.show_status(f"Trash emptied: {_images(removed)} deleted for good")
 
