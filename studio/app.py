@@ -40,9 +40,7 @@ class StudioApp:
         self.session.load()
         self.session.remember_model(self.session["model"])
         apply_theme(app, self.session["theme"])
-        self.queue = self.document = self.edits = None  # built with the panels (see _build)
-        self._edit_jobs: set[int] = set()
-        self._native = min(self.session["width"], self.session["height"])  # the loaded model's side, once known
+        self.queue = self.document = self.edits = self.router = None  # built with the panels (see _build)
         self.worker = Worker(self.gallery, device=device)
         self.window = MainWindow(self.session)
         self.gallery_model = None  # built once the window has painted (see _build_gallery)
@@ -61,9 +59,11 @@ class StudioApp:
             return
         from studio.model.document import Document
         from studio.model.edits import Edits
+        from studio.model.job_router import JobRouter
         from studio.model.jobs import JobQueue
 
         self.queue, self.document, self.edits = JobQueue(), Document(), Edits()
+        self.router = JobRouter(self.worker, self.queue, self.document, self.edits)
         self.session.start_from_model_defaults(self.session["model"])
         self.window.build()
         self._wire()
@@ -72,10 +72,10 @@ class StudioApp:
         self.window.model_status.setText("Loading model…")
 
     def _wire(self) -> None:
-        w, s, q, d, worker = self.window, self.session, self.queue, self.document, self.worker
+        w, s, q, d, r, worker = self.window, self.session, self.queue, self.document, self.router, self.worker
         w.generateRequested.connect(self.generate)
-        w.cancelRequested.connect(self.cancel)
-        w.controls.removeJobRequested.connect(self.remove_job)
+        w.cancelRequested.connect(r.cancel)
+        w.controls.removeJobRequested.connect(r.remove)
         w.controls.reuseSeedRequested.connect(self.reuse_last_seed)
         w.controls.addModelRequested.connect(self.add_model)
         w.openRequested.connect(self.open_image)
@@ -85,43 +85,38 @@ class StudioApp:
         w.themeToggled.connect(lambda light: self._set_theme("light" if light else "dark"))
         w.recent.opened.connect(self.open_path)
         w.grid.chosen.connect(d.select_candidate)
-        w.timeline.scrubbed.connect(self._scrub)
+        w.timeline.scrubbed.connect(r.show_frame)
         s.changed.connect(self._session_changed)
 
         worker.modelLoading.connect(lambda ref: w.model_status.setText("Loading model…"))
         worker.modelLoaded.connect(self._model_loaded)
         worker.modelFailed.connect(self._model_failed)
-        worker.jobStarted.connect(self._job_started)
-        worker.stepDone.connect(q.step)
-        worker.previewReady.connect(self._preview)
-        worker.imageSaved.connect(self._image_saved)
-        worker.jobFinished.connect(self._job_finished)
-        worker.jobCancelled.connect(lambda job: self._job_ended(job, "cancelled", "Cancelled"))
-        worker.jobFailed.connect(self._job_failed)
+        r.started.connect(self._job_started)
+        r.ended.connect(w.progress.setFormat)
+        r.message.connect(w.show_error)
+        r.batchShown.connect(lambda: w.stack.setCurrentWidget(w.grid))
+        r.inGallery.connect(self._in_gallery)
+        r.framesChanged.connect(lambda: w.timeline.set_frames(r.frame_count()))
 
         q.changed.connect(lambda: w.controls.set_queue(q.jobs))
         q.changed.connect(lambda: w.controls.set_running(q.running is not None))
         q.progressChanged.connect(self._progress)
         d.imageChanged.connect(self._document_shown)
         self._wire_edits()
-        d.framesChanged.connect(self._timeline_frames)
         d.candidatesChanged.connect(lambda: w.grid.set_images([c.image for c in d.candidates]))
 
     def _wire_edits(self) -> None:
         w, e, canvas = self.window, self.edits, self.window.canvas
         e.changed.connect(self._edits_changed)
         e.history.indexChanged.connect(lambda _: self._edits_changed())
-        e.framesChanged.connect(self._timeline_frames)
         canvas.extendRequested.connect(self.extend_canvas)
         canvas.stroked.connect(e.stroke)
         canvas.refused.connect(w.show_error)
         canvas.flipRequested.connect(e.flip)
-        canvas.zone_planner = self.plan_zones
+        canvas.zone_planner = e.zones
         canvas.brush_size = self.session["brush_size"]
         w.candidate_bar.flipped.connect(e.flip)
         w.candidate_bar.accepted.connect(e.accept)
-        e.keep, e.drop = self.worker.keep_candidate, self.worker.drop_candidates
-        e.kept.connect(self._in_gallery)
         e.refused.connect(w.show_error)
         w.candidate_bar.discarded.connect(e.discard)
         w.edit_bar.toolChanged.connect(canvas.set_tool)
@@ -187,23 +182,7 @@ class StudioApp:
             self.window.show_error(str(exc))
             return
         self.window.show_error("")
-        job_id = self.worker.submit(request)
-        self.queue.add(job_id, request)
-
-    def cancel(self) -> None:
-        """Esc: stop the running job; with none running, drop an edit's waiting candidates."""
-        if self.queue.running is not None:
-            self.worker.cancel_current()
-        elif self.edits.candidates:
-            self.edits.discard()
-
-    def remove_job(self, job_id: int) -> None:
-        self.worker.remove(job_id)
-        self.queue.remove(job_id)
-        running = self.queue.running
-        if job_id in self._edit_jobs and (running is None or running.job_id != job_id):  # a running one ends as cancelled
-            self._edit_jobs.discard(job_id)
-            self.edits.end_job(job_id, "cancelled")
+        self.router.submit(request)
 
     # Outpainting and inpainting.
     def extend_canvas(self, left: int, top: int, right: int, bottom: int) -> None:
@@ -220,64 +199,15 @@ class StudioApp:
         if not e.extended and not e.painted:
             self.window.show_error("Nothing to fill: drag an edge of the canvas outward, or paint a region with the brush")
             return
-        from studio.engine.edit import EditRequest
         from studio.errors import StudioError
 
-        width, height = e.size
         try:
-            generate = self.session.request().replace(width=width, height=height, count=int(self.session["candidates"]))
-            request = EditRequest(
-                generate=generate, image=e.canvas_pixels(), mask=e.job_mask(), fill=self.session["fill"],
-                kind=e.kind, source=e.picture.path, extend=e.extend,
-            )
+            request = e.request(self.session.request(), int(self.session["candidates"]), self.session["fill"])
         except StudioError as exc:
             self.window.show_error(str(exc))
             return
         self.window.show_error("")
-        job_id = self.worker.submit(request)
-        self._edit_jobs.add(job_id)
-        self.queue.add(job_id, generate)
-        e.begin_job(job_id, e.kind, self._preview_rect(request), generate.count)
-
-    def plan_zones(self, width: int, height: int, extend):
-        """The zones a job on a canvas grown to `extend` would use, for the canvas's overlay while dragging."""
-        from studio.engine.edit import plan_window
-        from studio.ui.handles import Zones, zone_rects
-
-        left, top, right, bottom = extend
-        middle = width - left - right
-        new = [(0, 0, left, height), (left, 0, middle, top), (width - right, 0, right, height), (left, height - bottom, middle, bottom)]
-        new = [r for r in new if r[2] > 0 and r[3] > 0]
-        painted = self.edits.painted_rect()
-        if painted is not None:
-            new.append((painted[0] + left, painted[1] + top, painted[2], painted[3]))
-        if not new:
-            return None
-        x0, y0 = min(r[0] for r in new), min(r[1] for r in new)
-        x1, y1 = max(r[0] + r[2] for r in new), max(r[1] + r[3] for r in new)
-        try:
-            window = plan_window(native=self._native, canvas_size=(width, height), new=(x0, y0, x1 - x0, y1 - y0))
-        except Exception:
-            return None
-        picture = (left, top, width - left - right, height - top - bottom)
-        return Zones(*zone_rects(new, tuple(window.context), window.band, picture))
-
-    def _preview_rect(self, request):
-        """Where the job's step previews go on the canvas: the window the model sees."""
-        from PySide6.QtCore import QRect
-
-        from studio.engine.edit import plan_window
-
-        try:
-            return QRect(*plan_window(request.mask, self._native).context)
-        except Exception:
-            return None
-
-    def _preview(self, job_id: int, index: int, step: int, image) -> None:
-        if job_id in self._edit_jobs:
-            self.edits.show_preview(job_id, image, index)
-        else:
-            self.document.show_preview(job_id, index, step, image)
+        self.router.submit(request)
 
     def _document_shown(self) -> None:
         """The document shows another image: a step preview, or a picture to edit from now on."""
@@ -367,27 +297,8 @@ class StudioApp:
         except StudioError as exc:
             self.window.show_error(str(exc))
 
-    # The timeline: the steps of the generated picture, or of the outpaint/inpaint candidate shown.
-    def _timeline_count(self) -> int:
-        e = self.edits
-        return e.frame_count() if e.has_frames else len(self.document.current_frames)
-
-    def _timeline_frames(self) -> None:
-        self.window.timeline.set_frames(self._timeline_count())
-
-    def _scrub(self, position: int) -> None:
-        if self.edits.has_frames:
-            self.edits.show_frame(position)
-        else:
-            self.document.show_frame(position)
-
-    def _animation_frames(self) -> list:
-        if self.edits.has_frames:
-            return self.edits.animation_frames()
-        return [to_array(f) for f in self.document.current_frames]
-
     def export_animation(self) -> None:
-        if self._timeline_count() < 2:
+        if self.router.frame_count() < 2:
             self.window.show_error("there are no steps to animate for this image")
             return
         path, _ = QtWidgets.QFileDialog.getSaveFileName(self.window, "Export animation", str(Path.home() / "steps.gif"), "GIF (*.gif);;WebP (*.webp)")
@@ -398,7 +309,7 @@ class StudioApp:
         from studio.errors import StudioError
         from studio.model.picture_files import save_steps
 
-        frames = self._animation_frames()
+        frames = self.router.animation_frames()
         height, width = frames[-1].shape[:2]
         try:
             save_steps(path, frames, (width, height))
@@ -412,8 +323,10 @@ class StudioApp:
             return
         name = "Studio landscape (embedded)" if ref == "embedded" else Path(ref).name or ref
         self.window.model_status.setText(f"Model: {name} · ready")
-        self.window.controls.set_model_base(min(defaults.width, defaults.height))
-        self._native = min(defaults.width, defaults.height)
+        from studio.engine.edit import native_side
+
+        self.edits.native = native_side(defaults)
+        self.window.controls.set_model_base(self.edits.native)
         self.session.start_from_model_defaults(ref, defaults)
 
     def _model_failed(self, ref: str, message: str) -> None:
@@ -421,58 +334,20 @@ class StudioApp:
         self.window.model_status.setText("No model loaded")
         self.window.show_error(message)
 
-    def _job_started(self, job_id: int, request) -> None:
-        self.queue.start(job_id)
-        request = getattr(request, "generate", request)  # an edit job's request holds its GenerateRequest
-        if job_id not in self._edit_jobs:
-            self.document.start_batch()
+    def _job_started(self, total_steps: int) -> None:
         self.window.stack.setCurrentWidget(self.window.canvas)
-        self.window.progress.setRange(0, request.steps * request.count)
-        self.window.progress.setValue(0)
-        self.window.progress.setFormat("Starting…")
+        self._progress(0, total_steps, "Starting…")
 
     def _progress(self, step: int, total: int, text: str) -> None:
         self.window.progress.setRange(0, total)
         self.window.progress.setValue(step)
         self.window.progress.setFormat(text)
 
-    def _image_saved(self, result) -> None:
-        if result.job_id in self._edit_jobs:
-            self.edits.add_candidate(result.job_id, result.image, result)
-        else:
-            self.document.add_result(result)
-            self._in_gallery(result)
-
     def _in_gallery(self, result) -> None:
         """A generated image, or an accepted candidate, now in the gallery."""
         self.window.recent.add(result.path, result.image, result.recipe.request.prompt)
         if self.gallery_model is not None:
             self.gallery_model.add_file(result.path)
-
-    def _job_finished(self, job_id: int, warnings) -> None:
-        edit = job_id in self._edit_jobs
-        self._job_ended(job_id, "done", "Done")
-        if warnings:
-            self.window.show_error("; ".join(warnings))
-        if len(self.document.candidates) > 1 and not edit:
-            self.window.stack.setCurrentWidget(self.window.grid)
-
-    def _job_failed(self, job_id: int, message: str) -> None:
-        self._job_ended(job_id, "failed", "Failed")
-        self.window.show_error(message)
-
-    def _job_ended(self, job_id: int, state: str, label: str) -> None:
-        self.queue.end(job_id, state)
-        if self.queue.running is None:
-            self.window.progress.setFormat(label)
-        if job_id in self._edit_jobs:
-            self._edit_jobs.discard(job_id)
-            self.edits.end_job(job_id, state)
-        elif state == "cancelled" and self.document.candidates:
-            last = self.document.candidates[-1]
-            self.document.open(last.image, last.path, last.recipe, frame_key=(last.job_id, last.index))
-        elif state == "cancelled":
-            self.document.open(QtGui.QImage())
 
     def _session_changed(self, key: str) -> None:
         self._save_timer.start()

@@ -11,7 +11,7 @@ every pixel farther out is left exactly as it was.
 This module is numpy only (the window can be planned and drawn without torch):
 
     canvas, mask = extend_canvas(image, left=0, top=0, right=64, bottom=0)
-    window = plan_window(mask, native=128)   # window.new, window.context, window.band_rect
+    window = plan_window(mask, native=128)   # window.new, window.context, window.band_rect (Rects)
     request = EditRequest(GenerateRequest(prompt=..., count=3), canvas, mask, extend=(0, 0, 64, 0))
     Engine().run_edit(request, on_event, cancel)  # -> Finished with full-canvas images
 """
@@ -20,11 +20,12 @@ from __future__ import annotations
 
 import dataclasses
 from dataclasses import dataclass
-from typing import Any, NamedTuple
+from typing import Any
 
 import numpy as np
 
 from studio.errors import RequestError
+from studio.engine.geometry import Rect
 from studio.engine.request import MAX_PIXELS, MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE, GenerateRequest
 
 FILLS = ("edge", "noise", "colour", "original")
@@ -34,37 +35,9 @@ DEFAULT_NATIVE = 512
 MIN_BAND = 8
 
 
-class Rect(NamedTuple):
-    """A rectangle of the canvas in pixels: left, top, width, height."""
-
-    x: int
-    y: int
-    width: int
-    height: int
-
-    @property
-    def right(self) -> int:
-        return self.x + self.width
-
-    @property
-    def bottom(self) -> int:
-        return self.y + self.height
-
-    @property
-    def slices(self) -> tuple[slice, slice]:
-        """Index an H x W (x C) array with this: `array[rect.slices]`."""
-        return slice(self.y, self.bottom), slice(self.x, self.right)
-
-    def grown(self, by: int, within: Rect) -> Rect:
-        """This rectangle grown by `by` on every side, clipped to `within`."""
-        x0, y0 = max(within.x, self.x - by), max(within.y, self.y - by)
-        x1, y1 = min(within.right, self.right + by), min(within.bottom, self.bottom + by)
-        return Rect(x0, y0, max(0, x1 - x0), max(0, y1 - y0))
-
-
 @dataclass(frozen=True)
 class EditWindow:
-    """Where an edit job works, in canvas pixels; everything the canvas overlay draws.
+    """Where an edit job works, in canvas pixels (see `zones.plan_zones` for what the overlay draws).
 
     `new` is the area to generate (the mask's bounding box), `context` the crop that goes
     through the model (new area plus old picture around it), `band` how far outside the
@@ -90,8 +63,8 @@ class EditWindow:
 
     def to_dict(self) -> dict[str, Any]:
         return {
-            "new": list(self.new),
-            "context": list(self.context),
+            "new": self.new.as_list(),
+            "context": self.context.as_list(),
             "band": self.band,
             "model_size": list(self.model_size),
         }
@@ -126,7 +99,7 @@ def plan_window(
     native: int = DEFAULT_NATIVE,
     *,
     canvas_size: tuple[int, int] | None = None,
-    new: tuple[int, int, int, int] | None = None,
+    new: Rect | tuple[int, int, int, int] | None = None,
     band: int | None = None,
     context: int | None = None,
 ) -> EditWindow:
@@ -143,7 +116,8 @@ def plan_window(
         if canvas_size is None or new is None:
             raise RequestError("plan_window needs a mask, or the canvas size and the new area")
         width, height = (int(v) for v in canvas_size)
-        area = Rect(*(int(v) for v in new)).grown(0, Rect(0, 0, width, height))
+        area = new if isinstance(new, Rect) else Rect(*(int(v) for v in new))
+        area = area.grown(0, Rect(0, 0, width, height))
         if area.width <= 0 or area.height <= 0:
             raise RequestError("nothing to outpaint: extend the canvas or paint a mask")
     native = max(SIZE_MULTIPLE, int(native))

@@ -9,6 +9,10 @@ states never change in place, so undo and redo give back the exact pixels.
 While an outpaint or inpaint job is pending or running, and while its candidates wait to be
 accepted or discarded, the picture is locked: the job was made from it. Candidates are files
 in a temporary place: `keep` moves the accepted one into the gallery, `drop` removes the rest.
+
+Rectangles are the engine's `Rect`, in canvas pixels. `native` is the loaded model's native
+side, set once it has loaded; with it `zones` plans what a job would use (the canvas overlay
+draws it while a handle is dragged, and a job's step previews of the window alone go there).
 """
 
 from __future__ import annotations
@@ -16,14 +20,17 @@ from __future__ import annotations
 from dataclasses import dataclass, replace
 from typing import TYPE_CHECKING, Callable
 
-from PySide6.QtCore import QObject, QPointF, QRect, Qt, Signal
+from PySide6.QtCore import QObject, QPointF, Qt, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPen, QUndoCommand, QUndoStack
 
+from studio.engine.geometry import Rect
 from studio.errors import StudioError
 from studio.model.pixels import mask_from_qimage, mask_to_qimage, to_array, to_qimage, to_rgba_qimage
 
 if TYPE_CHECKING:
     import numpy as np  # imported where used: not on the window's startup path
+
+    from studio.engine.zones import Zones
 
 NO_EXTENSION = (0, 0, 0, 0)
 MASK_COLOUR = (255, 84, 84)
@@ -83,8 +90,9 @@ class Edits(QObject):
         self.job_id: int | None = None
         self.job_kind = ""
         self.expected = 0  # candidates the job will make
+        self.native: int | None = None  # the loaded model's native side (see `zones`)
         self._preview: np.ndarray | None = None
-        self._preview_rect: QRect | None = None
+        self._job_zones: Zones | None = None  # what the running job uses
         self._preview_whole = False
         self._frames: dict[int, list[QImage]] = {}  # the running job's previews, per image index
         self._live = -1  # the index whose previews arrive now
@@ -117,12 +125,12 @@ class Edits(QObject):
         return self.picture.size if self.picture else (0, 0)
 
     @property
-    def base_rect(self) -> QRect:
+    def base_rect(self) -> Rect:
         """Where the committed pixels sit on the canvas."""
         if self.picture is None:
-            return QRect()
+            return Rect(0, 0, 0, 0)
         height, width = self.picture.base.shape[:2]
-        return QRect(self.extend[0], self.extend[1], width, height)
+        return Rect(self.extend[0], self.extend[1], width, height)
 
     @property
     def can_undo(self) -> bool:
@@ -138,8 +146,7 @@ class Edits(QObject):
         import numpy as np
         width, height = self.size
         canvas = np.zeros((height, width, 3), dtype=np.uint8)
-        rect = self.base_rect
-        canvas[rect.top() : rect.top() + rect.height(), rect.left() : rect.left() + rect.width()] = self.picture.base
+        canvas[self.base_rect.slices] = self.picture.base
         return canvas
 
     def job_mask(self) -> np.ndarray:
@@ -147,23 +154,47 @@ class Edits(QObject):
         import numpy as np
         width, height = self.size
         mask = np.full((height, width), 255, dtype=np.uint8)
-        rect = self.base_rect
-        inside = mask[rect.top() : rect.top() + rect.height(), rect.left() : rect.left() + rect.width()]
-        inside[...] = self.picture.mask if self.picture.mask is not None else 0
+        mask[self.base_rect.slices] = self.picture.mask if self.picture.mask is not None else 0
         return mask
 
-    def painted_rect(self) -> tuple[int, int, int, int] | None:
-        """The bounding box (x, y, width, height) of the brush mask over the picture, or None."""
-        import numpy as np
+    def painted_rect(self) -> Rect | None:
+        """The bounding box of the brush mask on the canvas, or None."""
+        from studio.engine.edit import mask_bbox
+
         if self.picture is None or self.picture.mask is None:
             return None
-        rows = np.flatnonzero(self.picture.mask.any(axis=1))
-        cols = np.flatnonzero(self.picture.mask.any(axis=0))
-        return int(cols[0]), int(rows[0]), int(cols[-1] - cols[0] + 1), int(rows[-1] - rows[0] + 1)
+        found = mask_bbox(self.picture.mask)
+        return None if found is None else found.translated(self.extend[0], self.extend[1])
+
+    def zones(self, extend: tuple[int, int, int, int] | None = None) -> Zones | None:
+        """What a job would use on the canvas grown to `extend` (left, top, right, bottom; the
+        picture's own when None): None with nothing to fill, or before a model has loaded."""
+        from studio.engine.zones import plan_zones
+
+        if self.picture is None or self.native is None:
+            return None
+        left, top, right, bottom = self.extend if extend is None else extend
+        height, width = self.picture.base.shape[:2]
+        painted = self.painted_rect()
+        if painted is not None:
+            painted = painted.translated(left - self.extend[0], top - self.extend[1])
+        return plan_zones((width + left + right, height + top + bottom), Rect(left, top, width, height), self.native, painted)
 
     @property
     def kind(self) -> str:
         return "outpaint" if self.extended else "inpaint"
+
+    def request(self, generate, count: int, fill: str):
+        """The EditRequest of a job of `count` candidates on the canvas as it is now, with the prompt
+        and settings of `generate` (a GenerateRequest). Raises StudioError when it cannot be made."""
+        from studio.engine.edit import EditRequest
+
+        width, height = self.size
+        generate = generate.replace(width=width, height=height, count=count)
+        return EditRequest(
+            generate=generate, image=self.canvas_pixels(), mask=self.job_mask(), fill=fill,
+            kind=self.kind, source=self.picture.path, extend=self.extend,
+        )
 
     # Edits; each is one step on the undo stack. They return False when refused.
     def load(self, pixels: np.ndarray | None, path: str | None = None, recipe=None, key: int | None = None) -> None:
@@ -232,12 +263,11 @@ class Edits(QObject):
             self.history.redo()
 
     # The job.
-    def begin_job(self, job_id: int, kind: str, preview_rect: QRect | None = None, count: int = 1) -> None:
-        """A job of `count` candidates was submitted from the picture as it is now; `preview_rect` is
-        where its step previews go."""
+    def begin_job(self, job_id: int, kind: str, count: int = 1) -> None:
+        """A job of `count` candidates was submitted from the picture as it is now."""
         self.candidates, self.current = [], 0
         self.job_id, self.job_kind, self.expected = job_id, kind, count
-        self._preview, self._preview_rect = None, preview_rect
+        self._preview, self._job_zones = None, self.zones()
         self._frames, self._live = {}, -1
         self.changed.emit()
         self.framesChanged.emit()
@@ -256,12 +286,12 @@ class Edits(QObject):
     def _place(self, image: QImage) -> None:
         import numpy as np
         width, height = self.size
-        whole = QRect(0, 0, width, height)
-        self._preview_whole = image.size() == whole.size()
-        rect = whole if self._preview_whole or self._preview_rect is None else self._preview_rect
-        scaled = image.scaled(rect.width(), rect.height(), Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation)
+        whole = Rect(0, 0, width, height)
+        self._preview_whole = (image.width(), image.height()) == whole.size
+        rect = whole if self._preview_whole or self._job_zones is None else self._job_zones.context
+        scaled = image.scaled(rect.width, rect.height, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation)
         preview = np.zeros((height, width, 3), np.uint8)
-        preview[rect.top() : rect.bottom() + 1, rect.left() : rect.right() + 1] = to_array(scaled)
+        preview[rect.slices] = to_array(scaled)
         self._preview = preview
 
     def add_candidate(self, job_id: int, image: QImage, result) -> None:
@@ -384,8 +414,7 @@ class Edits(QObject):
             return to_qimage(self.showing.pixels)
         pixels = self.canvas_pixels()
         alpha = np.zeros(pixels.shape[:2], np.uint8)
-        rect = self.base_rect
-        alpha[rect.top() : rect.top() + rect.height(), rect.left() : rect.left() + rect.width()] = 255
+        alpha[self.base_rect.slices] = 255
         if self._preview is not None:
             pixels = self._blended(self._preview)
             alpha[self.job_mask() > 0] = 255
@@ -422,7 +451,7 @@ class Edits(QObject):
             self.drop(dropped)
         self.candidates, self.current = [], 0
         self.job_id, self.job_kind, self.expected = None, "", 0
-        self._preview, self._preview_rect = None, None
+        self._preview, self._job_zones = None, None
         self._frames, self._live = {}, -1
         if had_frames:
             self.framesChanged.emit()

@@ -14,6 +14,7 @@ from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPalette
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
+from studio.engine.geometry import Rect
 from studio.ui.handles import CURSORS, HANDLES, Proposal, drag_extension, handle_at
 from studio.ui.overlay import (
     BAND_COLOUR,
@@ -72,7 +73,7 @@ class Canvas(QWidget):
         self._mask: QImage | None = None
         self.tool = "extend"
         self.brush_size = 32  # diameter, canvas px
-        self.zone_planner = None  # (width, height, (left, top, right, bottom)) -> Zones | None
+        self.zone_planner = None  # (left, top, right, bottom) -> the engine's Zones, or None
         self._resize: _Resize | None = None
         self._stroke: list[QPointF] | None = None
         self._hover: str | None = None
@@ -106,11 +107,12 @@ class Canvas(QWidget):
         else:
             self.update()
 
-    def set_edit(self, image: QImage, floor: QRect | None, mask: QImage | None = None) -> None:
+    def set_edit(self, image: QImage, floor: Rect | None, mask: QImage | None = None) -> None:
         """Show an editable canvas: `floor` is where the committed picture sits in `image` (None: not
         editable now), `mask` the brush mask drawn over it. Growing or cropping keeps the picture still."""
         self._editing = True
         old = self._floor
+        floor = None if floor is None else QRect(floor.x, floor.y, floor.width, floor.height)
         shift = None
         if floor is not None and old is not None and floor.size() == old.size() and not self._image.isNull():
             shift = floor.topLeft() - old.topLeft()
@@ -409,7 +411,7 @@ class Canvas(QWidget):
         painter.drawImage(target, self._image)
         painter.restore()
         width, height = r.proposal.size
-        zones = self.zone_planner(width, height, r.proposal.extend) if self.zone_planner and any(r.proposal.extend) else None
+        zones = self.zone_planner(r.proposal.extend) if self.zone_planner and any(r.proposal.extend) else None
         if zones is not None:
             draw_zones(painter, zones, proposed.topLeft(), z)
         draw_handles(painter, proposed, r.handle)

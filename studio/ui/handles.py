@@ -8,7 +8,7 @@ picture), keeps the canvas a multiple of 8 px, and stops at the engine's size li
 from __future__ import annotations
 
 import math
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 from PySide6.QtCore import QPointF, QRectF, Qt
 
@@ -139,33 +139,3 @@ def drag_extension(
 
 def _snap(value: float, step: int) -> int:
     return max(0, math.floor(value / step + 0.5) * step)
-
-
-@dataclass(frozen=True)
-class Zones:
-    """What a job on the proposed canvas would use, in canvas px: the new area, the model's window, the blend band."""
-
-    new: list[QRectF] = field(default_factory=list)
-    context: list[QRectF] = field(default_factory=list)
-    band: list[QRectF] = field(default_factory=list)
-
-
-def zone_rects(new: list, context: tuple, band: int, picture: tuple) -> tuple[list[QRectF], list[QRectF], list[QRectF]]:
-    """The overlay's rectangles from (x, y, width, height) tuples: the new areas, the model's window,
-    and the blend band: the strips of the picture within `band` px of a new area, inside the window."""
-    window = QRectF(*context)
-    inside = QRectF(*picture).intersected(window)
-    bands = []
-    for x, y, w, h in new:
-        grown = QRectF(x - band, y - band, w + 2 * band, h + 2 * band).intersected(inside)
-        core = QRectF(x, y, w, h)
-        for strip in (
-            QRectF(grown.left(), grown.top(), grown.width(), core.top() - grown.top()),
-            QRectF(grown.left(), core.bottom(), grown.width(), grown.bottom() - core.bottom()),
-            QRectF(grown.left(), core.top(), core.left() - grown.left(), core.height()),
-            QRectF(core.right(), core.top(), grown.right() - core.right(), core.height()),
-        ):
-            strip = strip.intersected(grown)
-            if strip.width() > 0 and strip.height() > 0:
-                bands.append(strip)
-    return [QRectF(*r) for r in new], [window], bands

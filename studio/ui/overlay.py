@@ -2,10 +2,16 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QPointF, QRectF, QSizeF, Qt
 from PySide6.QtGui import QBrush, QColor, QFont, QFontMetrics, QPainter, QPainterPath, QPen, QPixmap
 
-from studio.ui.handles import HANDLES, Zones, handle_point
+from studio.engine.geometry import Rect
+from studio.ui.handles import HANDLES, handle_point
+
+if TYPE_CHECKING:
+    from studio.engine.zones import Zones  # numpy: not on the window's startup path
 
 CHECK = 8  # widget px per checkerboard square
 HANDLE = 8
@@ -52,13 +58,13 @@ def draw_handles(painter: QPainter, rect: QRectF, hovered: str | None) -> None:
 def draw_zones(painter: QPainter, zones: Zones, origin: QPointF, zoom: float) -> None:
     """The three zones of the job, from canvas px to widget px."""
 
-    def widget(rect: QRectF) -> QRectF:
-        return QRectF(origin + rect.topLeft() * zoom, rect.size() * zoom)
+    def widget(rect: Rect) -> QRectF:
+        return QRectF(origin.x() + rect.x * zoom, origin.y() + rect.y * zoom, rect.width * zoom, rect.height * zoom)
 
     painter.save()
     painter.setRenderHint(QPainter.RenderHint.Antialiasing, False)
-    for rect in zones.context:
-        painter.fillRect(widget(rect), QColor(CONTEXT_COLOUR.red(), CONTEXT_COLOUR.green(), CONTEXT_COLOUR.blue(), 22))
+    context = widget(zones.context)
+    painter.fillRect(context, QColor(CONTEXT_COLOUR.red(), CONTEXT_COLOUR.green(), CONTEXT_COLOUR.blue(), 22))
     new_fill = QColor(NEW_COLOUR)
     new_fill.setAlpha(70)
     for rect in zones.new:
@@ -75,8 +81,7 @@ def draw_zones(painter: QPainter, zones: Zones, origin: QPointF, zoom: float) ->
         painter.drawRect(widget(rect))
     pen = QPen(CONTEXT_COLOUR, 1.5, Qt.PenStyle.DashLine)
     painter.setPen(pen)
-    for rect in zones.context:
-        painter.drawRect(widget(rect).adjusted(0.5, 0.5, -0.5, -0.5))
+    painter.drawRect(context.adjusted(0.5, 0.5, -0.5, -0.5))
     painter.restore()
 
 

@@ -223,7 +223,7 @@ def test_the_overlay_shows_while_dragging(qtbot, make_app, tmp_path):
     qtbot.mousePress(canvas, LEFT, Qt.KeyboardModifier.NoModifier, start)
     _move(canvas, start + QPoint(round(30 * canvas.zoom), 0))
     assert canvas.dragging
-    zones = studio.plan_zones(96, 64, (0, 0, 32, 0))
+    zones = studio.edits.zones((0, 0, 32, 0))
     assert zones is not None and zones.new and zones.context and zones.band
     drawn = canvas.grab().toImage()
     qtbot.keyClick(canvas, Qt.Key.Key_Escape)  # Esc drops the drag
@@ -286,7 +286,7 @@ def _with_recipe(tmp_path, prompt: str):
 def _band(studio) -> int:
     from studio.engine.edit import plan_window
 
-    return plan_window(studio.edits.job_mask(), studio._native).band
+    return plan_window(studio.edits.job_mask(), studio.edits.native).band
 
 
 def _grown(region: np.ndarray, by: int) -> np.ndarray:
