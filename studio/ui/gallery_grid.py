@@ -11,8 +11,8 @@ from PySide6.QtCore import QEvent, QObject, QPoint, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QDesktopServices, QFont, QPainter, QPalette, QPen, QPixmap
 from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemDelegate, QWidget
 
-from studio.model.thumbnail_loader import THUMB_SIDE
 from studio.model.local_files import file_url, local_path
+from studio.model.thumbnail_loader import THUMB_SIDE
 from studio.ui.theme import ACCENT
 
 MIN_CELL = 100  # cells grow from this to fill the grid's width exactly

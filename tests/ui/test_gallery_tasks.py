@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import threading
-import time
 
 import pytest
 
@@ -76,7 +75,7 @@ def test_a_cancelled_task_that_waits_never_runs_and_a_running_one_is_asked_to_st
 
     running = runner.submit("run long", long, done=done.append)
     waiting = runner.submit("wait", lambda task: ran.append("waiting ran"), done=done.append)
-    after = runner.submit("come after", lambda task: "after", done=done.append)
+    runner.submit("come after", lambda task: "after", done=done.append)
     assert started.wait(10)
     waiting.cancel()
     running.cancel()
