@@ -20,7 +20,7 @@ from PySide6.QtWidgets import QApplication
 from studio.errors import RequestError
 from studio.model.pixels import to_array
 from studio.model.session import Session
-from studio.paths import data_dir, gallery_dir
+from studio.paths import data_dir, gallery_dir, log_dir
 from studio.ui.main_window import MainWindow
 from studio.ui.theme import apply_theme
 from studio.worker import Worker
@@ -43,6 +43,7 @@ class StudioApp:
         self.queue = self.document = self.edits = self.router = None  # built with the panels (see _build)
         self.worker = Worker(self.gallery, device=device)
         self.window = MainWindow(self.session)
+        self.window.log_folder = log_dir(data)
         self.gallery_model = None  # built once the window has painted (see _build_gallery)
         self.gallery_panel = None
         self._save_timer = QTimer(singleShot=True, interval=800)
@@ -424,6 +425,18 @@ def run(studio: StudioApp) -> NoReturn:
     os._exit(code)
 
 
+def start_up(data: Path, device: str | None = None, argv: list[str] | None = None) -> StudioApp:
+    """What `main` builds: the log first (DATA_DIR/logs, see studio.logs), then the app, whose
+    window shows what nobody caught."""
+    from studio.logs import setup_logging
+    from studio.ui.qt_logging import install_qt_messages, report_uncaught
+
+    setup_logging(data)
+    install_qt_messages()
+    studio = StudioApp(application(argv), data, device)
+    report_uncaught(studio.window)
+    return studio
+
+
 def main(argv: list[str] | None = None, data: str | None = None, device: str | None = None) -> NoReturn:
-    app = application(argv)
-    return run(StudioApp(app, data_dir(data), device))
+    return run(start_up(data_dir(data), device, argv))

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import logging
 import os
 import secrets
 import signal
@@ -25,6 +26,8 @@ from studio import __version__
 from studio.errors import RequestError, StudioError
 from studio.cli_gallery import printable
 from studio.engine.request import EMBEDDED_MODEL, MAX_SEED
+
+log = logging.getLogger(__name__)
 
 EXIT_ERROR = 1
 EXIT_USAGE = 2
@@ -94,6 +97,10 @@ def main(argv: list[str] | None = None) -> int:
         from studio.app import main as app_main
 
         return app_main(data=args.data_dir, device=args.device)
+    from studio.logs import setup_logging, stop_logging
+    from studio.paths import data_dir
+
+    setup_logging(data_dir(args.data_dir), create=False, quiet=True)  # stderr stays the command's own lines
     try:
         if args.command == "generate":
             return generate(args)
@@ -121,10 +128,13 @@ def main(argv: list[str] | None = None) -> int:
         print(f"studio: error: {printable(os_error_reason(exc) + where)}", file=sys.stderr)
         return EXIT_ERROR
     except Exception as exc:  # a bug: still one line, the traceback on request
+        log.exception("studio %s failed", args.command)
         if os.environ.get("STUDIO_DEBUG"):
             traceback.print_exc()
         print(f"studio: internal error: {type(exc).__name__}: {_one_line(exc)} (STUDIO_DEBUG=1 shows where)", file=sys.stderr)
         return EXIT_ERROR
+    finally:
+        stop_logging()
     return 0
 
 

@@ -50,7 +50,6 @@ def run_gallery_command(args) -> int:
     handler = _Warnings(logging.WARNING)
     for logger in loggers:
         logger.addHandler(handler)
-        logger.propagate = False
     try:
         return _run(args)
     except BrokenPipeError:
@@ -62,14 +61,15 @@ def run_gallery_command(args) -> int:
     finally:
         for logger in loggers:
             logger.removeHandler(handler)
-            logger.propagate = True
 
 
 class _Warnings(logging.Handler):
-    """The gallery's warnings (skipped files, a rebuilt index) as `studio: warning:` lines."""
+    """The gallery's warnings (skipped files, a rebuilt index) as `studio: warning:` lines; the
+    log file still gets them (with any traceback), stderr only this line (see studio.logs)."""
 
     def emit(self, record: logging.LogRecord) -> None:
         try:
+            record.shown = True
             _warn(record.getMessage().removeprefix("gallery: "))
         except BrokenPipeError:
             raise

@@ -42,3 +42,8 @@ def trash_dir(base: Path) -> Path:
 def favourites_path(base: Path) -> Path:
     """The names of the favourite images (kept apart from the index, which is only a cache)."""
     return base / "favourites.json"
+
+
+def log_dir(base: Path) -> Path:
+    """Studio's log files: studio.log (rotated) and crash.log (what a crash left)."""
+    return base / "logs"

@@ -15,6 +15,7 @@ from __future__ import annotations
 
 import dataclasses
 import itertools
+import logging
 import os
 import queue
 import shutil
@@ -29,6 +30,8 @@ from PySide6.QtGui import QImage
 
 from studio.engine.request import GenerateRequest
 from studio.model.pixels import to_qimage
+
+log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from studio.engine.edit import EditRequest
@@ -189,6 +192,7 @@ class Worker(QThread):
             self.modelFailed.emit(ref, str(exc))
             return
         except Exception as exc:  # a model that breaks the loader must not end the thread
+            log.exception("loading the model %s failed", ref)
             self.modelFailed.emit(ref, f"cannot load {ref}: {exc}")
             return
         self.modelLoaded.emit(ref, model.info.defaults)

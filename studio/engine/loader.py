@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import logging
 import threading
 from dataclasses import dataclass
 from typing import Any
@@ -11,6 +12,8 @@ from studio.engine.devices import dtype_for, pick_device
 from studio.errors import ModelError
 from studio.engine.models import _SKIPPED, ModelInfo, resolve_model
 from studio.engine.previews import SD, SDXL, LatentPreviewer, PreviewFactors, calibration_images, fit_preview_factors
+
+log = logging.getLogger(__name__)
 
 
 @dataclass
@@ -42,6 +45,7 @@ def load_model(info: ModelInfo, device: str | None = None) -> LoadedModel:
     except torch.cuda.OutOfMemoryError:
         raise ModelError(f"not enough GPU memory to load {info.ref}") from None
     except Exception as exc:
+        log.exception("loading the model %s from %s failed", info.ref, info.path)
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ModelError(f"cannot load model {info.ref} from {info.path}: {first_line}") from None
     pipe.set_progress_bar_config(disable=True)

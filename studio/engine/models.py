@@ -7,6 +7,7 @@ A model that cannot be used gives one `ModelError` naming the path or id and wha
 from __future__ import annotations
 
 import json
+import logging
 import re
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -14,6 +15,8 @@ from typing import Any
 
 from studio.errors import ModelError, RequestError
 from studio.engine.request import EMBEDDED_MODEL, GenerateRequest
+
+log = logging.getLogger(__name__)
 
 STUDIO_FILE = "studio.json"
 EMBEDDED_PATH = Path(__file__).resolve().parents[2] / "assets" / "models" / "landscape"
@@ -100,6 +103,7 @@ def _cached_snapshot(repo_id: str) -> Path:
             f"download it once (huggingface-cli download {repo_id}) or pass a model folder"
         ) from None
     except Exception as exc:  # a damaged cache entry, a bad id
+        log.exception("looking up %r in the Hugging Face cache failed", repo_id)
         raise ModelError(f"model {repo_id!r} could not be found in the local cache: {exc}") from None
 
 

@@ -9,6 +9,7 @@ caller's business, so a cancelled job never leaves a file behind.
 
 from __future__ import annotations
 
+import logging
 import threading
 import time
 import traceback
@@ -33,6 +34,8 @@ from studio.engine.request import GenerateRequest
 from studio.engine.schedulers import make_scheduler
 from studio.engine.step_reports import StepReporter
 from studio.engine.x0 import X0Observer
+
+log = logging.getLogger(__name__)
 
 CancelFlag = Union[threading.Event, Callable[[], bool], None]
 EventHandler = Callable[[Event], None]
@@ -77,8 +80,10 @@ def run_job(request, on_event: EventHandler | None, cancel: CancelFlag, make_ima
     except _Stop as stop:
         final = Cancelled(tuple(results), stop.index, stop.step)
     except StudioError as exc:
+        log.info("a job failed: %s", exc)
         final = Failed(str(exc))
     except Exception as exc:  # anything else still ends the job with a readable message
+        log.exception("a job failed unexpectedly")
         final = Failed(_describe(exc), traceback.format_exc())
     emit(final)
     return final

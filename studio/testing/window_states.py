@@ -2,7 +2,7 @@
 
     python -m studio.testing.window_states STATE DATA_DIR [--image PNG] [--source DIR] [--prompt-words N]
 
-STATE is one of STATES. The window is built and run exactly as `studio` runs it (studio.app.run),
+STATE is one of STATES. The window is built and run exactly as `studio` runs it (studio.app.start_up, run),
 on the model DATA_DIR/settings.json names, with the device forced to the CPU. When the state is
 reached the window is closed and one line is printed: `closing {json}` with the time (time.time())
 and what was going on; when it is not reached within --deadline seconds, `never reached {json}` and
@@ -57,9 +57,9 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--deadline", type=float, default=240, help="seconds to reach the state before giving up")
     args = parser.parse_args(argv)
 
-    from studio.app import StudioApp, application, run
+    from studio.app import run, start_up
 
-    studio = StudioApp(application([sys.argv[0]]), args.data, device=args.device)
+    studio = start_up(args.data, args.device, [sys.argv[0]])
     worker, seen = studio.worker, {"loaded": False, "steps": 0, "started": False}
     worker.modelLoaded.connect(lambda *_: seen.update(loaded=True))
     worker.jobStarted.connect(lambda *_: seen.update(started=True))

@@ -55,6 +55,7 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.session = session
         self.built = False
+        self.log_folder = None  # DATA_DIR/logs, for Help > Open log folder
         self._painted = False
         self.setWindowTitle("Studio")
         self.setMinimumSize(960, 600)
@@ -186,6 +187,7 @@ class MainWindow(QMainWindow):
         theme.toggled.connect(self.themeToggled)
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&Keyboard shortcuts", "F1", self.show_shortcuts)
+        self._action(help_menu, "Open &log folder", None, self.open_log_folder, "The log and crash reports, for finding out what went wrong")
         self._action(help_menu, "&About Studio", None, self.show_about)
 
     def add_gallery(self, panel) -> None:
@@ -221,6 +223,21 @@ class MainWindow(QMainWindow):
     def show_shortcuts(self) -> None:
         rows = "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{v}</td></tr>" for k, v in SHORTCUTS)
         self._info("Keyboard shortcuts", f"<table cellpadding=4>{rows}</table>")
+
+    def open_log_folder(self) -> None:
+        """Show the log folder (studio.log, crash.log) in the file manager."""
+        if self.log_folder is None:
+            return
+        from pathlib import Path
+
+        folder = Path(self.log_folder)
+        try:
+            folder.mkdir(parents=True, exist_ok=True)
+        except OSError as exc:
+            self.show_error(f"cannot make the log folder {folder}: {exc.strerror or exc}")
+            return
+        if not QtGui.QDesktopServices.openUrl(QtCore.QUrl.fromLocalFile(str(folder))):
+            self.show_error(f"cannot open the log folder {folder}")
 
     def show_about(self) -> None:
         self._info(
