@@ -25,7 +25,13 @@ from PySide6.QtGui import QColor, QImage, QPainter, QPen, QUndoCommand, QUndoSta
 
 from studio.engine.geometry import Rect
 from studio.errors import StudioError
-from studio.model.pixels import mask_from_qimage, mask_to_qimage, to_array, to_qimage, to_rgba_qimage
+from studio.model.pixels import (
+    mask_from_qimage,
+    mask_to_qimage,
+    to_array,
+    to_qimage,
+    to_rgba_qimage,
+)
 
 if TYPE_CHECKING:
     import numpy as np  # imported where used: not on the window's startup path

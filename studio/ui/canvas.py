@@ -26,9 +26,9 @@ from studio.ui.overlay import (
     draw_handles,
     draw_legend,
     draw_stroke,
+    draw_zones,
     legend_corner,
     legend_size,
-    draw_zones,
 )
 
 MIN_ZOOM, MAX_ZOOM = 0.05, 32.0

@@ -35,7 +35,7 @@ def parts(tmp_path, qtbot, tiny_model):
 
 
 def _request(model, **changes) -> GenerateRequest:
-    values = dict(prompt="a red house", seed=7, steps=3, scheduler="Euler", guidance_scale=1.0, model=str(model), width=64, height=64)
+    values = {"prompt": "a red house", "seed": 7, "steps": 3, "scheduler": "Euler", "guidance_scale": 1.0, "model": str(model), "width": 64, "height": 64}
     values.update(changes)
     return GenerateRequest(**values)
 
@@ -112,7 +112,7 @@ def test_a_failed_edit_job_says_why_and_leaves_the_picture_as_it_was(qtbot, part
 
 
 def test_with_no_job_running_cancel_discards_the_waiting_candidates(qtbot, parts):
-    router, said, model = parts
+    router, _, model = parts
     _picture(router, extend=(0, 0, 0, 16))
     with qtbot.waitSignal(router.worker.jobFinished, timeout=120000):
         router.submit(router.edits.request(_request(model, steps=2), 1, "edge"))
