@@ -32,8 +32,14 @@ def close_once(state: str, model: str, side: int) -> tuple[float, int, dict]:
     with tempfile.TemporaryDirectory() as folder:
         args = prepare(state, Path(folder), model, side=side)
         env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HF_HUB_OFFLINE="1", TMPDIR=folder)
-        process = subprocess.Popen([sys.executable, "-m", "studio.testing.window_states", *args], cwd=ROOT, env=env,
-                                   stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+        process = subprocess.Popen(
+            [sys.executable, "-m", "studio.testing.window_states", *args],
+            cwd=ROOT,
+            env=env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
         closing = None
         for line in process.stdout:
             if line.startswith("closing "):
@@ -65,8 +71,10 @@ def main() -> None:
             seconds, code, seen = close_once(state, model, side)
             times.append(seconds * 1000)
             codes.add(code)
-        print(f"  {state:<12} median {statistics.median(times):5.0f} ms   max {max(times):5.0f} ms   exit {sorted(codes)}"
-              f"   (at close: loaded={seen['loaded']} started={seen['started']} steps={seen['steps']})")
+        print(
+            f"  {state:<12} median {statistics.median(times):5.0f} ms   max {max(times):5.0f} ms   exit {sorted(codes)}"
+            f"   (at close: loaded={seen['loaded']} started={seen['started']} steps={seen['steps']})"
+        )
 
 
 if __name__ == "__main__":

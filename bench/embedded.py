@@ -108,18 +108,24 @@ def main() -> None:
     median = statistics.median(totals)
     shares = {name: sum(values) / sum(totals) for name, values in parts.items()}
     shares["everything else"] = 1 - sum(shares.values())
-    print(f"model: {model.info.name}  size: {args.size}x{args.size}  steps: {request.steps}  "
-          f"cfg: {request.guidance_scale}  sampler: {request.scheduler}  device: {model.device}  "
-          f"threads: {torch.get_num_threads()}  previews: {'off' if args.no_previews else 'on'}")
-    print(f"one image: median {median * 1000:.0f} ms over {args.runs} runs after {args.warmup} warm-up "
-          f"(min {min(totals) * 1000:.0f}, max {max(totals) * 1000:.0f})   "
-          f"goal < {GOAL_SECONDS * 1000:.0f} ms: {'met' if median < GOAL_SECONDS else 'NOT met'}")
+    print(
+        f"model: {model.info.name}  size: {args.size}x{args.size}  steps: {request.steps}  "
+        f"cfg: {request.guidance_scale}  sampler: {request.scheduler}  device: {model.device}  "
+        f"threads: {torch.get_num_threads()}  previews: {'off' if args.no_previews else 'on'}"
+    )
+    print(
+        f"one image: median {median * 1000:.0f} ms over {args.runs} runs after {args.warmup} warm-up "
+        f"(min {min(totals) * 1000:.0f}, max {max(totals) * 1000:.0f})   "
+        f"goal < {GOAL_SECONDS * 1000:.0f} ms: {'met' if median < GOAL_SECONDS else 'NOT met'}"
+    )
     for name, share in shares.items():
         count = f"  ({calls[name]} per image)" if name in calls else ""
         print(f"  {name:16s}{share * median * 1000:8.0f} ms {100 * share:6.1f} %{count}")
     unet = shares["unet"]
-    print(f"UNet share {100 * unet:.1f} %   goal >= {100 * GOAL_UNET_SHARE:.0f} %: "
-          f"{'met' if unet >= GOAL_UNET_SHARE else 'NOT met'}")
+    print(
+        f"UNet share {100 * unet:.1f} %   goal >= {100 * GOAL_UNET_SHARE:.0f} %: "
+        f"{'met' if unet >= GOAL_UNET_SHARE else 'NOT met'}"
+    )
 
 
 if __name__ == "__main__":

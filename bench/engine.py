@@ -71,14 +71,18 @@ def main() -> None:
         times["on"].append(ours(True))
         times["off"].append(ours(False))
     med = {k: statistics.median(v) for k, v in times.items()}
-    print(f"model: {model.info.name}  size: {args.size}x{args.size}  steps: {args.steps}  sampler: {args.scheduler}  "
-          f"rounds: {args.rounds}  threads: {torch.get_num_threads()}")
+    print(
+        f"model: {model.info.name}  size: {args.size}x{args.size}  steps: {args.steps}  sampler: {args.scheduler}  "
+        f"rounds: {args.rounds}  threads: {torch.get_num_threads()}"
+    )
     print(f"raw pipe(...)            median {med['raw'] * 1000:8.1f} ms")
     print(f"engine, previews on      median {med['on'] * 1000:8.1f} ms")
     print(f"engine, previews off     median {med['off'] * 1000:8.1f} ms")
     print(f"engine (previews on) / raw pipe : {med['on'] / med['raw']:.3f}   (goal <= 1.05)")
-    print(f"previews on / previews off      : {med['on'] / med['off']:.3f}   "
-          f"(previews cost {100 * (med['on'] - med['off']) / med['on']:.1f} % of generation time; goal < 5 %)")
+    print(
+        f"previews on / previews off      : {med['on'] / med['off']:.3f}   "
+        f"(previews cost {100 * (med['on'] - med['off']) / med['on']:.1f} % of generation time; goal < 5 %)"
+    )
 
 
 if __name__ == "__main__":

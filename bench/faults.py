@@ -51,8 +51,9 @@ class Tally:
     problems: list[str] = field(default_factory=list)
 
 
-def check(data: Path, before: dict[Path, str], stderr: list[str], tally: Tally, what: str,
-          problems: list[str] = ()) -> None:
+def check(
+    data: Path, before: dict[Path, str], stderr: list[str], tally: Tally, what: str, problems: list[str] = ()
+) -> None:
     """Compare the gallery with what was there before; count the round as survived when all holds
     and `problems` (what the case itself found wrong) is empty."""
     gallery = data / "gallery"
@@ -123,8 +124,11 @@ def fill(folder: Path) -> None:
 
 def refusals(results: list[subprocess.CompletedProcess]) -> list[str]:
     """What is wrong with how the commands refused: each should exit 1 with one line saying why."""
-    return [f"exit {r.returncode}, said: {r.stderr.strip()[-200:]!r}" for r in results
-            if r.returncode != 1 or len(r.stderr.strip().splitlines()) != 1]
+    return [
+        f"exit {r.returncode}, said: {r.stderr.strip()[-200:]!r}"
+        for r in results
+        if r.returncode != 1 or len(r.stderr.strip().splitlines()) != 1
+    ]
 
 
 def case_kill_generate(root, rounds, rng, span):
@@ -133,7 +137,7 @@ def case_kill_generate(root, rounds, rng, span):
         data, before = fresh(root, f"kill-generate-{index}")
         err = kill_at_random(GENERATE, data, span, rng)
         leftovers = {p.name for p in (data / "gallery").iterdir() if p.name.startswith(".")}
-        after = run_studio(GENERATE[:2] + ["--steps", "1", "--seed", "9"], data)
+        after = run_studio([*GENERATE[:2], "--steps", "1", "--seed", "9"], data)
         remaining = sorted(p.name for p in (data / "gallery").iterdir() if p.name in leftovers)
         problems = []
         if after.returncode != 0:
@@ -208,8 +212,11 @@ def case_erofs(root, rounds, rng, span):
 
 
 CASES = {
-    "kill-generate": case_kill_generate, "kill-import": case_kill_import, "kill-list": case_kill_list,
-    "enospc": case_enospc, "erofs": case_erofs,
+    "kill-generate": case_kill_generate,
+    "kill-import": case_kill_import,
+    "kill-list": case_kill_list,
+    "enospc": case_enospc,
+    "erofs": case_erofs,
 }
 
 
@@ -234,12 +241,16 @@ def main() -> None:
             if tally.skipped:
                 print(f"{name:<14} skipped: {tally.skipped}")
                 continue
-            print(f"{name:<14} {tally.tried:>5} {tally.survived:>8} {tally.lost:>5} {tally.broken:>6} {tally.tracebacks:>10}")
+            print(
+                f"{name:<14} {tally.tried:>5} {tally.survived:>8} {tally.lost:>5} {tally.broken:>6} {tally.tracebacks:>10}"
+            )
             for problem in tally.problems[:6]:
                 print(f"    {problem}")
             for key in ("tried", "survived", "lost", "broken", "tracebacks"):
                 setattr(total, key, getattr(total, key) + getattr(tally, key))
-        print(f"{'total':<14} {total.tried:>5} {total.survived:>8} {total.lost:>5} {total.broken:>6} {total.tracebacks:>10}")
+        print(
+            f"{'total':<14} {total.tried:>5} {total.survived:>8} {total.lost:>5} {total.broken:>6} {total.tracebacks:>10}"
+        )
 
 
 if __name__ == "__main__":

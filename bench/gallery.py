@@ -45,10 +45,10 @@ def first_screen(app, data: Path, complete: list[float]) -> tuple[float, int]:
 
     Appends to `complete` the seconds until the whole listing was in the model.
     """
+    from PySide6.QtCore import QEvent, QObject
+
     from studio.model.gallery import GalleryModel
     from studio.ui.gallery_panel import GalleryPanel
-
-    from PySide6.QtCore import QEvent, QObject
 
     painted: list[float] = []
 
@@ -144,10 +144,14 @@ def main() -> int:
             rows = gallery.query(limit=args.warm)
             began = time.perf_counter()
             for row in rows:
-                cached_thumbnail(gallery.path(row.name), gallery.thumbnails, thumbnail_key(row.name, row.mtime_ns, row.size))
+                cached_thumbnail(
+                    gallery.path(row.name), gallery.thumbnails, thumbnail_key(row.name, row.mtime_ns, row.size)
+                )
             elapsed = time.perf_counter() - began
             if label == "large":
-                print(f"cold thumbnails: {len(rows) / elapsed:,.0f} per second (one thread, {len(rows)} newest made for the warm runs)")
+                print(
+                    f"cold thumbnails: {len(rows) / elapsed:,.0f} per second (one thread, {len(rows)} newest made for the warm runs)"
+                )
             gallery.close()
 
         # 1. First screen with a warm cache, alternated.
@@ -160,14 +164,20 @@ def main() -> int:
                 elapsed, shown[label] = first_screen(app, datas[label], listed[label])
                 times[label].append(elapsed)
         small, large = statistics.median(times["small"]), statistics.median(times["large"])
-        print(f"first screen, warm cache ({shown['small']} thumbnails): {args.small:,} images {small * 1000:.0f} ms, "
-              f"{args.large:,} images {large * 1000:.0f} ms (medians of {args.runs})")
+        print(
+            f"first screen, warm cache ({shown['small']} thumbnails): {args.small:,} images {small * 1000:.0f} ms, "
+            f"{args.large:,} images {large * 1000:.0f} ms (medians of {args.runs})"
+        )
         print(f"ratio {args.large:,} / {args.small:,}: {large / small:.2f}x (goal <= 2x)")
-        print(f"whole listing in the model: {args.small:,} images {statistics.median(listed['small']) * 1000:.0f} ms, "
-              f"{args.large:,} images {statistics.median(listed['large']) * 1000:.0f} ms")
+        print(
+            f"whole listing in the model: {args.small:,} images {statistics.median(listed['small']) * 1000:.0f} ms, "
+            f"{args.large:,} images {statistics.median(listed['large']) * 1000:.0f} ms"
+        )
 
         # 3. Jump into the middle of the large gallery (cold thumbnails there).
-        print(f"jump to the middle of {args.large:,}, cold thumbnails: {jump_to_middle(app, datas['large']) * 1000:.0f} ms to a full screen")
+        print(
+            f"jump to the middle of {args.large:,}, cold thumbnails: {jump_to_middle(app, datas['large']) * 1000:.0f} ms to a full screen"
+        )
     finally:
         shutil.rmtree(base, ignore_errors=True)
     return 0

@@ -48,7 +48,9 @@ def busyness(image: np.ndarray, seam: int, band: int, new_on_left: bool) -> tupl
     away = np.abs(x - seam) > band + 1
     new_side = (x < seam) if new_on_left else (x > seam)
     near = (np.abs(x - seam) >= 4) & (np.abs(x - seam) <= 12)
-    return float(grads[away & new_side].mean() / grads[away & ~new_side].mean()), float(grads[seam - 1] / grads[near].mean())
+    return float(grads[away & new_side].mean() / grads[away & ~new_side].mean()), float(
+        grads[seam - 1] / grads[near].mean()
+    )
 
 
 def seam_ratio(image: np.ndarray, seam: int, band: int) -> tuple[float, float]:
@@ -87,9 +89,11 @@ def main() -> None:
     model = engine.load(args.model)
     defaults = model.info.defaults
     band = plan_window(canvas_size=(256, HEIGHT), new=(192, 0, STRIP, HEIGHT), native=native_side(defaults)).band
-    print(f"model: {model.info.name}  native side: {native_side(defaults)}  steps: {args.steps or defaults.steps}  "
-          f"sampler: {defaults.scheduler}  cfg: {defaults.guidance_scale:g}  blend band: {band} px  "
-          f"threads: {torch.get_num_threads()}")
+    print(
+        f"model: {model.info.name}  native side: {native_side(defaults)}  steps: {args.steps or defaults.steps}  "
+        f"sampler: {defaults.scheduler}  cfg: {defaults.guidance_scale:g}  blend band: {band} px  "
+        f"threads: {torch.get_num_threads()}"
+    )
 
     def edit(source: np.ndarray, prompt: str, seed: int, left: int = 0, right: int = 0):
         canvas, mask = extend_canvas(source, left=left, right=right)
@@ -131,7 +135,6 @@ def measure_cost(edit, rounds: int) -> None:
     print(f"    2048 / 256 : {cost:.3f}   (goal <= {GOAL_COST})")
 
 
-
 def measure_cases(edit, args, band: int) -> None:
     """(2) and (3) on seeded cases."""
     from studio.embedded.captions import caption
@@ -151,8 +154,13 @@ def measure_cases(edit, args, band: int) -> None:
         on_left = case % 2 == 0
         source = wide_truth[:, STRIP:] if on_left else wide_truth[:, :SOURCE_SIDE]
         true_strip = wide_truth[:, :STRIP] if on_left else wide_truth[:, SOURCE_SIDE:]
-        result, _ = edit(np.ascontiguousarray(source), caption(scene), case,
-                         left=STRIP if on_left else 0, right=0 if on_left else STRIP)
+        result, _ = edit(
+            np.ascontiguousarray(source),
+            caption(scene),
+            case,
+            left=STRIP if on_left else 0,
+            right=0 if on_left else STRIP,
+        )
         seam = STRIP if on_left else SOURCE_SIDE
         strip = result[:, :STRIP] if on_left else result[:, SOURCE_SIDE:]
         across, outer = seam_ratio(result, seam, band)
@@ -172,20 +180,30 @@ def measure_cases(edit, args, band: int) -> None:
             from PIL import Image
 
             Image.fromarray(result).save(save / f"case{case:02d}-{'left' if on_left else 'right'}.png")
-        print(f"    case {case:2d} {'left ' if on_left else 'right'} {scene.time:6s} {scene.ground:6s} "
-              f"seam {across:5.2f} band edge {outer:5.2f}  judge: strip {read_strip['time']}/{read_strip['ground']}"
-              f"  source {read_source['time']}/{read_source['ground']}")
+        print(
+            f"    case {case:2d} {'left ' if on_left else 'right'} {scene.time:6s} {scene.ground:6s} "
+            f"seam {across:5.2f} band edge {outer:5.2f}  judge: strip {read_strip['time']}/{read_strip['ground']}"
+            f"  source {read_source['time']}/{read_source['ground']}"
+        )
     n = args.cases
     print(f"\n(2) seam score over {n} cases (gradient across the seam / gradient elsewhere)")
-    print(f"    mean {statistics.mean(seams):.3f}  median {statistics.median(seams):.3f}  worst {max(seams):.3f}"
-          f"   (goal <= {GOAL_SEAM} on the mean)")
+    print(
+        f"    mean {statistics.mean(seams):.3f}  median {statistics.median(seams):.3f}  worst {max(seams):.3f}"
+        f"   (goal <= {GOAL_SEAM} on the mean)"
+    )
     print(f"    at the band's outer edge: mean {statistics.mean(outers):.3f}  median {statistics.median(outers):.3f}")
-    print(f"    diagnostics: new strip's gradient / old picture's {statistics.mean(textures):.3f}; "
-          f"seam / columns 4-12 px either side {statistics.mean(locals_):.3f}")
-    print(f"\n(3) judge reads the new strip as the source's time and ground: {agree}/{n} = {agree / n:.1%}"
-          f"   (goal >= {GOAL_JUDGE:.0%})")
-    print(f"    time alone {agree_time}/{n}, ground alone {agree_ground}/{n}; "
-          f"a true {STRIP} px strip of the same scene: {agree_true}/{n}")
+    print(
+        f"    diagnostics: new strip's gradient / old picture's {statistics.mean(textures):.3f}; "
+        f"seam / columns 4-12 px either side {statistics.mean(locals_):.3f}"
+    )
+    print(
+        f"\n(3) judge reads the new strip as the source's time and ground: {agree}/{n} = {agree / n:.1%}"
+        f"   (goal >= {GOAL_JUDGE:.0%})"
+    )
+    print(
+        f"    time alone {agree_time}/{n}, ground alone {agree_ground}/{n}; "
+        f"a true {STRIP} px strip of the same scene: {agree_true}/{n}"
+    )
 
 
 if __name__ == "__main__":

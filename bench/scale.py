@@ -49,54 +49,105 @@ PROMPT = "a photo of the old house by the lake under a red sunset sky, mountain 
 CLIP_VOCAB = 49408
 BETAS = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear", "num_train_timesteps": 1000}
 SD_VAE = {
-    "in_channels": 3, "out_channels": 3, "latent_channels": 4, "layers_per_block": 2, "norm_num_groups": 32,
+    "in_channels": 3,
+    "out_channels": 3,
+    "latent_channels": 4,
+    "layers_per_block": 2,
+    "norm_num_groups": 32,
     "block_out_channels": (128, 256, 512, 512),
-    "down_block_types": ("DownEncoderBlock2D",) * 4, "up_block_types": ("UpDecoderBlock2D",) * 4,
-    "sample_size": 512, "scaling_factor": 0.18215,
+    "down_block_types": ("DownEncoderBlock2D",) * 4,
+    "up_block_types": ("UpDecoderBlock2D",) * 4,
+    "sample_size": 512,
+    "scaling_factor": 0.18215,
 }
-CLIP_L = {"hidden_size": 768, "intermediate_size": 3072, "num_hidden_layers": 12, "num_attention_heads": 12,
-          "hidden_act": "quick_gelu", "projection_dim": 768}
-OPENCLIP_H = {"hidden_size": 1024, "intermediate_size": 4096, "num_hidden_layers": 23, "num_attention_heads": 16,
-              "hidden_act": "gelu", "projection_dim": 512}
-OPENCLIP_BIGG = {"hidden_size": 1280, "intermediate_size": 5120, "num_hidden_layers": 32, "num_attention_heads": 20,
-                 "hidden_act": "gelu", "projection_dim": 1280}
+CLIP_L = {
+    "hidden_size": 768,
+    "intermediate_size": 3072,
+    "num_hidden_layers": 12,
+    "num_attention_heads": 12,
+    "hidden_act": "quick_gelu",
+    "projection_dim": 768,
+}
+OPENCLIP_H = {
+    "hidden_size": 1024,
+    "intermediate_size": 4096,
+    "num_hidden_layers": 23,
+    "num_attention_heads": 16,
+    "hidden_act": "gelu",
+    "projection_dim": 512,
+}
+OPENCLIP_BIGG = {
+    "hidden_size": 1280,
+    "intermediate_size": 5120,
+    "num_hidden_layers": 32,
+    "num_attention_heads": 20,
+    "hidden_act": "gelu",
+    "projection_dim": 1280,
+}
 SD_BLOCKS = {
     "down_block_types": ("CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"),
     "up_block_types": ("UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"),
-    "block_out_channels": (320, 640, 1280, 1280), "layers_per_block": 2, "norm_num_groups": 32,
-    "in_channels": 4, "out_channels": 4, "sample_size": 64,
+    "block_out_channels": (320, 640, 1280, 1280),
+    "layers_per_block": 2,
+    "norm_num_groups": 32,
+    "in_channels": 4,
+    "out_channels": 4,
+    "sample_size": 64,
 }
 
 MODELS = {
     "sd15": {
-        "label": "SD 1.5", "pipeline": "StableDiffusionPipeline", "size": 512, "steps": 20,
-        "guidance": 7.0, "sampler": "DPM++ 2M Karras",
+        "label": "SD 1.5",
+        "pipeline": "StableDiffusionPipeline",
+        "size": 512,
+        "steps": 20,
+        "guidance": 7.0,
+        "sampler": "DPM++ 2M Karras",
         "unet": {**SD_BLOCKS, "cross_attention_dim": 768, "attention_head_dim": 8},
         "vae": SD_VAE,
         "text_encoder": CLIP_L,
         "scheduler": {**BETAS, "steps_offset": 1, "prediction_type": "epsilon"},
     },
     "sdturbo": {
-        "label": "SD-Turbo", "pipeline": "StableDiffusionPipeline", "size": 512, "steps": 4,
-        "guidance": 0.0, "sampler": "Euler",
-        "unet": {**SD_BLOCKS, "cross_attention_dim": 1024, "attention_head_dim": (5, 10, 20, 20),
-                 "use_linear_projection": True},
+        "label": "SD-Turbo",
+        "pipeline": "StableDiffusionPipeline",
+        "size": 512,
+        "steps": 4,
+        "guidance": 0.0,
+        "sampler": "Euler",
+        "unet": {
+            **SD_BLOCKS,
+            "cross_attention_dim": 1024,
+            "attention_head_dim": (5, 10, 20, 20),
+            "use_linear_projection": True,
+        },
         "vae": {**SD_VAE, "sample_size": 768},
         "text_encoder": OPENCLIP_H,
         "scheduler": {**BETAS, "timestep_spacing": "trailing", "prediction_type": "epsilon"},
     },
     "sdxl": {
-        "label": "SDXL", "pipeline": "StableDiffusionXLPipeline", "size": 1024, "steps": 20,
-        "guidance": 5.0, "sampler": "DPM++ 2M Karras",
+        "label": "SDXL",
+        "pipeline": "StableDiffusionXLPipeline",
+        "size": 1024,
+        "steps": 20,
+        "guidance": 5.0,
+        "sampler": "DPM++ 2M Karras",
         "unet": {
             "down_block_types": ("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D"),
             "up_block_types": ("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D"),
-            "block_out_channels": (320, 640, 1280), "layers_per_block": 2, "norm_num_groups": 32,
-            "transformer_layers_per_block": (1, 2, 10), "attention_head_dim": (5, 10, 20),
-            "cross_attention_dim": 2048, "use_linear_projection": True,
-            "addition_embed_type": "text_time", "addition_time_embed_dim": 256,
+            "block_out_channels": (320, 640, 1280),
+            "layers_per_block": 2,
+            "norm_num_groups": 32,
+            "transformer_layers_per_block": (1, 2, 10),
+            "attention_head_dim": (5, 10, 20),
+            "cross_attention_dim": 2048,
+            "use_linear_projection": True,
+            "addition_embed_type": "text_time",
+            "addition_time_embed_dim": 256,
             "projection_class_embeddings_input_dim": 6 * 256 + 1280,
-            "in_channels": 4, "out_channels": 4, "sample_size": 128,
+            "in_channels": 4,
+            "out_channels": 4,
+            "sample_size": 128,
         },
         "vae": {**SD_VAE, "sample_size": 1024, "scaling_factor": 0.13025, "force_upcast": True},
         "text_encoder": CLIP_L,
@@ -106,17 +157,44 @@ MODELS = {
 }
 
 # --tiny: the same block layouts, narrow and shallow, at 64 x 64.
-TINY_CLIP = {"hidden_size": 32, "intermediate_size": 37, "num_hidden_layers": 2, "num_attention_heads": 4,
-             "projection_dim": 32}
+TINY_CLIP = {
+    "hidden_size": 32,
+    "intermediate_size": 37,
+    "num_hidden_layers": 2,
+    "num_attention_heads": 4,
+    "projection_dim": 32,
+}
 TINY = {
-    "sd15": {"unet": {"block_out_channels": (32, 64, 64, 64), "layers_per_block": 1, "cross_attention_dim": 32,
-                      "attention_head_dim": 4, "sample_size": 8}},
-    "sdturbo": {"unet": {"block_out_channels": (32, 64, 64, 64), "layers_per_block": 1, "cross_attention_dim": 32,
-                         "attention_head_dim": (2, 4, 4, 4), "sample_size": 8}},
-    "sdxl": {"unet": {"block_out_channels": (32, 64, 64), "layers_per_block": 1, "cross_attention_dim": 64,
-                      "transformer_layers_per_block": (1, 1, 2), "attention_head_dim": (2, 4, 4),
-                      "addition_time_embed_dim": 8, "projection_class_embeddings_input_dim": 6 * 8 + 32,
-                      "sample_size": 8}},
+    "sd15": {
+        "unet": {
+            "block_out_channels": (32, 64, 64, 64),
+            "layers_per_block": 1,
+            "cross_attention_dim": 32,
+            "attention_head_dim": 4,
+            "sample_size": 8,
+        }
+    },
+    "sdturbo": {
+        "unet": {
+            "block_out_channels": (32, 64, 64, 64),
+            "layers_per_block": 1,
+            "cross_attention_dim": 32,
+            "attention_head_dim": (2, 4, 4, 4),
+            "sample_size": 8,
+        }
+    },
+    "sdxl": {
+        "unet": {
+            "block_out_channels": (32, 64, 64),
+            "layers_per_block": 1,
+            "cross_attention_dim": 64,
+            "transformer_layers_per_block": (1, 1, 2),
+            "attention_head_dim": (2, 4, 4),
+            "addition_time_embed_dim": 8,
+            "projection_class_embeddings_input_dim": 6 * 8 + 32,
+            "sample_size": 8,
+        }
+    },
 }
 TINY_VAE = {"block_out_channels": (32, 32, 32, 32), "layers_per_block": 1, "sample_size": 64}
 
@@ -135,6 +213,7 @@ def model_spec(name: str, tiny: bool) -> dict:
 
 # ---- child: build and save ----
 
+
 def build(name: str, tiny: bool, device: str, dtype_name: str, folder: Path) -> dict:
     import torch
     from diffusers import AutoencoderKL, EulerDiscreteScheduler, UNet2DConditionModel
@@ -152,9 +231,12 @@ def build(name: str, tiny: bool, device: str, dtype_name: str, folder: Path) -> 
 
     def text_config(numbers: dict) -> CLIPTextConfig:
         return CLIPTextConfig(
-            vocab_size=len(tokenizer) if tiny else CLIP_VOCAB, max_position_embeddings=77,
-            bos_token_id=tokenizer.bos_token_id, eos_token_id=tokenizer.eos_token_id,
-            pad_token_id=tokenizer.pad_token_id, **numbers,
+            vocab_size=len(tokenizer) if tiny else CLIP_VOCAB,
+            max_position_embeddings=77,
+            bos_token_id=tokenizer.bos_token_id,
+            eos_token_id=tokenizer.eos_token_id,
+            pad_token_id=tokenizer.pad_token_id,
+            **numbers,
         )
 
     torch.manual_seed(0)
@@ -176,8 +258,13 @@ def build(name: str, tiny: bool, device: str, dtype_name: str, folder: Path) -> 
     built = time.perf_counter() - began
     save_tiny_model(components, folder, studio={"name": f"{spec['label']} (random weights)"})
     sizes = {k: sum(p.numel() for p in m.parameters()) for k, m in components.items() if isinstance(m, torch.nn.Module)}
-    return {"build_s": built, "save_s": time.perf_counter() - began - built, "params": sizes,
-            "weights_finite": finite, "folder_bytes": sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())}
+    return {
+        "build_s": built,
+        "save_s": time.perf_counter() - began - built,
+        "params": sizes,
+        "weights_finite": finite,
+        "folder_bytes": sum(p.stat().st_size for p in folder.rglob("*") if p.is_file()),
+    }
 
 
 def drop_from_page_cache(folder: Path) -> None:
@@ -192,6 +279,7 @@ def drop_from_page_cache(folder: Path) -> None:
 
 
 # ---- child: measure ----
+
 
 def measure(name: str, tiny: bool, device: str, folder: Path, steps: int | None, repeats: int) -> dict:
     import torch
@@ -219,8 +307,16 @@ def measure(name: str, tiny: bool, device: str, folder: Path, steps: int | None,
     model = holder["model"]
     pipe = model.pipe
     size, guidance = spec["size"], spec["guidance"]
-    request = GenerateRequest(prompt=PROMPT, seed=1, steps=steps or spec["steps"], guidance_scale=guidance,
-                              width=size, height=size, scheduler=spec["sampler"], model=str(folder))
+    request = GenerateRequest(
+        prompt=PROMPT,
+        seed=1,
+        steps=steps or spec["steps"],
+        guidance_scale=guidance,
+        width=size,
+        height=size,
+        scheduler=spec["sampler"],
+        model=str(folder),
+    )
 
     finals, step_seconds = [], []
 
@@ -251,15 +347,24 @@ def measure(name: str, tiny: bool, device: str, folder: Path, steps: int | None,
     median = {name: statistics.median(values) for name, values in times.items()}
     plain_s, engine_s = median["plain"], median["engine"]
     return {
-        "load_s": load_s, "unet_step_s": unet_s, "vae_decode_s": vae_s, "vae_dtype": vae_dtype,
-        "plain_s": plain_s, "engine_s": engine_s, "ratio": engine_s / plain_s,
+        "load_s": load_s,
+        "unet_step_s": unet_s,
+        "vae_decode_s": vae_s,
+        "vae_dtype": vae_dtype,
+        "plain_s": plain_s,
+        "engine_s": engine_s,
+        "ratio": engine_s / plain_s,
         "engine_no_previews_s": median["engine_no_previews"],
         **{f"{name}_runs_s": values for name, values in times.items()},
         **{f"first_{name}_s": seconds for name, seconds in first.items()},
         "engine_step_event_median_s": statistics.median(step_seconds) if step_seconds else None,
         "engine_status": "ok" if not bad else f"{type(bad[0]).__name__}: {getattr(bad[0], 'message', bad[0])}",
-        "run_dtype": str(model.dtype).replace("torch.", ""), "device": model.device,
-        "family": model.info.family, "size": size, "steps": request.steps, "guidance": guidance,
+        "run_dtype": str(model.dtype).replace("torch.", ""),
+        "device": model.device,
+        "family": model.info.family,
+        "size": size,
+        "steps": request.steps,
+        "guidance": guidance,
         "sampler": request.scheduler,
         "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
         "peak_gpu_mib": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
@@ -310,9 +415,17 @@ def vae_decode_seconds(pipe, size: int, device: str, dtype, timed, repeats: int)
 # ---- parent ----
 
 COLUMNS = (
-    ("model", "{label}"), ("size", "{size}²"), ("steps", "{steps}"), ("load s", "{load_s:.2f}"),
-    ("UNet s/step", "{unet_step_s:.4f}"), ("VAE s", "{vae_decode_s:.3f}"), ("plain s", "{plain_s:.3f}"),
-    ("engine s", "{engine_s:.3f}"), ("engine/plain", "{ratio:.3f}"), ("no-preview s", "{engine_no_previews_s:.3f}"), ("peak RSS MiB", "{peak_rss_mib:.0f}"),
+    ("model", "{label}"),
+    ("size", "{size}²"),
+    ("steps", "{steps}"),
+    ("load s", "{load_s:.2f}"),
+    ("UNet s/step", "{unet_step_s:.4f}"),
+    ("VAE s", "{vae_decode_s:.3f}"),
+    ("plain s", "{plain_s:.3f}"),
+    ("engine s", "{engine_s:.3f}"),
+    ("engine/plain", "{ratio:.3f}"),
+    ("no-preview s", "{engine_no_previews_s:.3f}"),
+    ("peak RSS MiB", "{peak_rss_mib:.0f}"),
     ("peak GPU MiB", "{peak_gpu}"),
 )
 
@@ -326,8 +439,9 @@ def table(rows: list[dict]) -> str:
         values = {**row, "peak_gpu": "-" if row["peak_gpu_mib"] is None else f"{row['peak_gpu_mib']:.0f}"}
         cells.append([fmt.format(**values) for _, fmt in COLUMNS])
     widths = [max(len(line[i]) for line in cells if i < len(line)) for i in range(len(COLUMNS))]
-    lines = ["  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths)))
-             for line in cells]
+    lines = [
+        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))) for line in cells
+    ]
     lines.insert(1, "  ".join("-" * w for w in widths))
     return "\n".join(lines)
 
@@ -335,9 +449,24 @@ def table(rows: list[dict]) -> str:
 def child(stage: str, args, folder: Path) -> dict:
     with tempfile.NamedTemporaryFile(suffix=".json", delete=False) as handle:
         result = Path(handle.name)
-    command = [sys.executable, __file__, "--child", stage, "--child-model", args.child_model or "",
-               "--child-folder", str(folder), "--child-result", str(result),
-               "--device", args.device, "--dtype", args.dtype, "--repeats", str(args.repeats)]
+    command = [
+        sys.executable,
+        __file__,
+        "--child",
+        stage,
+        "--child-model",
+        args.child_model or "",
+        "--child-folder",
+        str(folder),
+        "--child-result",
+        str(result),
+        "--device",
+        args.device,
+        "--dtype",
+        args.dtype,
+        "--repeats",
+        str(args.repeats),
+    ]
     command += ["--tiny"] * args.tiny + (["--steps", str(args.steps)] if args.steps else [])
     done = subprocess.run(command, capture_output=True, text=True)
     try:
@@ -356,10 +485,17 @@ def machine(device: str, dtype: str) -> dict:
     import transformers
 
     info = {
-        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"), "command": " ".join(sys.argv),
-        "device": device, "weights_dtype": dtype, "platform": platform.platform(), "cpu_count": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(), "python": platform.python_version(),
-        "torch": torch.__version__, "diffusers": diffusers.__version__, "transformers": transformers.__version__,
+        "date": datetime.now(timezone.utc).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": " ".join(sys.argv),
+        "device": device,
+        "weights_dtype": dtype,
+        "platform": platform.platform(),
+        "cpu_count": os.cpu_count(),
+        "torch_threads": torch.get_num_threads(),
+        "python": platform.python_version(),
+        "torch": torch.__version__,
+        "diffusers": diffusers.__version__,
+        "transformers": transformers.__version__,
         "weights": "random (architecture numbers of the public configs; nothing downloaded)",
         "load": "Studio's Engine.load on a saved folder whose files were fsynced, then dropped from the page cache",
     }
@@ -400,9 +536,14 @@ def main() -> None:
         parser.error(f"unknown model {unknown[0]!r}; choose from {', '.join(MODELS)}")
     out = Path(args.out or ROOT / "bench" / "results" / f"scale-{args.device.split(':')[0]}{'-tiny' * args.tiny}.json")
     report = {"machine": machine(args.device, args.dtype), "rows": []}
-    print(" ".join(f"{k}: {v}" for k, v in report["machine"].items() if k in ("device", "gpu", "weights_dtype",
-                                                                             "torch", "diffusers", "cpu_count")),
-          flush=True)
+    print(
+        " ".join(
+            f"{k}: {v}"
+            for k, v in report["machine"].items()
+            if k in ("device", "gpu", "weights_dtype", "torch", "diffusers", "cpu_count")
+        ),
+        flush=True,
+    )
     for name in names:
         args.child_model = name
         row = {"model": name, "label": MODELS[name]["label"]}

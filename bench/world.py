@@ -33,8 +33,10 @@ def main() -> None:
             world.render(scene, args.size, args.size, rng)
         rounds.append((time.perf_counter() - start) * 1000 / len(scenes))
     median = statistics.median(rounds)
-    print(f"world.render {args.size}x{args.size}: {median:.2f} ms per scene (median of 5 rounds of {args.count}); "
-          f"{median / BUDGET_MS:.2f} of the {BUDGET_MS:g} ms budget")
+    print(
+        f"world.render {args.size}x{args.size}: {median:.2f} ms per scene (median of 5 rounds of {args.count}); "
+        f"{median / BUDGET_MS:.2f} of the {BUDGET_MS:g} ms budget"
+    )
 
 
 if __name__ == "__main__":

@@ -82,8 +82,9 @@ def grid(images: list, scenes=SCENES, columns: int = COLUMNS, scale: int = SCALE
     text_height = max(map(len, captions)) * line_height
     cell_height = picture_height + PADDING + text_height
     rows = -(-len(images) // columns)
-    sheet = Image.new("RGB", (columns * (cell_width + PADDING) + PADDING,
-                              rows * (cell_height + PADDING) + PADDING), BACKGROUND)
+    sheet = Image.new(
+        "RGB", (columns * (cell_width + PADDING) + PADDING, rows * (cell_height + PADDING) + PADDING), BACKGROUND
+    )
     draw = ImageDraw.Draw(sheet)
     for index, (image, lines) in enumerate(zip(images, captions)):
         left = PADDING + (index % columns) * (cell_width + PADDING)
@@ -91,8 +92,7 @@ def grid(images: list, scenes=SCENES, columns: int = COLUMNS, scale: int = SCALE
         enlarged = image.convert("RGB").resize((image.width * scale, image.height * scale), Image.NEAREST)
         sheet.paste(enlarged, (left, top))
         for number, (line, colour) in enumerate(lines):
-            draw.text((left, top + picture_height + PADDING // 2 + number * line_height), line,
-                      fill=colour, font=font)
+            draw.text((left, top + picture_height + PADDING // 2 + number * line_height), line, fill=colour, font=font)
     return sheet
 
 

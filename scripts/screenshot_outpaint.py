@@ -54,17 +54,28 @@ def shot(app, out: Path, name: str) -> None:
 
 
 def move(canvas, pos: QPoint) -> None:
-    event = QMouseEvent(QEvent.Type.MouseMove, QPointF(pos), QPointF(canvas.mapToGlobal(pos)), LEFT, LEFT, Qt.KeyboardModifier.NoModifier)
+    event = QMouseEvent(
+        QEvent.Type.MouseMove,
+        QPointF(pos),
+        QPointF(canvas.mapToGlobal(pos)),
+        LEFT,
+        LEFT,
+        Qt.KeyboardModifier.NoModifier,
+    )
     QApplication.sendEvent(canvas, event)
 
 
 def main() -> int:
     out = Path(sys.argv[1] if len(sys.argv) > 1 else "/tmp/studio-outpaint")
     model = sys.argv[2] if len(sys.argv) > 2 else "embedded"
-    prompt = sys.argv[3] if len(sys.argv) > 3 else "a sunset landscape with snowy hills, mountains, two pine trees, a lake"
+    prompt = (
+        sys.argv[3] if len(sys.argv) > 3 else "a sunset landscape with snowy hills, mountains, two pine trees, a lake"
+    )
     out.mkdir(parents=True, exist_ok=True)
     data = Path(tempfile.mkdtemp())
-    (data / "settings.json").write_text(json.dumps({"model": model, "count": 1, "random_seed": False, "seed": 3, "candidates": 3}))
+    (data / "settings.json").write_text(
+        json.dumps({"model": model, "count": 1, "random_seed": False, "seed": 3, "candidates": 3})
+    )
     app = QApplication.instance() or QApplication(sys.argv[:1])
     studio = StudioApp(app, data)
     loaded = []
@@ -87,7 +98,7 @@ def main() -> int:
     name = "right"
     start = handle_point(canvas.image_rect(), name).toPoint()
     QTest.mousePress(canvas, LEFT, Qt.KeyboardModifier.NoModifier, start)
-    sx, sy = HANDLES[name]
+    sx, _sy = HANDLES[name]
     reach = studio.edits.size[0] * 0.5 * canvas.zoom
     for k in range(1, 9):
         move(canvas, start + QPoint(round(sx * reach * k / 8), 0))

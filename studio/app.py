@@ -198,7 +198,9 @@ class StudioApp:
         if not e.has_image or e.locked:
             return
         if not e.extended and not e.painted:
-            self.window.show_error("Nothing to fill: drag an edge of the canvas outward, or paint a region with the brush")
+            self.window.show_error(
+                "Nothing to fill: drag an edge of the canvas outward, or paint a region with the brush"
+            )
             return
         from studio.errors import StudioError
 
@@ -226,7 +228,9 @@ class StudioApp:
         if not self.document.is_preview:
             floor = e.base_rect if e.has_image and not e.locked else None
             self.window.canvas.set_edit(e.display(), floor, e.mask_overlay())
-        self.window.candidate_bar.set_candidates(e.current, len(e.candidates), e.expected if e.job_id is not None else 0, e.previewing)
+        self.window.candidate_bar.set_candidates(
+            e.current, len(e.candidates), e.expected if e.job_id is not None else 0, e.previewing
+        )
         self._edit_controls()
 
     def _edit_controls(self) -> None:
@@ -259,7 +263,9 @@ class StudioApp:
         self.session.set("model", folder)
 
     def open_image(self) -> None:
-        path, _ = QtWidgets.QFileDialog.getOpenFileName(self.window, "Open image", str(self.gallery), "Images (*.png *.jpg *.jpeg *.webp)")
+        path, _ = QtWidgets.QFileDialog.getOpenFileName(
+            self.window, "Open image", str(self.gallery), "Images (*.png *.jpg *.jpeg *.webp)"
+        )
         if path:
             self.open_path(path)
 
@@ -283,7 +289,9 @@ class StudioApp:
     def save_as(self) -> None:
         if self.document.image.isNull():
             return
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self.window, "Save image as", str(Path.home() / "image.png"), "PNG (*.png)")
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(
+            self.window, "Save image as", str(Path.home() / "image.png"), "PNG (*.png)"
+        )
         if path:
             self.save_image_to(path)
 
@@ -302,7 +310,9 @@ class StudioApp:
         if self.router.frame_count() < 2:
             self.window.show_error("there are no steps to animate for this image")
             return
-        path, _ = QtWidgets.QFileDialog.getSaveFileName(self.window, "Export animation", str(Path.home() / "steps.gif"), "GIF (*.gif);;WebP (*.webp)")
+        path, _ = QtWidgets.QFileDialog.getSaveFileName(
+            self.window, "Export animation", str(Path.home() / "steps.gif"), "GIF (*.gif);;WebP (*.webp)"
+        )
         if path:
             self.export_animation_to(path)
 

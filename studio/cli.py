@@ -23,9 +23,9 @@ import traceback
 from pathlib import Path
 
 from studio import __version__
-from studio.errors import RequestError, StudioError
 from studio.cli_gallery import printable
 from studio.engine.request import EMBEDDED_MODEL, MAX_SEED
+from studio.errors import RequestError, StudioError
 
 log = logging.getLogger(__name__)
 
@@ -40,19 +40,34 @@ class CliError(StudioError):
 
 def build_parser() -> argparse.ArgumentParser:
     common = argparse.ArgumentParser(add_help=False)
-    common.add_argument("--data-dir", metavar="DIR", help="where Studio keeps its gallery and settings (default: $STUDIO_DATA_DIR or the user data folder)")
+    common.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="where Studio keeps its gallery and settings (default: $STUDIO_DATA_DIR or the user data folder)",
+    )
     common.add_argument("--device", help="cuda, mps or cpu (default: the best one present)")
 
-    parser = argparse.ArgumentParser(prog="studio", description="Studio: turn a sentence into a picture.", parents=[common])
+    parser = argparse.ArgumentParser(
+        prog="studio", description="Studio: turn a sentence into a picture.", parents=[common]
+    )
     # The same options after a command word; they default to nothing there, so a value given
     # before the command word is kept.
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
-    common.add_argument("--data-dir", metavar="DIR", help="where Studio keeps its gallery and settings (default: $STUDIO_DATA_DIR or the user data folder)")
+    common.add_argument(
+        "--data-dir",
+        metavar="DIR",
+        help="where Studio keeps its gallery and settings (default: $STUDIO_DATA_DIR or the user data folder)",
+    )
     common.add_argument("--device", help="cuda, mps or cpu (default: the best one present)")
     parser.add_argument("--version", action="version", version=f"Studio {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
-    generate = commands.add_parser("generate", parents=[common], help="make images from a prompt", description="Make images from a prompt and write them as PNGs with their recipe.")
+    generate = commands.add_parser(
+        "generate",
+        parents=[common],
+        help="make images from a prompt",
+        description="Make images from a prompt and write them as PNGs with their recipe.",
+    )
     generate.add_argument("prompt", nargs="?", help="what to draw (omit with --prompts-file)")
     generate.add_argument("--negative", default="", metavar="TEXT", help="what to keep out of the picture")
     generate.add_argument("--seed", type=int, help="seed of the first image (default: random)")
@@ -61,8 +76,15 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--width", type=int, help="width in pixels, a multiple of 8")
     generate.add_argument("--height", type=int, help="height in pixels, a multiple of 8")
     generate.add_argument("--scheduler", metavar="NAME", help="sampler, e.g. 'Euler a' or 'DPM++ 2M Karras'")
-    generate.add_argument("--count", type=int, default=1, metavar="N", help="images per prompt, seeds seed, seed+1, ... (default 1)")
-    generate.add_argument("--model", default=EMBEDDED_MODEL, metavar="PATH_OR_ID", help="a diffusers folder, a cached Hugging Face repo id, or 'embedded' (default)")
+    generate.add_argument(
+        "--count", type=int, default=1, metavar="N", help="images per prompt, seeds seed, seed+1, ... (default 1)"
+    )
+    generate.add_argument(
+        "--model",
+        default=EMBEDDED_MODEL,
+        metavar="PATH_OR_ID",
+        help="a diffusers folder, a cached Hugging Face repo id, or 'embedded' (default)",
+    )
     where = generate.add_mutually_exclusive_group()
     where.add_argument("--out", metavar="FILE", help="write the one image to FILE")
     where.add_argument("--out-dir", metavar="DIR", help="write the images into DIR (default: the gallery)")
@@ -81,11 +103,25 @@ def _gallery_parser(commands, common) -> None:
     # so a later level does not reset what an earlier one was given.
     common = argparse.ArgumentParser(add_help=False, argument_default=argparse.SUPPRESS)
     common.add_argument("--data-dir", metavar="DIR", help="where Studio keeps its gallery and settings")
-    gallery = commands.add_parser("gallery", parents=[common], help="list or import gallery images", description="The gallery in DATA_DIR/gallery: list and search it, or copy images in.")
+    gallery = commands.add_parser(
+        "gallery",
+        parents=[common],
+        help="list or import gallery images",
+        description="The gallery in DATA_DIR/gallery: list and search it, or copy images in.",
+    )
     actions = gallery.add_subparsers(dest="gallery_command", metavar="ACTION", required=True)
     listing = actions.add_parser("list", parents=[common], help="print the gallery, newest first")
-    listing.add_argument("--search", default="", metavar="TEXT", help="only images whose prompt, negative prompt, model or seed match every word")
-    listing.add_argument("--json", action="store_true", help="one JSON object per image: path, prompt, seed, model, width, height, created, ...")
+    listing.add_argument(
+        "--search",
+        default="",
+        metavar="TEXT",
+        help="only images whose prompt, negative prompt, model or seed match every word",
+    )
+    listing.add_argument(
+        "--json",
+        action="store_true",
+        help="one JSON object per image: path, prompt, seed, model, width, height, created, ...",
+    )
     importing = actions.add_parser("import", parents=[common], help="copy the images of a folder into the gallery")
     importing.add_argument("folder", metavar="DIR", help="folder to copy images from (with its subfolders)")
 
@@ -131,7 +167,10 @@ def main(argv: list[str] | None = None) -> int:
         log.exception("studio %s failed", args.command)
         if os.environ.get("STUDIO_DEBUG"):
             traceback.print_exc()
-        print(f"studio: internal error: {type(exc).__name__}: {_one_line(exc)} (STUDIO_DEBUG=1 shows where)", file=sys.stderr)
+        print(
+            f"studio: internal error: {type(exc).__name__}: {_one_line(exc)} (STUDIO_DEBUG=1 shows where)",
+            file=sys.stderr,
+        )
         return EXIT_ERROR
     finally:
         stop_logging()
@@ -158,7 +197,7 @@ def _prompts(args) -> list[str]:
             raise StudioError(f"prompts file {args.prompts_file} has no prompts")
         return prompts
     if args.prompt is None:
-        raise CliError("give a PROMPT (or --prompts-file FILE); use \"\" for an unconditional image")
+        raise CliError('give a PROMPT (or --prompts-file FILE); use "" for an unconditional image')
     return [args.prompt]
 
 

@@ -136,10 +136,19 @@ def _list(gallery, args) -> int:
             info = gallery.info(row.name)
             recipe = info.recipe if info and info.recipe else FoundRecipe(source="")
             record = {
-                "path": path, "prompt": row.prompt, "negative_prompt": recipe.negative_prompt,
-                "seed": row.seed, "steps": recipe.steps, "guidance_scale": recipe.guidance_scale,
-                "scheduler": recipe.scheduler, "model": row.model, "width": row.width, "height": row.height,
-                "created": created, "favourite": row.favourite, "source": recipe.source,
+                "path": path,
+                "prompt": row.prompt,
+                "negative_prompt": recipe.negative_prompt,
+                "seed": row.seed,
+                "steps": recipe.steps,
+                "guidance_scale": recipe.guidance_scale,
+                "scheduler": recipe.scheduler,
+                "model": row.model,
+                "width": row.width,
+                "height": row.height,
+                "created": created,
+                "favourite": row.favourite,
+                "source": recipe.source,
             }
             print(json_line(record))
         else:

@@ -19,23 +19,27 @@ import threading
 import time
 from pathlib import Path
 
-from studio.engine.edit import FILLS
-from studio.errors import StudioError
 from studio.cli_gallery import printable
+from studio.engine.edit import FILLS
 from studio.engine.request import EMBEDDED_MODEL, MAX_SEED
+from studio.errors import StudioError
 
 SIDES = ("left", "top", "right", "bottom")
 
 
 def add_outpaint_parser(commands, common: argparse.ArgumentParser) -> None:
     parser = commands.add_parser(
-        "outpaint", parents=[common], help="grow a picture beyond its edges",
+        "outpaint",
+        parents=[common],
+        help="grow a picture beyond its edges",
         description="Extend IMAGE on any side and let the model continue the picture there. "
-                    "The prompt defaults to the one in IMAGE's recipe.",
+        "The prompt defaults to the one in IMAGE's recipe.",
     )
     parser.add_argument("image", metavar="IMAGE", help="the picture to extend (PNG, JPEG, ...)")
     for side in SIDES:
-        parser.add_argument(f"--{side}", type=int, default=0, metavar="N", help=f"pixels to add on the {side} (a multiple of 8)")
+        parser.add_argument(
+            f"--{side}", type=int, default=0, metavar="N", help=f"pixels to add on the {side} (a multiple of 8)"
+        )
     parser.add_argument("--prompt", metavar="TEXT", help="what to draw (default: the prompt in IMAGE's recipe)")
     parser.add_argument("--negative", metavar="TEXT", help="what to keep out (default: IMAGE's negative prompt)")
     parser.add_argument("--seed", type=int, help="seed of the first candidate (default: random)")
@@ -44,9 +48,15 @@ def add_outpaint_parser(commands, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--scheduler", metavar="NAME", help="sampler (default: the model's)")
     parser.add_argument("--candidates", type=int, default=1, metavar="N", help="how many versions to make (default 1)")
     parser.add_argument("--fill", choices=FILLS, default="edge", help="what the new area starts from (default: edge)")
-    parser.add_argument("--strength", type=float, default=1.0, metavar="X", help="how far the new area is re-noised, 0-1 (default 1)")
-    parser.add_argument("--model", metavar="PATH_OR_ID", help="model (default: IMAGE's own when it can be found, else embedded)")
-    parser.add_argument("--out", required=True, metavar="FILE", help="where to write the result (FILE-1.png, ... for several)")
+    parser.add_argument(
+        "--strength", type=float, default=1.0, metavar="X", help="how far the new area is re-noised, 0-1 (default 1)"
+    )
+    parser.add_argument(
+        "--model", metavar="PATH_OR_ID", help="model (default: IMAGE's own when it can be found, else embedded)"
+    )
+    parser.add_argument(
+        "--out", required=True, metavar="FILE", help="where to write the result (FILE-1.png, ... for several)"
+    )
     parser.add_argument("--json", action="store_true", help="print one JSON object per candidate on stdout")
 
 
@@ -90,15 +100,23 @@ def outpaint(args) -> int:
         scheduler=args.scheduler,
         count=args.candidates,
     )  # its size becomes the canvas's in EditRequest, which checks it
-    request = EditRequest(generate, canvas, mask, fill=args.fill, kind="outpaint",
-                          source=str(Path(args.image).resolve()), extend=extension, strength=args.strength)
+    request = EditRequest(
+        generate,
+        canvas,
+        mask,
+        fill=args.fill,
+        kind="outpaint",
+        source=str(Path(args.image).resolve()),
+        extend=extension,
+        strength=args.strength,
+    )
     if warning:
         _warn(warning)
 
     from studio.cli import EXIT_CANCELLED, _progress_bar
     from studio.engine.events import Cancelled, Failed, ImageDone, Step
-    from studio.recipe.embed import write_png
     from studio.engine.runner import Engine
+    from studio.recipe.embed import write_png
 
     engine = Engine(device=args.device)
     engine.load(model)
@@ -145,8 +163,10 @@ def _recipe_model(ref: str, data: str | None) -> tuple[str, str]:
     if not ref or ref == EMBEDDED_MODEL:
         return EMBEDDED_MODEL, ""
     if not in_library(ref, data):
-        return EMBEDDED_MODEL, (f"the image's recipe names model {ref}, which is not in Studio's model list; "
-                                f"using the embedded model (pass --model to choose one)")
+        return EMBEDDED_MODEL, (
+            f"the image's recipe names model {ref}, which is not in Studio's model list; "
+            f"using the embedded model (pass --model to choose one)"
+        )
     try:
         resolve_model(ref)
     except StudioError as exc:

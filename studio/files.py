@@ -28,8 +28,13 @@ _TEMP_LETTERS = "abcdefghijklmnopqrstuvwxyz0123456789_"
 _tidied: set[str] = set()  # folders whose stale temporary files this process has removed
 
 
-def write_atomic(path: str | os.PathLike, data: bytes | BinaryIO, *,
-                 times_from: str | os.PathLike | None = None, exclusive: bool = False) -> Path:
+def write_atomic(
+    path: str | os.PathLike,
+    data: bytes | BinaryIO,
+    *,
+    times_from: str | os.PathLike | None = None,
+    exclusive: bool = False,
+) -> Path:
     """Write `data` (bytes, or a binary stream read to its end) to `path` so that a crash
     leaves either the old file or the whole new one. The new file's permissions follow the
     umask; `times_from` copies that file's access and modification times onto it. With

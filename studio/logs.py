@@ -113,8 +113,9 @@ class _State:
 _state: _State | None = None
 
 
-def setup_logging(data_dir: str | os.PathLike, *, to_stderr_level: int = logging.WARNING, create: bool = True,
-                  quiet: bool = False) -> Path | None:
+def setup_logging(
+    data_dir: str | os.PathLike, *, to_stderr_level: int = logging.WARNING, create: bool = True, quiet: bool = False
+) -> Path | None:
     """Log into DATA_DIR/logs (see the module's text); returns the log file, or None when there is
     none (stderr only). `create=False` makes nothing where DATA_DIR does not exist (a command never
     makes it only to log); `quiet` says nothing on stderr about a log that cannot be written.
@@ -148,7 +149,13 @@ def setup_logging(data_dir: str | os.PathLike, *, to_stderr_level: int = logging
     state.hooks = (sys.excepthook, threading.excepthook)
     sys.excepthook = _uncaught
     threading.excepthook = _uncaught_in_thread
-    log.info("Studio %s starting: Python %s on %s, pid %d", __version__, platform.python_version(), platform.platform(), os.getpid())
+    log.info(
+        "Studio %s starting: Python %s on %s, pid %d",
+        __version__,
+        platform.python_version(),
+        platform.platform(),
+        os.getpid(),
+    )
     return state.file
 
 

@@ -198,10 +198,10 @@ class Worker(QThread):
         self.modelLoaded.emit(ref, model.info.defaults)
 
     def _run_job(self, engine, job_id: int, request: GenerateRequest) -> None:
-        from studio.engine.events import Cancelled, Failed, Finished, ImageDone, Preview, Started, Step
-        from studio.recipe.embed import write_png
         from studio.engine.edit import EditRequest  # numpy: not on the window's startup path
+        from studio.engine.events import Cancelled, Failed, Finished, ImageDone, Preview, Started, Step
         from studio.gallery.files import new_image_path
+        from studio.recipe.embed import write_png
 
         edit = isinstance(request, EditRequest)
 
@@ -225,7 +225,9 @@ class Worker(QThread):
 
                 pixels = np.asarray(result.image.convert("RGB"))
                 self.imageSaved.emit(
-                    JobResult(job_id, result.index, result.seed, str(path), to_qimage(pixels), result.recipe, result.elapsed_s)
+                    JobResult(
+                        job_id, result.index, result.seed, str(path), to_qimage(pixels), result.recipe, result.elapsed_s
+                    )
                 )
 
         # A failed save (full disk) raises inside on_event and ends the job as Failed.

@@ -11,8 +11,13 @@ LINT_IMPORTS = Path(sys.executable).with_name("lint-imports")
 
 
 def _lint_imports(folder: Path) -> subprocess.CompletedProcess:
-    return subprocess.run([str(LINT_IMPORTS), "--no-cache"], capture_output=True, text=True, cwd=folder,
-                          env={"PYTHONPATH": str(folder), "PATH": "/usr/bin:/bin"})
+    return subprocess.run(
+        [str(LINT_IMPORTS), "--no-cache"],
+        capture_output=True,
+        text=True,
+        cwd=folder,
+        env={"PYTHONPATH": str(folder), "PATH": "/usr/bin:/bin"},
+    )
 
 
 def test_the_contracts_hold():
@@ -25,7 +30,8 @@ def test_the_contracts_catch_a_lazy_qt_import_in_the_engine(tmp_path):
     shutil.copytree(ROOT / "studio", tmp_path / "studio", ignore=shutil.ignore_patterns("__pycache__"))
     shutil.copy(ROOT / "pyproject.toml", tmp_path)
     (tmp_path / "studio" / "engine" / "sneaky.py").write_text(
-        '"""A module that breaks the layers."""\n\ndef f():\n    from PySide6.QtWidgets import QWidget\n')
+        '"""A module that breaks the layers."""\n\ndef f():\n    from PySide6.QtWidgets import QWidget\n'
+    )
     result = _lint_imports(tmp_path)
     assert result.returncode != 0
     assert "studio.engine.sneaky -> PySide6" in result.stdout

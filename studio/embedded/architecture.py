@@ -49,7 +49,7 @@ def build_unet(channels=(32, 64, 128), cross_attention_dim: int = TEXT_WIDTH, la
         layers_per_block=layers_per_block,
         # Cross-attention at 8 x 8 and 4 x 4 only: at 16 x 16 it costs more than it adds.
         down_block_types=("DownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D")[: len(channels)],
-        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D")[-len(channels):],
+        up_block_types=("CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "UpBlock2D")[-len(channels) :],
         cross_attention_dim=cross_attention_dim,
         attention_head_dim=32,
         norm_num_groups=32,

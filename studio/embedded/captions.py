@@ -27,8 +27,21 @@ SHORT_HEADS = ("time", "ground", "neither")
 TREE_NOUNS = ("pine tree", "pine trees")  # singular, plural
 TREE_NOUN_SYNONYMS = (("pine", "pines"), ("tree", "trees"))
 # The words the prompt templates add around the attribute phrases.
-TEMPLATE_WORDS = ("a", "an", "landscape", "with", "hills", "mountains", "lake", "the", "on",
-                  "sun", "moon", "left", "right")
+TEMPLATE_WORDS = (
+    "a",
+    "an",
+    "landscape",
+    "with",
+    "hills",
+    "mountains",
+    "lake",
+    "the",
+    "on",
+    "sun",
+    "moon",
+    "left",
+    "right",
+)
 
 _WORD = re.compile(r"[a-z]+(?:-[a-z]+)*")
 
@@ -44,9 +57,14 @@ def caption(scene: Scene) -> str:
     return _assemble(scene.time, f"{scene.ground} hills", extras)
 
 
-def caption_variant(scene: Scene, rng: np.random.Generator, empty_probability: float = 0.1,
-                    short_probability: float = 0.25, synonym_probability: float = 0.2,
-                    short_heads: tuple[str, ...] = SHORT_HEADS) -> str:
+def caption_variant(
+    scene: Scene,
+    rng: np.random.Generator,
+    empty_probability: float = 0.1,
+    short_probability: float = 0.25,
+    synonym_probability: float = 0.2,
+    short_heads: tuple[str, ...] = SHORT_HEADS,
+) -> str:
     """A training prompt for `scene`: mostly the canonical caption, sometimes shortened
     (the time and/or the ground and some other clauses dropped; those attributes are then
     free; `short_heads` says which heads they may keep), sometimes with everyday synonyms, and with `empty_probability` the empty prompt

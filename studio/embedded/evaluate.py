@@ -35,8 +35,15 @@ from studio.embedded.splits import HELD_OUT_PAIRS, is_held_out, training_scene
 SHAPES = {"square": (128, 128), "wide": (256, 128), "tall": (128, 256)}  # width, height
 SPLITS = ("seen", "held_out")
 SCORED = (*ATTRIBUTES, "all")  # "all": every attribute of the image right
-LABELS = {"time": "time", "ground": "ground", "body": "sun/moon side", "mountains": "mountains",
-          "lake": "lake", "trees": "trees (exact)", "all": "all attributes"}
+LABELS = {
+    "time": "time",
+    "ground": "ground",
+    "body": "sun/moon side",
+    "mountains": "mountains",
+    "lake": "lake",
+    "trees": "trees (exact)",
+    "all": "all attributes",
+}
 TARGETS = {"time": 0.9, "ground": 0.9, "body": 0.9, "mountains": 0.9, "lake": 0.9, "trees": 0.7}
 MAX_HELD_OUT_GAP = 0.05
 
@@ -57,19 +64,28 @@ def evaluation_scenes(count: int, seed: int) -> dict[str, list[Scene]]:
 
 def scores(scenes: list[Scene], reads: list[dict]) -> dict[str, float]:
     """The share of images whose attribute was read as the scene has it, per attribute."""
-    right = np.array([[read[name] == getattr(scene, name) for name in ATTRIBUTES]
-                      for scene, read in zip(scenes, reads)], dtype=bool).reshape(-1, len(ATTRIBUTES))
+    right = np.array(
+        [[read[name] == getattr(scene, name) for name in ATTRIBUTES] for scene, read in zip(scenes, reads)], dtype=bool
+    ).reshape(-1, len(ATTRIBUTES))
     values = dict(zip(ATTRIBUTES, right.mean(axis=0).tolist()))
     values["all"] = float(right.all(axis=1).mean())
     return values
 
 
-def evaluate(model: str = "embedded", count: int = 50, seed: int = 0,
-             shapes: tuple[str, ...] = tuple(SHAPES), steps: int | None = None,
-             guidance_scale: float | None = None, scheduler: str | None = None,
-             engine=None, judge: Judge | None = None, device: str | None = None,
-             save_dir: str | Path | None = None,
-             progress: Callable[[int, int], None] | None = None) -> dict:
+def evaluate(
+    model: str = "embedded",
+    count: int = 50,
+    seed: int = 0,
+    shapes: tuple[str, ...] = tuple(SHAPES),
+    steps: int | None = None,
+    guidance_scale: float | None = None,
+    scheduler: str | None = None,
+    engine=None,
+    judge: Judge | None = None,
+    device: str | None = None,
+    save_dir: str | Path | None = None,
+    progress: Callable[[int, int], None] | None = None,
+) -> dict:
     """Generates and judges 2 x `count` prompts at each shape; returns every number as a dict
     (accuracies in [0, 1]): overall "seen", "held_out" and "ceiling", "by_shape", the settings
     used, and one record per image."""
@@ -95,8 +111,9 @@ def evaluate(model: str = "embedded", count: int = 50, seed: int = 0,
         for split_index, split in enumerate(SPLITS):
             generated = []
             for index, scene in enumerate(scenes[split]):
-                request = info.defaults.request(model, prompt=caption(scene), seed=seed + index,
-                                                width=width, height=height, **settings)
+                request = info.defaults.request(
+                    model, prompt=caption(scene), seed=seed + index, width=width, height=height, **settings
+                )
                 final = engine.run(request, previews=False)
                 if not isinstance(final, Finished):
                     raise RuntimeError(f"generation failed for {request.prompt!r}: {final}")
@@ -115,9 +132,16 @@ def evaluate(model: str = "embedded", count: int = 50, seed: int = 0,
             by_shape[shape][split] = scores(scenes[split], reads)
             by_shape[shape][f"{split}_ceiling"] = scores(scenes[split], true_reads)
             for index, (scene, read) in enumerate(zip(scenes[split], reads)):
-                records.append({"shape": shape, "split": split, "prompt": caption(scene),
-                                "seed": seed + index, "read": read,
-                                "right": {n: read[n] == getattr(scene, n) for n in ATTRIBUTES}})
+                records.append(
+                    {
+                        "shape": shape,
+                        "split": split,
+                        "prompt": caption(scene),
+                        "seed": seed + index,
+                        "read": read,
+                        "right": {n: read[n] == getattr(scene, n) for n in ATTRIBUTES},
+                    }
+                )
     for shape in shapes:
         by_shape[shape]["ceiling"] = _mean(by_shape[shape].pop(f"{s}_ceiling") for s in SPLITS)
     seconds = time.perf_counter() - started
@@ -165,24 +189,29 @@ def format_report(result: dict) -> str:
         if name in TARGETS:
             met = min(seen, held) >= TARGETS[name] and gap <= MAX_HELD_OUT_GAP
             target = f">= {100 * TARGETS[name]:.0f} %, gap <= {100 * MAX_HELD_OUT_GAP:.0f}: " + (
-                "met" if met else "NOT met")
+                "met" if met else "NOT met"
+            )
         else:
             target = ""
-        lines.append(f"{LABELS[name]:16s}{100 * seen:7.1f}%{100 * held:9.1f}%"
-                     f"{100 * gap:+8.1f}{100 * ceiling:8.1f}%  {target}")
-    lines += ["", "per shape, seen / held-out (judge ceiling)",
-              f"{'shape':10s}" + "".join(f"{name:>16s}" for name in SCORED)]
+        lines.append(
+            f"{LABELS[name]:16s}{100 * seen:7.1f}%{100 * held:9.1f}%{100 * gap:+8.1f}{100 * ceiling:8.1f}%  {target}"
+        )
+    lines += [
+        "",
+        "per shape, seen / held-out (judge ceiling)",
+        f"{'shape':10s}" + "".join(f"{name:>16s}" for name in SCORED),
+    ]
     for shape, size in result["shapes"].items():
         row = result["by_shape"][shape]
-        cells = [f"{100 * row['seen'][n]:.0f}/{100 * row['held_out'][n]:.0f} ({100 * row['ceiling'][n]:.0f})"
-                 for n in SCORED]
+        cells = [
+            f"{100 * row['seen'][n]:.0f}/{100 * row['held_out'][n]:.0f} ({100 * row['ceiling'][n]:.0f})" for n in SCORED
+        ]
         lines.append(f"{size:10s}" + "".join(f"{cell:>16s}" for cell in cells))
     return "\n".join(lines)
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m studio.embedded.evaluate",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m studio.embedded.evaluate", description=__doc__.split("\n\n")[0])
     parser.add_argument("--model", default="embedded", help='"embedded" or a model folder')
     parser.add_argument("--count", type=int, default=50, help="prompts per split (seen, held-out)")
     parser.add_argument("--seed", type=int, default=0)
@@ -201,9 +230,18 @@ def main(argv: list[str] | None = None) -> None:
             print(f"  {done}/{total} images", file=sys.stderr, flush=True)
 
     result = evaluate(
-        args.model, args.count, args.seed, tuple(s.strip() for s in args.shapes.split(",") if s.strip()),
-        steps=args.steps, guidance_scale=args.cfg, scheduler=args.scheduler, device=args.device,
-        judge=Judge.load(args.judge) if args.judge else None, save_dir=args.save, progress=progress)
+        args.model,
+        args.count,
+        args.seed,
+        tuple(s.strip() for s in args.shapes.split(",") if s.strip()),
+        steps=args.steps,
+        guidance_scale=args.cfg,
+        scheduler=args.scheduler,
+        device=args.device,
+        judge=Judge.load(args.judge) if args.judge else None,
+        save_dir=args.save,
+        progress=progress,
+    )
     print(json.dumps(result, indent=2) if args.json else format_report(result))
 
 

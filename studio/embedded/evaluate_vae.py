@@ -24,8 +24,9 @@ SHAPES = {"square": (128, 128), "wide": (256, 128), "tall": (128, 256)}
 EVALUATION_SEED = 90210  # far from any training stream
 
 
-def reconstruction_psnr(vae: AutoencoderKL, width: int, height: int, count: int = 48,
-                        seed: int = EVALUATION_SEED) -> dict[str, float]:
+def reconstruction_psnr(
+    vae: AutoencoderKL, width: int, height: int, count: int = 48, seed: int = EVALUATION_SEED
+) -> dict[str, float]:
     """PSNR (dB) of the whole set of `count` fresh renders and of its worst image."""
     errors = []
     for start in range(0, count, 8):
@@ -81,6 +82,7 @@ def main(argv: list[str] | None = None) -> None:
         vae = AutoencoderKL.from_pretrained(args.model).eval()
     else:
         from studio.embedded.train_vae import vae_from_checkpoint
+
         vae = vae_from_checkpoint(args.checkpoint)
     megabytes = sum(p.numel() for p in vae.parameters()) * 4 / 1e6
     print(f"channels {tuple(vae.config.block_out_channels)}  {megabytes:.2f} MB in fp32")

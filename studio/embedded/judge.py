@@ -60,8 +60,9 @@ class JudgeNet(nn.Module):
     """Four stages of two 3x3 convolutions (the first of each halves the size after the
     first stage), 128 -> 8 pixels; one shared hidden layer; one linear head per attribute."""
 
-    def __init__(self, channels: Sequence[int] = DEFAULT_CHANNELS, hidden: int = HIDDEN,
-                 map_channels: int = MAP_CHANNELS) -> None:
+    def __init__(
+        self, channels: Sequence[int] = DEFAULT_CHANNELS, hidden: int = HIDDEN, map_channels: int = MAP_CHANNELS
+    ) -> None:
         super().__init__()
         layers, previous = [], 5  # RGB + x, y coordinates
         for stage, width in enumerate(channels):
@@ -71,10 +72,8 @@ class JudgeNet(nn.Module):
         self.features = nn.Sequential(*layers)
         self.to_map = nn.Conv2d(previous, map_channels, 1)
         map_size = INPUT_SIZE // 2 ** len(channels)
-        self.hidden = nn.Sequential(
-            nn.Linear(2 * previous + map_channels * map_size**2, hidden), nn.ReLU(inplace=True))
-        self.heads = nn.ModuleDict(
-            {name: nn.Linear(hidden, len(classes)) for name, classes in CLASSES.items()})
+        self.hidden = nn.Sequential(nn.Linear(2 * previous + map_channels * map_size**2, hidden), nn.ReLU(inplace=True))
+        self.heads = nn.ModuleDict({name: nn.Linear(hidden, len(classes)) for name, classes in CLASSES.items()})
 
     def forward(self, pixels: torch.Tensor) -> dict[str, torch.Tensor]:
         """`pixels`: N x 3 x 128 x 128 in [-1, 1]; returns the logits of every attribute."""
@@ -82,11 +81,14 @@ class JudgeNet(nn.Module):
         ys = torch.linspace(-1, 1, h, device=pixels.device).view(1, 1, h, 1).expand(n, 1, h, w)
         xs = torch.linspace(-1, 1, w, device=pixels.device).view(1, 1, 1, w).expand(n, 1, h, w)
         features = self.features(torch.cat([pixels, xs, ys], dim=1))
-        summary = torch.cat([
-            features.mean(dim=(2, 3)),
-            features.amax(dim=(2, 3)),
-            self.to_map(features).flatten(1),
-        ], dim=1)
+        summary = torch.cat(
+            [
+                features.mean(dim=(2, 3)),
+                features.amax(dim=(2, 3)),
+                self.to_map(features).flatten(1),
+            ],
+            dim=1,
+        )
         shared = self.hidden(summary)
         return {name: head(shared) for name, head in self.heads.items()}
 
@@ -101,8 +103,9 @@ def to_pixels(images: Sequence) -> torch.Tensor:
         tensor = torch.from_numpy(np.array(image, dtype=np.uint8)[..., :3].copy()).permute(2, 0, 1)
         tensor = tensor.float().unsqueeze(0) / 127.5 - 1.0
         if tensor.shape[-2:] != (INPUT_SIZE, INPUT_SIZE):
-            tensor = F.interpolate(tensor, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear",
-                                   align_corners=False, antialias=True)
+            tensor = F.interpolate(
+                tensor, size=(INPUT_SIZE, INPUT_SIZE), mode="bilinear", align_corners=False, antialias=True
+            )
         batch.append(tensor)
     return torch.cat(batch)
 
@@ -129,7 +132,8 @@ class Judge:
         path = Path(path)
         if not path.exists():
             raise FileNotFoundError(
-                f"no judge weights at {path}; train them with python -m studio.embedded.judge --train")
+                f"no judge weights at {path}; train them with python -m studio.embedded.judge --train"
+            )
         config = json.loads((path.parent / CONFIG_NAME).read_text(encoding="utf-8"))
         net = JudgeNet(config["channels"], config["hidden"], config["map_channels"])
         net.load_state_dict(load_file(path))
@@ -149,8 +153,7 @@ class Judge:
 
     @torch.no_grad()
     def logits(self, images: Sequence) -> dict[str, torch.Tensor]:
-        chunks = [self.net(to_pixels(images[i:i + READ_BATCH]))
-                  for i in range(0, len(images), READ_BATCH)]
+        chunks = [self.net(to_pixels(images[i : i + READ_BATCH])) for i in range(0, len(images), READ_BATCH)]
         return {name: torch.cat([chunk[name] for chunk in chunks]) for name in ATTRIBUTES}
 
     def read(self, images: Sequence) -> list[dict]:

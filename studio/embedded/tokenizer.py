@@ -23,9 +23,7 @@ _PRETOKEN = re.compile(r"[^\W\d_]+|\d|[^\s\w]+")
 def byte_alphabet() -> tuple[str, ...]:
     """The 256 printable characters that byte-level BPE uses to stand for raw bytes."""
     printable = (
-        list(range(ord("!"), ord("~") + 1))
-        + list(range(ord("¡"), ord("¬") + 1))
-        + list(range(ord("®"), ord("ÿ") + 1))
+        list(range(ord("!"), ord("~") + 1)) + list(range(ord("¡"), ord("¬") + 1)) + list(range(ord("®"), ord("ÿ") + 1))
     )
     table = {b: chr(b) for b in printable}
     extra = 0

@@ -28,15 +28,24 @@ import torch.nn.functional as F
 
 from studio.embedded import world
 from studio.embedded.checkpoints import load_checkpoint, save_checkpoint, warmup_cosine
-from studio.embedded.judge import (
-    ATTRIBUTES, CLASSES, DEFAULT_CHANNELS, DEFAULT_PATH, Judge, JudgeNet, to_pixels)
+from studio.embedded.judge import ATTRIBUTES, CLASSES, DEFAULT_CHANNELS, DEFAULT_PATH, Judge, JudgeNet, to_pixels
 
 CHECKPOINT_NAME = "checkpoint.pt"
 LOG_NAME = "train.log"
 # The shapes the judge must read (width, height), and other sizes it learns too.
 MAIN_SHAPES = {"square": (128, 128), "wide": (256, 128), "tall": (128, 256)}
-OTHER_SIZES = ((64, 64), (96, 96), (192, 192), (256, 256), (192, 128), (128, 192),
-               (128, 64), (64, 128), (256, 192), (192, 256))
+OTHER_SIZES = (
+    (64, 64),
+    (96, 96),
+    (192, 192),
+    (256, 256),
+    (192, 128),
+    (128, 192),
+    (128, 64),
+    (64, 128),
+    (256, 192),
+    (192, 256),
+)
 
 
 @dataclass
@@ -60,8 +69,7 @@ class TrainConfig:
 
 def scene_labels(scenes) -> dict[str, torch.Tensor]:
     """The class index of every attribute of every scene."""
-    return {name: torch.tensor([CLASSES[name].index(getattr(s, name)) for s in scenes])
-            for name in ATTRIBUTES}
+    return {name: torch.tensor([CLASSES[name].index(getattr(s, name)) for s in scenes]) for name in ATTRIBUTES}
 
 
 def random_size(config: TrainConfig, rng: np.random.Generator) -> tuple[int, int]:
@@ -111,9 +119,10 @@ def validation_set(count: int, seed: int) -> dict[str, tuple[list, list]]:
 def accuracy(judge: Judge, scenes, images) -> dict[str, float]:
     """The share of images whose attribute the judge reads right, per attribute."""
     reads = judge.read(images)
-    return {name: float(np.mean([read[name] == getattr(scene, name)
-                                 for read, scene in zip(reads, scenes)]))
-            for name in ATTRIBUTES}
+    return {
+        name: float(np.mean([read[name] == getattr(scene, name) for read, scene in zip(reads, scenes)]))
+        for name in ATTRIBUTES
+    }
 
 
 def learning_rate(step: int, config: TrainConfig) -> float:
@@ -188,9 +197,11 @@ class Trainer:
                 now = time.monotonic()
                 rate = len(window) / max(now - last_log, 1e-9)
                 left = (self.config.steps - self.step) / rate / 60
-                self.log(f"step {self.step:6d}  loss {np.mean(window):.4f}  "
-                         f"lr {learning_rate(self.step, self.config):.2e}  {rate:.2f} steps/s  "
-                         f"elapsed {(now - started) / 60:.1f} min  left ~{left:.0f} min")
+                self.log(
+                    f"step {self.step:6d}  loss {np.mean(window):.4f}  "
+                    f"lr {learning_rate(self.step, self.config):.2e}  {rate:.2f} steps/s  "
+                    f"elapsed {(now - started) / 60:.1f} min  left ~{left:.0f} min"
+                )
                 window, last_log = [], now
             if self.step % self.config.validate_every == 0 or self.step == self.config.steps:
                 scores = self.validate()
@@ -223,18 +234,17 @@ def check(count: int, seed: int, path: Path = DEFAULT_PATH) -> dict[str, dict[st
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m studio.embedded.judge",
-                                     description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m studio.embedded.judge", description=__doc__.split("\n\n")[0])
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--train", action="store_true", help="train, then export")
     action.add_argument("--export-only", action="store_true", help="export the last checkpoint")
-    action.add_argument("--check", action="store_true",
-                        help="accuracy of the exported judge on fresh true renders")
+    action.add_argument("--check", action="store_true", help="accuracy of the exported judge on fresh true renders")
     parser.add_argument("--out", type=Path, default=Path("runs/judge"), help="log and checkpoint")
     parser.add_argument("--steps", type=int, default=TrainConfig.steps)
     parser.add_argument("--lr", type=float, default=TrainConfig.lr)
-    parser.add_argument("--seed", type=int, default=None,
-                        help=f"training seed ({TrainConfig.seed}); with --check, the scenes' seed")
+    parser.add_argument(
+        "--seed", type=int, default=None, help=f"training seed ({TrainConfig.seed}); with --check, the scenes' seed"
+    )
     parser.add_argument("--count", type=int, default=1000, help="--check: renders per shape")
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
@@ -244,12 +254,16 @@ def main(argv: list[str] | None = None) -> None:
 
     if args.check:
         seed = 20_000 if args.seed is None else args.seed
-        print(format_scores(check(args.count, seed, args.export),
-                            f"{args.export}: {args.count} fresh renders per shape (seed {seed})"))
+        print(
+            format_scores(
+                check(args.count, seed, args.export),
+                f"{args.export}: {args.count} fresh renders per shape (seed {seed})",
+            )
+        )
         return
 
     args.out.mkdir(parents=True, exist_ok=True)
-    log_file = open(args.out / LOG_NAME, "a", buffering=1)
+    log_file = open(args.out / LOG_NAME, "a", buffering=1)  # noqa: SIM115 (open for the whole run)
 
     def log(line: str) -> None:
         print(line, flush=True)
@@ -272,10 +286,12 @@ def main(argv: list[str] | None = None) -> None:
         log(f"new run: {config}  ({weights / 1e3:.0f} k parameters)")
     scores = trainer.train() if args.train else None
     scores = scores or trainer.validate()
-    Judge(trainer.net).save(args.export, extra={
-        "trained_steps": trainer.step,
-        "seed": config.seed,
-        "validation_accuracy": {shape: {k: round(v, 4) for k, v in row.items()}
-                                for shape, row in scores.items()},
-    })
+    Judge(trainer.net).save(
+        args.export,
+        extra={
+            "trained_steps": trainer.step,
+            "seed": config.seed,
+            "validation_accuracy": {shape: {k: round(v, 4) for k, v in row.items()} for shape, row in scores.items()},
+        },
+    )
     log(format_scores(scores, f"exported step {trainer.step} to {args.export}"))

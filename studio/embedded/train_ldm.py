@@ -101,8 +101,10 @@ def encode_scenes(vae, count: int, width: int, height: int, seed: int, batch: in
 
 def cache_plan(config: TrainConfig) -> list[tuple[int, int, int, int]]:
     """(width, height, scene count, seed) of each shape's part of the latent cache."""
-    return [(w, h, config.scenes if w == h else config.scenes // 2, config.seed + 101 * i)
-            for i, (w, h, _) in enumerate(config.shapes)]
+    return [
+        (w, h, config.scenes if w == h else config.scenes // 2, config.seed + 101 * i)
+        for i, (w, h, _) in enumerate(config.shapes)
+    ]
 
 
 def files_digest(paths) -> str:
@@ -121,7 +123,8 @@ def cache_makers(config: TrainConfig) -> dict:
     return {
         "autoencoder": files_digest(sorted(p for p in vae.rglob("*") if p.is_file())),
         "scene and render code": hashlib.sha256(
-            (files_digest(sources) + inspect.getsource(encode_scenes)).encode()).hexdigest(),
+            (files_digest(sources) + inspect.getsource(encode_scenes)).encode()
+        ).hexdigest(),
         "shapes, counts and seeds": [list(part) for part in cache_plan(config)],
     }
 
@@ -202,7 +205,9 @@ class Trainer:
         index = self.rng.integers(len(scenes), size=batch)
         x0 = latents[index].float().to(self.device)
         prompts = [caption_variant(scenes[i], self.rng, short_heads=self.config.short_heads) for i in index]
-        ids = self.tokenizer(prompts, padding="max_length", max_length=TOKENIZER_MAX_LENGTH, truncation=True, return_tensors="pt").input_ids.to(self.device)
+        ids = self.tokenizer(
+            prompts, padding="max_length", max_length=TOKENIZER_MAX_LENGTH, truncation=True, return_tensors="pt"
+        ).input_ids.to(self.device)
         context = self.text_encoder(ids)[0]
         noise = torch.from_numpy(self.rng.standard_normal(x0.shape).astype(np.float32)).to(self.device)
         t = torch.from_numpy(self.rng.integers(0, 1000, size=batch))
@@ -264,8 +269,10 @@ class Trainer:
         while self.step < self.config.steps:
             losses.append(self.train_step())
             if self.step % self.config.log_every == 0:
-                self.log(f"step {self.step} loss {np.mean(losses):.4f} lr {self.learning_rate():.2e} "
-                         f"{time.monotonic() - began:.0f}s")
+                self.log(
+                    f"step {self.step} loss {np.mean(losses):.4f} lr {self.learning_rate():.2e} "
+                    f"{time.monotonic() - began:.0f}s"
+                )
                 losses.clear()
             if time.monotonic() - last_save > self.config.checkpoint_minutes * 60:
                 self.save()
@@ -332,15 +339,23 @@ def main(argv=None) -> None:
         ("log_every", int, ""),
     ):
         default = shown(getattr(defaults, name))
-        parser.add_argument(flag(name), dest=name, type=kind, default=None,
-                            help=f"{note} (default {default})" if note else f"default {default}")
+        parser.add_argument(
+            flag(name),
+            dest=name,
+            type=kind,
+            default=None,
+            help=f"{note} (default {default})" if note else f"default {default}",
+        )
     parser.add_argument("--out", default="runs/ldm", type=Path)
     parser.add_argument("--threads", type=int, default=0)
     parser.add_argument("--device", help="cuda or cpu (default: cuda when present)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     args = parser.parse_args(argv)
-    given = {field.name: getattr(args, field.name) for field in dataclasses.fields(TrainConfig)
-             if getattr(args, field.name, None) is not None}
+    given = {
+        field.name: getattr(args, field.name)
+        for field in dataclasses.fields(TrainConfig)
+        if getattr(args, field.name, None) is not None
+    }
     if "short_heads" in given and (not given["short_heads"] or set(given["short_heads"]) - set(SHORT_HEADS)):
         parser.error(f"--short-heads takes some of {', '.join(SHORT_HEADS)}")
 
@@ -352,11 +367,15 @@ def main(argv=None) -> None:
         differing = {name: value for name, value in given.items() if value != getattr(config, name)}
         refused = [name for name in differing if name not in CHANGEABLE_ON_RESUME]
         if refused:
-            sys.exit(f"{checkpoint} was trained with "
-                     + ", ".join(f"{flag(n)} {shown(getattr(config, n))}, not {shown(given[n])}" for n in refused)
-                     + "; leave those flags out to resume, or train into another --out")
-        changes = [f"{name}: {shown(getattr(config, name))} -> {shown(value)} (from the command line)"
-                   for name, value in differing.items()]
+            sys.exit(
+                f"{checkpoint} was trained with "
+                + ", ".join(f"{flag(n)} {shown(getattr(config, n))}, not {shown(given[n])}" for n in refused)
+                + "; leave those flags out to resume, or train into another --out"
+            )
+        changes = [
+            f"{name}: {shown(getattr(config, name))} -> {shown(value)} (from the command line)"
+            for name, value in differing.items()
+        ]
         config = dataclasses.replace(config, **differing)
     else:
         config = dataclasses.replace(TrainConfig(), **given)

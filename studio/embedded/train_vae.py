@@ -46,14 +46,14 @@ class TrainConfig:
     crop: int = 64
     crops_per_batch: int = 8
     # Each batch kind and its share of the steps; all cost about the same per step.
-    batch_kinds: tuple[tuple[str, float], ...] = (
-        ("crops", 0.4), ("square", 0.3), ("wide", 0.15), ("tall", 0.15))
+    batch_kinds: tuple[tuple[str, float], ...] = (("crops", 0.4), ("square", 0.3), ("wide", 0.15), ("tall", 0.15))
     log_every: int = 100
     checkpoint_minutes: float = 5.0
 
 
 def training_batch(kind: str, config: TrainConfig, rng: np.random.Generator) -> torch.Tensor:
     """A batch of fresh renders of one kind, as N x 3 x H x W in [-1, 1]."""
+
     def renders(count, width, height):
         return [world.render(world.random_scene(rng), width, height, rng) for _ in range(count)]
 
@@ -61,21 +61,23 @@ def training_batch(kind: str, config: TrainConfig, rng: np.random.Generator) -> 
         crops = []
         for image in renders(config.crops_per_batch, 128, 128):
             y, x = rng.integers(0, 128 - config.crop + 1, size=2)
-            crops.append(image[y:y + config.crop, x:x + config.crop])
+            crops.append(image[y : y + config.crop, x : x + config.crop])
         return to_tensor(crops)
     sizes = {"square": (2, 128, 128), "wide": (1, 256, 128), "tall": (1, 128, 256)}
     return to_tensor(renders(*sizes[kind]))
 
 
-def losses(vae, batch: torch.Tensor, config: TrainConfig,
-           generator: torch.Generator | None = None) -> dict[str, torch.Tensor]:
+def losses(
+    vae, batch: torch.Tensor, config: TrainConfig, generator: torch.Generator | None = None
+) -> dict[str, torch.Tensor]:
     """Reconstruction (L1 + MSE + L1 of image gradients, for crisp edges) and KL terms."""
     posterior = vae.encode(batch).latent_dist
     reconstruction = vae.decode(posterior.sample(generator)).sample
     error = reconstruction - batch
     mse = error.pow(2).mean()
-    edges = ((error[..., 1:, :] - error[..., :-1, :]).abs().mean()
-             + (error[..., :, 1:] - error[..., :, :-1]).abs().mean())
+    edges = (error[..., 1:, :] - error[..., :-1, :]).abs().mean() + (
+        error[..., :, 1:] - error[..., :, :-1]
+    ).abs().mean()
     kl = posterior.kl().sum() / batch.numel()
     total = error.abs().mean() + mse + config.edge_weight * edges + config.kl_weight * kl
     return {"total": total, "mse": mse.detach(), "kl": kl.detach()}
@@ -94,8 +96,7 @@ class Trainer:
         self.rng = np.random.default_rng(config.seed)  # scenes, crops and batch kinds
         self.torch_rng = torch.Generator().manual_seed(config.seed)  # latent sampling
         self.vae = build_vae(config.channels, config.norm_groups).to(device)
-        self.optimizer = torch.optim.AdamW(self.vae.parameters(), lr=config.lr,
-                                           weight_decay=config.weight_decay)
+        self.optimizer = torch.optim.AdamW(self.vae.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.step = 0
         kinds, shares = zip(*config.batch_kinds)
         self.kinds, self.shares = kinds, np.asarray(shares) / sum(shares)
@@ -163,9 +164,11 @@ class Trainer:
         mse = np.mean([t["mse"] for t in window]) / 4  # [-1, 1] -> [0, 1] scale
         rate = len(window) / max(window_seconds, 1e-9)
         remaining = (self.config.steps - self.step) / rate / 60
-        return (f"step {self.step:6d}  loss {loss:.4f}  psnr {psnr(mse):5.2f} dB  "
-                f"lr {learning_rate(self.step, self.config):.2e}  {rate:.2f} steps/s  "
-                f"elapsed {total_seconds / 60:.1f} min  left ~{remaining:.0f} min")
+        return (
+            f"step {self.step:6d}  loss {loss:.4f}  psnr {psnr(mse):5.2f} dB  "
+            f"lr {learning_rate(self.step, self.config):.2e}  {rate:.2f} steps/s  "
+            f"elapsed {total_seconds / 60:.1f} min  left ~{remaining:.0f} min"
+        )
 
 
 def saved_config(checkpoint: Path) -> TrainConfig:
@@ -190,19 +193,22 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--steps", type=int, default=TrainConfig.steps)
     parser.add_argument("--lr", type=float, default=TrainConfig.lr)
     parser.add_argument("--seed", type=int, default=TrainConfig.seed)
-    parser.add_argument("--channels", type=lambda s: tuple(int(c) for c in s.split(",")),
-                        default=DEFAULT_CHANNELS, help="e.g. 16,32,64,64")
+    parser.add_argument(
+        "--channels",
+        type=lambda s: tuple(int(c) for c in s.split(",")),
+        default=DEFAULT_CHANNELS,
+        help="e.g. 16,32,64,64",
+    )
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--device", help="cuda or cpu (default: cuda when present)")
     parser.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     parser.add_argument("--export", type=Path, help="export folder (default OUT/export)")
-    parser.add_argument("--export-only", action="store_true",
-                        help="export the last checkpoint without training")
+    parser.add_argument("--export-only", action="store_true", help="export the last checkpoint without training")
     args = parser.parse_args(argv)
     torch.set_num_threads(args.threads)
 
     args.out.mkdir(parents=True, exist_ok=True)
-    log_file = open(args.out / LOG_NAME, "a", buffering=1)
+    log_file = open(args.out / LOG_NAME, "a", buffering=1)  # noqa: SIM115 (open for the whole run)
 
     def log(line: str) -> None:
         print(line, flush=True)

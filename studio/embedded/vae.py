@@ -18,8 +18,9 @@ LATENT_CHANNELS = 4
 NORM_GROUPS = 8
 
 
-def build_vae(channels: tuple[int, ...] = DEFAULT_CHANNELS, norm_groups: int = NORM_GROUPS,
-              layers_per_block: int = 1) -> AutoencoderKL:
+def build_vae(
+    channels: tuple[int, ...] = DEFAULT_CHANNELS, norm_groups: int = NORM_GROUPS, layers_per_block: int = 1
+) -> AutoencoderKL:
     """A fresh AutoencoderKL with one down/up block per channel count (2**(n-1)x downsampling)."""
     return AutoencoderKL(
         in_channels=3,

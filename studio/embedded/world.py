@@ -27,8 +27,19 @@ from studio.embedded.scene import (
 )
 
 __all__ = [
-    "BODY_SIDES", "GROUNDS", "MAX_TREES", "TIMES", "TREE_COUNTS", "Scene", "all_scenes",
-    "random_scene", "render", "caption", "caption_variant", "parse_caption", "vocabulary",
+    "BODY_SIDES",
+    "GROUNDS",
+    "MAX_TREES",
+    "TIMES",
+    "TREE_COUNTS",
+    "Scene",
+    "all_scenes",
+    "caption",
+    "caption_variant",
+    "parse_caption",
+    "random_scene",
+    "render",
+    "vocabulary",
 ]
 
 # Colours, sRGB 0-255, exactly as the spec states them.
@@ -79,8 +90,7 @@ TREE_TRUNK_HEIGHT = 0.045  # visible trunk above the hill line, of the height
 TREE_GAP = 0.03  # least space between two crowns, of the height
 
 
-def render(scene: Scene, width: int = 128, height: int = 128,
-           rng: np.random.Generator | None = None) -> np.ndarray:
+def render(scene: Scene, width: int = 128, height: int = 128, rng: np.random.Generator | None = None) -> np.ndarray:
     """Draws `scene` as a height x width x 3 uint8 image; `rng` drives shapes and jitter."""
     if width % 8 or height % 8 or width <= 0 or height <= 0:
         raise ValueError(f"sides must be positive multiples of 8, not {width}x{height}")
@@ -88,8 +98,7 @@ def render(scene: Scene, width: int = 128, height: int = 128,
     canvas = _Canvas(width, height)
     hill_line = _hill_line(width, height, rng)
 
-    canvas.paint_sky(_jittered(SKY_TOP_COLOURS[scene.time], rng),
-                     _jittered(SKY_HORIZON_COLOURS[scene.time], rng))
+    canvas.paint_sky(_jittered(SKY_TOP_COLOURS[scene.time], rng), _jittered(SKY_HORIZON_COLOURS[scene.time], rng))
     if scene.time == "night":
         canvas.paint_stars(rng)
     if scene.body is not None:
@@ -124,8 +133,9 @@ def _hill_line(width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     periods = rng.uniform(*HILL_PERIODS_PER_HEIGHT)  # show more waves, not wider ones
     amplitude = rng.uniform(*HILL_AMPLITUDE_RANGE)
     overtone = periods * rng.uniform(1.7, 2.6)
-    wave = (0.75 * np.sin(2 * np.pi * periods * x + rng.uniform(0, 2 * np.pi))
-            + 0.25 * np.sin(2 * np.pi * overtone * x + rng.uniform(0, 2 * np.pi)))
+    wave = 0.75 * np.sin(2 * np.pi * periods * x + rng.uniform(0, 2 * np.pi)) + 0.25 * np.sin(
+        2 * np.pi * overtone * x + rng.uniform(0, 2 * np.pi)
+    )
     return (HILL_LINE_Y + amplitude * wave).astype(np.float32) * height
 
 
@@ -158,8 +168,7 @@ class _Canvas:
         self.pixels[:] = (top_colour + t * (horizon_colour - top_colour))[:, None, :]
 
     def paint_stars(self, rng: np.random.Generator) -> None:
-        count = int(rng.integers(STAR_COUNT_RANGE[0], STAR_COUNT_RANGE[1] + 1)
-                    * max(1.0, self.width / self.height))
+        count = int(rng.integers(STAR_COUNT_RANGE[0], STAR_COUNT_RANGE[1] + 1) * max(1.0, self.width / self.height))
         rows = rng.integers(0, int(STAR_LIMIT_Y * self.height), size=count)
         cols = rng.integers(0, self.width, size=count)
         self.pixels[rows, cols] = STAR_COLOUR
@@ -202,9 +211,9 @@ class _Canvas:
 
     def paint_hills(self, hill_line: np.ndarray, colour: np.ndarray) -> None:
         top, bottom = int(np.floor(hill_line.min())), int(np.ceil(hill_line.max()))
-        self.pixels[bottom + 1:] = colour
+        self.pixels[bottom + 1 :] = colour
         slope = np.gradient(hill_line)
-        above = (hill_line[None, :] - self.ys[top:bottom + 1, None]) / np.sqrt(1 + slope**2)
+        above = (hill_line[None, :] - self.ys[top : bottom + 1, None]) / np.sqrt(1 + slope**2)
         self._blend(slice(top, bottom + 1), slice(None), _coverage(above), colour)
 
     def paint_lake(self, rng: np.random.Generator) -> None:
@@ -230,15 +239,16 @@ class _Canvas:
             ground_y = float(np.interp(cx, self.xs, hill_line))
             self._paint_tree(cx, ground_y, crown_width, rng.uniform(*TREE_CROWN_HEIGHT) * h, rng)
 
-    def _paint_tree(self, cx: float, ground_y: float, crown_width: float,
-                    crown_height: float, rng: np.random.Generator) -> None:
+    def _paint_tree(
+        self, cx: float, ground_y: float, crown_width: float, crown_height: float, rng: np.random.Generator
+    ) -> None:
         h = self.height
         # The trunk is snapped to whole pixels so that it stays solid even at 64 x 64.
         trunk_width = max(2, round(TREE_TRUNK_WIDTH * h))
-        left = int(round(cx - trunk_width / 2))
+        left = round(cx - trunk_width / 2)
         trunk_top = ground_y - TREE_TRUNK_HEIGHT * h
-        rows = slice(int(round(trunk_top)), int(round(ground_y + 0.015 * h)) + 1)
-        self.pixels[rows, max(left, 0):left + trunk_width] = _jittered(TRUNK_COLOUR, rng)
+        rows = slice(round(trunk_top), round(ground_y + 0.015 * h) + 1)
+        self.pixels[rows, max(left, 0) : left + trunk_width] = _jittered(TRUNK_COLOUR, rng)
 
         base_y = trunk_top + 0.5
         apex_y = base_y - crown_height
@@ -253,8 +263,7 @@ class _Canvas:
         self._blend(rows, cols, _coverage(outside), _jittered(CROWN_COLOUR, rng))
 
 
-def _tree_centres(crown_widths: np.ndarray, width: int, height: int,
-                  rng: np.random.Generator) -> np.ndarray:
+def _tree_centres(crown_widths: np.ndarray, width: int, height: int, rng: np.random.Generator) -> np.ndarray:
     """Distinct x centres (pixels) in the spec's range, with crowns inside the canvas and
     never touching each other, sorted left to right."""
     count = len(crown_widths)

@@ -24,9 +24,9 @@ from typing import Any
 
 import numpy as np
 
-from studio.errors import RequestError
 from studio.engine.geometry import Rect
 from studio.engine.request import MAX_PIXELS, MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE, GenerateRequest
+from studio.errors import RequestError
 
 FILLS = ("edge", "noise", "colour", "original")
 KINDS = ("outpaint", "inpaint")
@@ -132,7 +132,7 @@ def plan_window(
 
 
 def _snap(value: float) -> int:
-    return max(SIZE_MULTIPLE, int(round(value / SIZE_MULTIPLE)) * SIZE_MULTIPLE)
+    return max(SIZE_MULTIPLE, round(value / SIZE_MULTIPLE) * SIZE_MULTIPLE)
 
 
 def _span(low: int, high: int, length: int, margin: int, native: int) -> tuple[int, int]:
@@ -144,12 +144,14 @@ def _span(low: int, high: int, length: int, margin: int, native: int) -> tuple[i
     size = min(size, usable)
     if size < high - low:  # a canvas side that is no multiple of 8: take it whole
         size = length
-    start = int(round((low + high - size) / 2))
+    start = round((low + high - size) / 2)
     start = min(max(start, 0), length - size)
     return start, size
 
 
-def extend_canvas(image: np.ndarray, left: int = 0, top: int = 0, right: int = 0, bottom: int = 0) -> tuple[np.ndarray, np.ndarray]:
+def extend_canvas(
+    image: np.ndarray, left: int = 0, top: int = 0, right: int = 0, bottom: int = 0
+) -> tuple[np.ndarray, np.ndarray]:
     """`image` (H x W x 3 uint8) on a canvas grown by the given pixels per side, and the mask of
     the new area (255 there, 0 over the old picture). The new area is black until filled."""
     sides = (left, top, right, bottom)
@@ -162,9 +164,9 @@ def extend_canvas(image: np.ndarray, left: int = 0, top: int = 0, right: int = 0
     height, width = image.shape[:2]
     _check_canvas_limit(width + left + right, height + top + bottom)  # before allocating it
     canvas = np.zeros((height + top + bottom, width + left + right, 3), np.uint8)
-    canvas[top:top + height, left:left + width] = image
+    canvas[top : top + height, left : left + width] = image
     mask = np.full(canvas.shape[:2], 255, np.uint8)
-    mask[top:top + height, left:left + width] = 0
+    mask[top : top + height, left : left + width] = 0
     return canvas, mask
 
 
@@ -237,8 +239,12 @@ class EditRequest:
         if self.fill not in FILLS:
             raise RequestError(f"unknown fill {self.fill!r}; use one of {', '.join(FILLS)}")
         extend = tuple(self.extend)
-        if len(extend) != 4 or any(isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0 for v in extend):
-            raise RequestError(f"extend must be four whole numbers of pixels, none negative (left, top, right, bottom), not {self.extend!r}")
+        if len(extend) != 4 or any(
+            isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0 for v in extend
+        ):
+            raise RequestError(
+                f"extend must be four whole numbers of pixels, none negative (left, top, right, bottom), not {self.extend!r}"
+            )
         if isinstance(self.strength, bool) or not isinstance(self.strength, (int, float)) or not 0 < self.strength <= 1:
             raise RequestError(f"strength must be above 0 and at most 1, not {self.strength!r}")
         if self.source is not None and not isinstance(self.source, str):
@@ -304,6 +310,4 @@ def _check_canvas(width: int, height: int) -> None:
     if min(width, height) < MIN_SIDE:
         raise RequestError(f"the canvas is {width}x{height}; each side must be at least {MIN_SIDE} pixels")
     if width % SIZE_MULTIPLE or height % SIZE_MULTIPLE:
-        raise RequestError(
-            f"the canvas is {width}x{height}; each side must be a multiple of {SIZE_MULTIPLE} pixels"
-        )
+        raise RequestError(f"the canvas is {width}x{height}; each side must be a multiple of {SIZE_MULTIPLE} pixels")

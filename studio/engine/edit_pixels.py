@@ -117,8 +117,9 @@ def _shifted(array: np.ndarray, dy: int, dx: int) -> np.ndarray:
     out = np.full_like(array, -1)
     if abs(dy) >= height or abs(dx) >= width:
         return out
-    out[max(0, -dy):height - max(0, dy), max(0, -dx):width - max(0, dx)] = \
-        array[max(0, dy):height - max(0, -dy), max(0, dx):width - max(0, -dx)]
+    out[max(0, -dy) : height - max(0, dy), max(0, -dx) : width - max(0, dx)] = array[
+        max(0, dy) : height - max(0, -dy), max(0, dx) : width - max(0, -dx)
+    ]
     return out
 
 
@@ -127,8 +128,13 @@ def box_blur(image: np.ndarray, radius: int) -> np.ndarray:
     out = image.astype(np.float32)
     for axis in (0, 1):
         padded = np.concatenate(
-            [np.repeat(np.take(out, [0], axis=axis), radius + 1, axis=axis), out,
-             np.repeat(np.take(out, [-1], axis=axis), radius, axis=axis)], axis=axis)
+            [
+                np.repeat(np.take(out, [0], axis=axis), radius + 1, axis=axis),
+                out,
+                np.repeat(np.take(out, [-1], axis=axis), radius, axis=axis),
+            ],
+            axis=axis,
+        )
         sums = np.cumsum(padded, axis=axis, dtype=np.float64)
         size = out.shape[axis]
         upper = np.take(sums, np.arange(2 * radius + 1, 2 * radius + 1 + size), axis=axis)
@@ -145,8 +151,12 @@ def _resize_float(array: np.ndarray, shape: tuple[int, int], box: bool = False) 
     method = Image.BOX if box else Image.BILINEAR
     planes = array[..., None] if array.ndim == 2 else array
     out = np.stack(
-        [np.asarray(Image.fromarray(np.ascontiguousarray(planes[..., c], np.float32)).resize((width, height), method))
-         for c in range(planes.shape[2])],
+        [
+            np.asarray(
+                Image.fromarray(np.ascontiguousarray(planes[..., c], np.float32)).resize((width, height), method)
+            )
+            for c in range(planes.shape[2])
+        ],
         axis=-1,
     )
     return out[..., 0] if array.ndim == 2 else out

@@ -34,20 +34,20 @@ from studio.engine.edit_pixels import (
     resize_rgb,
     shrink_known,
 )
-from studio.errors import ModelError
 from studio.engine.events import EditPreview, Event, GeneratedImage, Step
 from studio.engine.loader import LoadedModel
 from studio.engine.prompts import PromptInput, prepare_prompts
-from studio.recipe.schema import Recipe
 from studio.engine.runner import CancelFlag, EventHandler, _Stop, run_job, to_uint8
 from studio.engine.schedulers import make_scheduler
 from studio.engine.x0 import X0Observer
+from studio.errors import ModelError
+from studio.recipe.schema import Recipe
 
 INPAINT_CHANNELS = 9
 # Colours are matched over the pixels within this many band widths of the masked area.
 MATCH_REACH = 2
 
-_inpaint_pipes: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+_inpaint_pipes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -161,8 +161,18 @@ def _candidate(
             x0 = observer.x0
             if blend is not None:
                 x0 = blend.hold_known(x0)
-            emit(EditPreview(index, i + 1, total, model.previewer.rgb(x0), x0[0].float().cpu().numpy(),
-                             window=window, base=request.image, alpha=job.alpha))
+            emit(
+                EditPreview(
+                    index,
+                    i + 1,
+                    total,
+                    model.previewer.rgb(x0),
+                    x0[0].float().cpu().numpy(),
+                    window=window,
+                    base=request.image,
+                    alpha=job.alpha,
+                )
+            )
         if cancelled():
             raise _Stop(index, i + 1)
         last = time.perf_counter()

@@ -9,7 +9,7 @@ EditPreviews, which can also draw themselves onto the whole canvas). They hold p
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Union
+from typing import TYPE_CHECKING
 
 import numpy as np
 
@@ -60,7 +60,7 @@ class EditPreview(Preview):
     """A step preview of an outpaint or inpaint job: `rgb` and `latents` cover the window that
     goes through the model; `canvas_rgb()` draws it in place on the whole canvas."""
 
-    window: "EditWindow | None" = field(default=None, repr=False)
+    window: EditWindow | None = field(default=None, repr=False)
     base: np.ndarray | None = field(default=None, repr=False)  # the canvas (H x W x 3 uint8)
     alpha: np.ndarray | None = field(default=None, repr=False)  # the blend over the window
 
@@ -75,8 +75,8 @@ class EditPreview(Preview):
 class GeneratedImage:
     index: int
     seed: int
-    image: "Image" = field(repr=False)
-    recipe: "Recipe"
+    image: Image = field(repr=False)
+    recipe: Recipe
     elapsed_s: float
 
 
@@ -109,4 +109,4 @@ class Failed:
     detail: str = field(default="", repr=False)
 
 
-Event = Union[Started, Step, Preview, ImageDone, Finished, Cancelled, Failed]
+Event = Started | Step | Preview | ImageDone | Finished | Cancelled | Failed

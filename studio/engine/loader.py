@@ -9,9 +9,9 @@ from dataclasses import dataclass
 from typing import Any
 
 from studio.engine.devices import dtype_for, pick_device
-from studio.errors import ModelError
 from studio.engine.models import _SKIPPED, ModelInfo, resolve_model
 from studio.engine.previews import SD, SDXL, LatentPreviewer, PreviewFactors, calibration_images, fit_preview_factors
+from studio.errors import ModelError
 
 log = logging.getLogger(__name__)
 

@@ -13,8 +13,8 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from studio.errors import ModelError, RequestError
 from studio.engine.request import EMBEDDED_MODEL, GenerateRequest
+from studio.errors import ModelError, RequestError
 
 log = logging.getLogger(__name__)
 

@@ -37,7 +37,9 @@ def prepare_prompts(pipe, prompt: str, negative: str, device) -> PromptInput:
     if len(ids) <= limit and len(negative_ids) <= limit:
         return plain
     two_encoders = _has_two_matching_encoders(pipe)
-    if getattr(pipe, "text_encoder", None) is None or (getattr(pipe, "tokenizer_2", None) is not None and not two_encoders):
+    if getattr(pipe, "text_encoder", None) is None or (
+        getattr(pipe, "tokenizer_2", None) is not None and not two_encoders
+    ):
         warnings = [
             _dropped_warning(tokenizer, label, token_list, limit)
             for label, token_list in (("prompt", ids), ("negative prompt", negative_ids))
@@ -76,7 +78,7 @@ def split_chunks(ids: list[int], limit: int, comma: int | None = None) -> list[l
     while len(rest) > limit:
         cut = limit
         window = rest[:limit]
-        if comma is not None and comma in window[limit - COMMA_LOOKBACK:]:
+        if comma is not None and comma in window[limit - COMMA_LOOKBACK :]:
             cut = limit - window[::-1].index(comma)
         chunks.append(rest[:cut])
         rest = rest[cut:]
@@ -107,8 +109,10 @@ def _has_two_matching_encoders(pipe) -> bool:
     """SDXL's layout: two encoders whose tokenizers share one vocabulary and one length."""
     first, second = getattr(pipe, "tokenizer", None), getattr(pipe, "tokenizer_2", None)
     return (
-        first is not None and second is not None
-        and getattr(pipe, "text_encoder", None) is not None and getattr(pipe, "text_encoder_2", None) is not None
+        first is not None
+        and second is not None
+        and getattr(pipe, "text_encoder", None) is not None
+        and getattr(pipe, "text_encoder_2", None) is not None
         and first.model_max_length == second.model_max_length
         and first.get_vocab() == second.get_vocab()
     )

@@ -6,8 +6,8 @@ import dataclasses
 from dataclasses import dataclass
 from typing import Any
 
-from studio.errors import RequestError
 from studio.engine.schedulers import SCHEDULER_NAMES
+from studio.errors import RequestError
 
 EMBEDDED_MODEL = "embedded"
 SIZE_MULTIPLE = 8

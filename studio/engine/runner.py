@@ -13,11 +13,10 @@ import logging
 import threading
 import time
 import traceback
-from typing import Callable, Union
+from typing import Callable
 
 import numpy as np
 
-from studio.errors import ModelError, StudioError
 from studio.engine.events import (
     Cancelled,
     Event,
@@ -29,15 +28,16 @@ from studio.engine.events import (
 )
 from studio.engine.loader import LoadedModel, ModelCache
 from studio.engine.prompts import PromptInput, prepare_prompts
-from studio.recipe.schema import Recipe
 from studio.engine.request import GenerateRequest
 from studio.engine.schedulers import make_scheduler
 from studio.engine.step_reports import StepReporter
 from studio.engine.x0 import X0Observer
+from studio.errors import ModelError, StudioError
+from studio.recipe.schema import Recipe
 
 log = logging.getLogger(__name__)
 
-CancelFlag = Union[threading.Event, Callable[[], bool], None]
+CancelFlag = threading.Event | Callable[[], bool] | None
 EventHandler = Callable[[Event], None]
 
 
@@ -184,8 +184,7 @@ def to_uint8(pixels) -> np.ndarray:
     pixels = np.asarray(pixels)
     if not np.isfinite(pixels).all():
         raise StudioError(
-            "the model produced an invalid image (NaN values); try another seed or sampler, "
-            "or full precision"
+            "the model produced an invalid image (NaN values); try another seed or sampler, or full precision"
         )
     return (pixels * 255).round().clip(0, 255).astype(np.uint8)
 

@@ -40,7 +40,9 @@ class StepReporter:
         self._emit = emit
         self._cancelled = cancelled
         self._previewer = previewer
-        self._make_preview = make_preview or (lambda step, total, rgb, latents: Preview(index, step, total, rgb, latents))
+        self._make_preview = make_preview or (
+            lambda step, total, rgb, latents: Preview(index, step, total, rgb, latents)
+        )
         self._cuda = str(device).startswith("cuda")
         self.lag = self._cuda if lag is None else lag
         self._host = None  # pinned buffer the x0 guess is copied into, on CUDA

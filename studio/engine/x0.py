@@ -79,5 +79,5 @@ class X0Observer:
             alphas = self._alphas_on_device
             a = alphas[timestep.float().round().long().clamp(0, len(alphas) - 1)].to(device)
             return a.sqrt(), (1 - a).sqrt()
-        a = float(alphas[min(max(int(round(float(timestep))), 0), len(alphas) - 1)])
+        a = float(alphas[min(max(round(float(timestep)), 0), len(alphas) - 1)])
         return a**0.5, (1 - a) ** 0.5

@@ -10,7 +10,9 @@ import numpy as np
 from studio.files import write_atomic
 
 
-def save_animation(frames: list[np.ndarray], path: str | Path, size: tuple[int, int], frame_ms: int = 120, hold_ms: int = 1200) -> Path:
+def save_animation(
+    frames: list[np.ndarray], path: str | Path, size: tuple[int, int], frame_ms: int = 120, hold_ms: int = 1200
+) -> Path:
     """Frames (H x W x 3 uint8, any size) scaled to `size`; the last one is held longer."""
     from PIL import Image
 

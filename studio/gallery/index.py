@@ -51,7 +51,17 @@ CREATE TABLE favourites(name TEXT PRIMARY KEY);
 _TABLES = {"meta", "images", "skipped", "favourites"}
 # SQLite's primary result codes that mean the file holds something wrong (as opposed to
 # "cannot write now": READONLY, FULL, IOERR, CANTOPEN, BUSY, ...).
-_DAMAGE_CODES = {1, 11, 17, 18, 19, 20, 24, 25, 26}  # ERROR CORRUPT SCHEMA TOOBIG CONSTRAINT MISMATCH FORMAT RANGE NOTADB
+_DAMAGE_CODES = {
+    1,
+    11,
+    17,
+    18,
+    19,
+    20,
+    24,
+    25,
+    26,
+}  # ERROR CORRUPT SCHEMA TOOBIG CONSTRAINT MISMATCH FORMAT RANGE NOTADB
 _CREATED_RANGE = (-1e10, 2e11)  # file times outside this (years 1653 to 8307) are taken as the nearest end
 
 
@@ -271,7 +281,7 @@ class GalleryIndex:
             if self.verify and db.execute("PRAGMA quick_check").fetchone()[0] != "ok":
                 raise IndexDamaged("quick_check failed")
             tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
-            if not _TABLES <= tables:
+            if not tables >= _TABLES:
                 return False
             meta = dict(db.execute("SELECT key, value FROM meta").fetchall())
         except sqlite3.Error as exc:
@@ -291,7 +301,9 @@ class GalleryIndex:
             for statement in _SCHEMA.split(";"):
                 if statement.strip():
                     db.execute(statement)
-            db.executemany("INSERT INTO meta VALUES (?, ?)", [("schema", str(SCHEMA_VERSION)), ("folder", self._folder_key())])
+            db.executemany(
+                "INSERT INTO meta VALUES (?, ?)", [("schema", str(SCHEMA_VERSION)), ("folder", self._folder_key())]
+            )
             db.execute("COMMIT")
         except BaseException:
             if db.in_transaction:
@@ -352,7 +364,9 @@ class GalleryIndex:
     @_reads
     def stamps(self) -> dict[str, FileStamp]:
         """Every name the index knows (listed or skipped) with the stamp it was read at."""
-        rows = self.db.execute("SELECT name, mtime_ns, size FROM images UNION ALL SELECT name, mtime_ns, size FROM skipped")
+        rows = self.db.execute(
+            "SELECT name, mtime_ns, size FROM images UNION ALL SELECT name, mtime_ns, size FROM skipped"
+        )
         return {_name(name): FileStamp(int(mtime), int(size)) for name, mtime, size in rows}
 
     @_reads
@@ -375,14 +389,30 @@ class GalleryIndex:
         self.db.execute("DELETE FROM skipped WHERE name = ?", (_key(name),))
         self.db.execute(
             "INSERT OR REPLACE INTO images VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
-            (_key(name), stamp.mtime_ns, stamp.size, created, info.width, info.height, _text(info.format),
-             _text(recipe.source), _text(recipe.prompt), _text(recipe.negative_prompt), seed, _text(recipe.model),
-             _haystack(recipe), json.dumps(info.to_dict(), sort_keys=True)),
+            (
+                _key(name),
+                stamp.mtime_ns,
+                stamp.size,
+                created,
+                info.width,
+                info.height,
+                _text(info.format),
+                _text(recipe.source),
+                _text(recipe.prompt),
+                _text(recipe.negative_prompt),
+                seed,
+                _text(recipe.model),
+                _haystack(recipe),
+                json.dumps(info.to_dict(), sort_keys=True),
+            ),
         )
 
     def put_skipped(self, name: str, stamp: FileStamp, reason: str) -> None:
         self.db.execute("DELETE FROM images WHERE name = ?", (_key(name),))
-        self.db.execute("INSERT OR REPLACE INTO skipped VALUES (?, ?, ?, ?)", (_key(name), stamp.mtime_ns, stamp.size, _text(reason)))
+        self.db.execute(
+            "INSERT OR REPLACE INTO skipped VALUES (?, ?, ?, ?)",
+            (_key(name), stamp.mtime_ns, stamp.size, _text(reason)),
+        )
 
     def remove(self, names) -> None:
         keys = [(_key(n),) for n in names]
@@ -404,9 +434,16 @@ class GalleryIndex:
 
     # Reading.
     @_reads
-    def query(self, search: str = "", model: str | None = None, size: tuple[int, int] | None = None,
-              favourites: bool = False, since: float | None = None, until: float | None = None,
-              limit: int | None = None) -> list[Row]:
+    def query(
+        self,
+        search: str = "",
+        model: str | None = None,
+        size: tuple[int, int] | None = None,
+        favourites: bool = False,
+        since: float | None = None,
+        until: float | None = None,
+        limit: int | None = None,
+    ) -> list[Row]:
         """Listed images, newest first, that match every word of `search` and every filter."""
         where, args = [], []
         for word in search.split():
@@ -434,8 +471,18 @@ class GalleryIndex:
             + (f" LIMIT {int(limit)}" if limit is not None else "")
         )
         return [
-            Row(_name(name), float(created), int(width), int(height), _str(prompt), int(seed) if seed is not None else None,
-                _str(model_), bool(fav), int(mtime), int(size))
+            Row(
+                _name(name),
+                float(created),
+                int(width),
+                int(height),
+                _str(prompt),
+                int(seed) if seed is not None else None,
+                _str(model_),
+                bool(fav),
+                int(mtime),
+                int(size),
+            )
             for name, created, width, height, prompt, seed, model_, fav, mtime, size in self.db.execute(sql, args)
         ]
 
@@ -456,11 +503,15 @@ class GalleryIndex:
 
     @_reads
     def models(self) -> list[str]:
-        return [_str(m) for (m,) in self.db.execute("SELECT DISTINCT model FROM images WHERE model != '' ORDER BY model")]
+        return [
+            _str(m) for (m,) in self.db.execute("SELECT DISTINCT model FROM images WHERE model != '' ORDER BY model")
+        ]
 
     @_reads
     def sizes(self) -> list[tuple[int, int]]:
-        rows = self.db.execute("SELECT width, height FROM images GROUP BY width, height ORDER BY count(*) DESC, width, height")
+        rows = self.db.execute(
+            "SELECT width, height FROM images GROUP BY width, height ORDER BY count(*) DESC, width, height"
+        )
         return [(int(w), int(h)) for w, h in rows]
 
     @_reads

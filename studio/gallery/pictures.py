@@ -94,8 +94,9 @@ def check_picture_file(path: str | os.PathLike) -> None:
         raise PictureError(f"cannot read image {name}: it is a {file_kind(info.st_mode)}, not a regular file")
 
 
-def open_picture(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS, alpha: bool = False,
-                 too_large: str = "") -> Picture:
+def open_picture(
+    path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS, alpha: bool = False, too_large: str = ""
+) -> Picture:
     """The picture at `path`, upright and decoded; RGBA when `alpha` and the file has alpha, else RGB.
 
     A picture of more than `max_pixels` is refused before decoding; `too_large` ends that message.
@@ -133,7 +134,11 @@ def open_picture(path: str | os.PathLike, max_pixels: int = MAX_IMAGE_PIXELS, al
 
 
 def _walkable(head: bytes) -> bool:
-    return head.startswith(PNG_SIGNATURE) or head.startswith(b"\xff\xd8\xff") or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+    return (
+        head.startswith(PNG_SIGNATURE)
+        or head.startswith(b"\xff\xd8\xff")
+        or (head[:4] == b"RIFF" and head[8:12] == b"WEBP")
+    )
 
 
 def _decode(handle: BinaryIO, head: bytes, name: str, max_pixels: int, too_large: str):
@@ -214,8 +219,6 @@ def _eight_bit(image, alpha: bool):
         rgba = image.convert("RGBA")
         return rgba if alpha else rgba.convert("RGB")
     return image if mode == "RGB" else image.convert("RGB")
-
-
 
 
 def _decode_reason(exc: Exception) -> str:

@@ -22,10 +22,10 @@ from studio.gallery.export import export_format, export_image
 from studio.gallery.favourites import Favourites
 from studio.gallery.files import display_name, fit_name, remove_leftovers
 from studio.gallery.index import FileStamp, GalleryIndex, IndexDamaged, Row, is_gallery_file, list_folder
-from studio.recipe.walker import IMAGE_SUFFIXES, ImageInfo, Unreadable, inspect_file
 from studio.gallery.thumbnails import prune, thumbnail_key
 from studio.gallery.trash import Trash, TrashBatch, free_name
 from studio.paths import favourites_path, gallery_dir, gallery_index_path, thumbnail_dir, trash_dir
+from studio.recipe.walker import IMAGE_SUFFIXES, ImageInfo, Unreadable, inspect_file
 
 log = logging.getLogger("studio.gallery")
 
@@ -68,8 +68,9 @@ class Gallery:
         self.thumbnails = thumbnail_dir(self.data)
         self.rebuild = rebuild
         self.needs_sync = False
-        self.index = GalleryIndex(gallery_index_path(self.data), self.folder, verify=verify,
-                                  create=create or self.data.is_dir())
+        self.index = GalleryIndex(
+            gallery_index_path(self.data), self.folder, verify=verify, create=create or self.data.is_dir()
+        )
         self.trash = Trash(trash_dir(self.data))
         self.favourites = Favourites(favourites_path(self.data))
         self._read(lambda: self.index.set_favourites(self.favourites.names))
@@ -102,7 +103,9 @@ class Gallery:
         return self.folder / name
 
     # Keeping the index true to the files.
-    def sync(self, progress: Callable[[int, int], None] | None = None, stop: threading.Event | None = None) -> SyncReport:
+    def sync(
+        self, progress: Callable[[int, int], None] | None = None, stop: threading.Event | None = None
+    ) -> SyncReport:
         """Read new and changed files, forget vanished ones; `progress(done, todo)` per batch.
         A damaged index is started afresh and every file read again."""
         try:
@@ -123,8 +126,11 @@ class Gallery:
         try:
             on_disk = list_folder(self.folder)
         except OSError as exc:
-            log.warning("gallery: cannot read the gallery folder %s: %s; listing what the index knows",
-                        display_name(str(self.folder)), os_error_reason(exc))
+            log.warning(
+                "gallery: cannot read the gallery folder %s: %s; listing what the index knows",
+                display_name(str(self.folder)),
+                os_error_reason(exc),
+            )
             return report
         known = self.index.stamps()
         gone = [n for n in known if n not in on_disk]
@@ -242,7 +248,9 @@ class Gallery:
         return removed
 
     # Import and export.
-    def import_folder(self, source: str | os.PathLike, progress: Callable[[int, int], None] | None = None) -> ImportReport:
+    def import_folder(
+        self, source: str | os.PathLike, progress: Callable[[int, int], None] | None = None
+    ) -> ImportReport:
         """Copy the readable images under `source` into the gallery (atomically), and index them."""
         source = Path(source)
         if not source.is_dir():
@@ -251,8 +259,9 @@ class Gallery:
             raise GalleryError(f"{source} is the gallery folder itself")
         return self.import_paths([source], progress)
 
-    def import_paths(self, paths, progress: Callable[[int, int], None] | None = None,
-                     stop: threading.Event | None = None) -> ImportReport:
+    def import_paths(
+        self, paths, progress: Callable[[int, int], None] | None = None, stop: threading.Event | None = None
+    ) -> ImportReport:
         """Copy the readable images among `paths` (image files, and the images anywhere under
         folders) into the gallery, each atomically, and index them; a file named on its own
         that is not an image is reported as skipped. Stops between files when `stop` is set."""

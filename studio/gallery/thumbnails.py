@@ -37,7 +37,7 @@ def make_thumbnail(source: Path, side: int = THUMB_SIDE):
         image.thumbnail((side, side), Image.Resampling.BICUBIC, reducing_gap=2.0)
         if image.mode in ("RGBA", "LA", "P", "PA"):
             image = image.convert("RGBA")
-            flat = Image.new("RGBA", image.size, BACKGROUND + (255,))
+            flat = Image.new("RGBA", image.size, (*BACKGROUND, 255))
             return Image.alpha_composite(flat, image).convert("RGB")
         return image.convert("RGB")
 
@@ -78,7 +78,7 @@ def prune(cache: Path, keep: set[str]) -> int:
         if not folder.is_dir():
             continue
         for file in folder.iterdir():
-            if file.suffix == ".jpg" and file.stem not in keep or file.suffix == ".tmp":
+            if (file.suffix == ".jpg" and file.stem not in keep) or file.suffix == ".tmp":
                 try:
                     file.unlink()
                     removed += 1

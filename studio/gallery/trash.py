@@ -92,7 +92,9 @@ class Trash:
         """A batch read back from its folder: where each file came from per the manifest, or
         `home` for a file the manifest does not name (or when the manifest is lost)."""
         try:
-            listed = {entry["trashed"]: Path(entry["from"]) for entry in json.loads((folder / MANIFEST).read_text("utf-8"))}
+            listed = {
+                entry["trashed"]: Path(entry["from"]) for entry in json.loads((folder / MANIFEST).read_text("utf-8"))
+            }
         except (OSError, ValueError, TypeError, KeyError):
             listed = {}
         items = tuple((listed.get(p.name, home / p.name), p) for p in sorted(folder.iterdir()) if p.name != MANIFEST)

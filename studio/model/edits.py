@@ -150,6 +150,7 @@ class Edits(QObject):
     def canvas_pixels(self) -> np.ndarray:
         """The whole canvas, H x W x 3: the base in place, the new area black."""
         import numpy as np
+
         width, height = self.size
         canvas = np.zeros((height, width, 3), dtype=np.uint8)
         canvas[self.base_rect.slices] = self.picture.base
@@ -158,6 +159,7 @@ class Edits(QObject):
     def job_mask(self) -> np.ndarray:
         """H x W uint8 over the whole canvas: 255 in the new area and wherever the brush painted."""
         import numpy as np
+
         width, height = self.size
         mask = np.full((height, width), 255, dtype=np.uint8)
         mask[self.base_rect.slices] = self.picture.mask if self.picture.mask is not None else 0
@@ -184,7 +186,9 @@ class Edits(QObject):
         painted = self.painted_rect()
         if painted is not None:
             painted = painted.translated(left - self.extend[0], top - self.extend[1])
-        return plan_zones((width + left + right, height + top + bottom), Rect(left, top, width, height), self.native, painted)
+        return plan_zones(
+            (width + left + right, height + top + bottom), Rect(left, top, width, height), self.native, painted
+        )
 
     @property
     def kind(self) -> str:
@@ -198,21 +202,29 @@ class Edits(QObject):
         width, height = self.size
         generate = generate.replace(width=width, height=height, count=count)
         return EditRequest(
-            generate=generate, image=self.canvas_pixels(), mask=self.job_mask(), fill=fill,
-            kind=self.kind, source=self.picture.path, extend=self.extend,
+            generate=generate,
+            image=self.canvas_pixels(),
+            mask=self.job_mask(),
+            fill=fill,
+            kind=self.kind,
+            source=self.picture.path,
+            extend=self.extend,
         )
 
     # Edits; each is one step on the undo stack. They return False when refused.
     def load(self, pixels: np.ndarray | None, path: str | None = None, recipe=None, key: int | None = None) -> None:
         """Start editing a new picture (opened or generated); `key` names it so showing it again keeps the edits."""
         import numpy as np
+
         if pixels is not None and key is not None and key == self._key and self.picture is not None:
             self.changed.emit()
             return
         self._key = key
         self._end_job()
         self.history.clear()
-        self._show(None if pixels is None else Picture(np.ascontiguousarray(pixels, dtype=np.uint8), path=path, recipe=recipe))
+        self._show(
+            None if pixels is None else Picture(np.ascontiguousarray(pixels, dtype=np.uint8), path=path, recipe=recipe)
+        )
 
     def set_extend(self, left: int, top: int, right: int, bottom: int) -> bool:
         if self.picture is None or self.locked:
@@ -230,6 +242,7 @@ class Edits(QObject):
     def stroke(self, points: list[QPointF], radius: float, erase: bool = False) -> bool:
         """Paint (or erase) the mask along `points`, given in canvas pixels."""
         import numpy as np
+
         if self.picture is None or self.locked or not points:
             return False
         height, width = self.picture.base.shape[:2]
@@ -291,11 +304,14 @@ class Edits(QObject):
 
     def _place(self, image: QImage) -> None:
         import numpy as np
+
         width, height = self.size
         whole = Rect(0, 0, width, height)
         self._preview_whole = (image.width(), image.height()) == whole.size
         rect = whole if self._preview_whole or self._job_zones is None else self._job_zones.context
-        scaled = image.scaled(rect.width, rect.height, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation)
+        scaled = image.scaled(
+            rect.width, rect.height, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation
+        )
         preview = np.zeros((height, width, 3), np.uint8)
         preview[rect.slices] = to_array(scaled)
         self._preview = preview
@@ -414,6 +430,7 @@ class Edits(QObject):
         """The canvas as it should look: a candidate, or the picture with the step preview in the painted area;
         the unfilled new area is transparent."""
         import numpy as np
+
         if self.picture is None:
             return QImage()
         if self.showing is not None:
@@ -431,10 +448,11 @@ class Edits(QObject):
     def mask_overlay(self) -> QImage | None:
         """The brush mask as a translucent tint over the base, or None."""
         import numpy as np
+
         if self.picture is None or self.picture.mask is None or self.candidates or self._preview is not None:
             return None
         mask = self.picture.mask
-        colours = np.empty(mask.shape + (3,), np.uint8)
+        colours = np.empty((*mask.shape, 3), np.uint8)
         colours[...] = MASK_COLOUR
         return to_rgba_qimage(colours, np.where(mask > 0, MASK_ALPHA, 0).astype(np.uint8))
 

@@ -93,8 +93,13 @@ class GalleryModel(GalleryListing):
             self._sync_again = True
             return
         self._syncing = True
-        self.tasks.submit("update the gallery index", self._sync_in_background, done=self._synced, failed=self._synced,
-                          progress=lambda done, todo: self._say_sync(f"Indexing… {done:,} of {todo:,} new images"))
+        self.tasks.submit(
+            "update the gallery index",
+            self._sync_in_background,
+            done=self._synced,
+            failed=self._synced,
+            progress=lambda done, todo: self._say_sync(f"Indexing… {done:,} of {todo:,} new images"),
+        )
 
     def _sync_in_background(self, task: Task) -> SyncReport:
         first = self._background is None
@@ -123,7 +128,9 @@ class GalleryModel(GalleryListing):
                 self.optionsChanged.emit()
             if report.unsaved and not self._said_unsaved:
                 self._said_unsaved = True
-                self.statusChanged.emit(f"{report.unsaved[:1].upper()}{report.unsaved[1:]}: changes to the gallery cannot be saved")
+                self.statusChanged.emit(
+                    f"{report.unsaved[:1].upper()}{report.unsaved[1:]}: changes to the gallery cannot be saved"
+                )
             self._say_sync(self._skipped_line())
         else:
             self._say_sync(report)
@@ -253,8 +260,9 @@ class GalleryModel(GalleryListing):
                     errors.append(str(exc))
             return written, errors
 
-        self.tasks.submit("export the images", work, done=lambda result: self._exported(*result),
-                          failed=self.exportFinished.emit)
+        self.tasks.submit(
+            "export the images", work, done=lambda result: self._exported(*result), failed=self.exportFinished.emit
+        )
 
     def _exported(self, written: int, errors) -> None:
         message = f"Exported {written} image(s)"
@@ -277,9 +285,13 @@ class GalleryModel(GalleryListing):
                 return ImportReport(), str(exc)
 
         if not self._closed:
-            self.tasks.submit("import the images", work, done=lambda result: self._imported(*result),
-                              failed=lambda message: self._imported(ImportReport(), message),
-                              progress=lambda done, todo: self.statusChanged.emit(f"Importing… {done:,} of {todo:,}"))
+            self.tasks.submit(
+                "import the images",
+                work,
+                done=lambda result: self._imported(*result),
+                failed=lambda message: self._imported(ImportReport(), message),
+                progress=lambda done, todo: self.statusChanged.emit(f"Importing… {done:,} of {todo:,}"),
+            )
 
     def _imported(self, report: ImportReport, error: str) -> None:
         if self._closed:

@@ -106,7 +106,7 @@ class GalleryListing(QAbstractListModel):
         self._rest_pending = False
 
     # Qt model interface.
-    def rowCount(self, parent=QModelIndex()) -> int:
+    def rowCount(self, parent=QModelIndex()) -> int:  # noqa: B008 (Qt's own signature)
         return 0 if parent.isValid() else len(self._items)
 
     def data(self, index: QModelIndex, role: int = Qt.ItemDataRole.DisplayRole):
@@ -186,8 +186,14 @@ class GalleryListing(QAbstractListModel):
         return self._items[row] if row >= 0 else None
 
     # Filters and listing.
-    def set_filters(self, search: str = "", model: str | None = None, size: tuple[int, int] | None = None,
-                    favourites: bool = False, since: float | None = None) -> None:
+    def set_filters(
+        self,
+        search: str = "",
+        model: str | None = None,
+        size: tuple[int, int] | None = None,
+        favourites: bool = False,
+        since: float | None = None,
+    ) -> None:
         filters = {"search": search, "model": model, "size": size, "favourites": favourites, "since": since}
         if filters != self._filters:
             self._filters = filters
@@ -304,7 +310,9 @@ class GalleryListing(QAbstractListModel):
         if position >= 0:
             index = self.index(position)
             self.dataChanged.emit(index, index, [Qt.ItemDataRole.DecorationRole])
-        if self._rest_pending and self._rest_timer.isActive() and self.thumbnail_loader.idle:  # the first screen is complete
+        if (
+            self._rest_pending and self._rest_timer.isActive() and self.thumbnail_loader.idle
+        ):  # the first screen is complete
             self._rest_timer.start(AFTER_FIRST_SCREEN_MS)  # time to paint it first
 
     def close(self) -> None:

@@ -75,8 +75,14 @@ class TaskRunner(QObject):
         self._closed = False
         self._mailbox = _Mailbox(self)
 
-    def submit(self, what: str, work: Callable[[Task], Any], done: Callable[[Any], None] | None = None,
-               failed: Callable[[str], None] | None = None, progress: Callable[..., None] | None = None) -> Task | None:
+    def submit(
+        self,
+        what: str,
+        work: Callable[[Task], Any],
+        done: Callable[[Any], None] | None = None,
+        failed: Callable[[str], None] | None = None,
+        progress: Callable[..., None] | None = None,
+    ) -> Task | None:
         """Queue `work`; returns its Task (to cancel it), or None once the runner is shut down."""
         with self._wake:
             if self._closed:

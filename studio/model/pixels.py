@@ -13,6 +13,7 @@ if TYPE_CHECKING:
 def to_array(image: QImage) -> np.ndarray:
     """An H x W x 3 uint8 copy of a QImage's RGB pixels."""
     import numpy as np
+
     image = image.convertToFormat(QImage.Format.Format_RGB888)
     width, height, line = image.width(), image.height(), image.bytesPerLine()
     data = np.frombuffer(image.constBits(), dtype=np.uint8, count=line * height).reshape(height, line)
@@ -22,6 +23,7 @@ def to_array(image: QImage) -> np.ndarray:
 def to_qimage(pixels: np.ndarray) -> QImage:
     """An RGB888 QImage owning a copy of an H x W x 3 uint8 array."""
     import numpy as np
+
     pixels = np.ascontiguousarray(pixels, dtype=np.uint8)
     height, width, _ = pixels.shape
     return QImage(pixels.data, width, height, 3 * width, QImage.Format.Format_RGB888).copy()
@@ -30,6 +32,7 @@ def to_qimage(pixels: np.ndarray) -> QImage:
 def to_rgba_qimage(pixels: np.ndarray, alpha: np.ndarray) -> QImage:
     """An ARGB QImage (not premultiplied) from H x W x 3 colours and an H x W alpha."""
     import numpy as np
+
     height, width, _ = pixels.shape
     rgba = np.empty((height, width, 4), dtype=np.uint8)
     rgba[..., :3] = pixels
@@ -40,6 +43,7 @@ def to_rgba_qimage(pixels: np.ndarray, alpha: np.ndarray) -> QImage:
 def mask_to_qimage(mask: np.ndarray) -> QImage:
     """A Grayscale8 QImage owning a copy of an H x W uint8 mask."""
     import numpy as np
+
     mask = np.ascontiguousarray(mask, dtype=np.uint8)
     height, width = mask.shape
     return QImage(mask.data, width, height, width, QImage.Format.Format_Grayscale8).copy()
@@ -48,6 +52,7 @@ def mask_to_qimage(mask: np.ndarray) -> QImage:
 def mask_from_qimage(image: QImage) -> np.ndarray:
     """An H x W uint8 copy of a Grayscale8 QImage (its lines may be padded)."""
     import numpy as np
+
     image = image.convertToFormat(QImage.Format.Format_Grayscale8)
     width, height, line = image.width(), image.height(), image.bytesPerLine()
     data = np.frombuffer(image.constBits(), dtype=np.uint8, count=line * height).reshape(height, line)

@@ -36,7 +36,9 @@ class RecentImages(QObject):
         self._thread: threading.Thread | None = None
 
     def load(self, folder: Path, count: int, side: int) -> None:
-        self._thread = threading.Thread(target=self._read, args=(Path(folder), count, side), name="recent-images", daemon=True)
+        self._thread = threading.Thread(
+            target=self._read, args=(Path(folder), count, side), name="recent-images", daemon=True
+        )
         self._thread.start()
 
     def stop(self, timeout: float = 2.0) -> None:

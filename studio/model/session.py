@@ -157,8 +157,8 @@ class Session(QObject):
         if self["defaults_for"] == ref:
             return
         if defaults is None:
-            from studio.errors import StudioError
             from studio.engine.models import resolve_model
+            from studio.errors import StudioError
 
             try:
                 defaults = resolve_model(ref).defaults
@@ -210,7 +210,13 @@ class Session(QObject):
             if VALID[key](value):
                 self.set(key, float(value) if isinstance(DEFAULTS[key], float) else value)
             else:
-                log.warning("%s: %s = %s is not valid; using the default, %r", self.path.name, key, reprlib.repr(value), DEFAULTS[key])
+                log.warning(
+                    "%s: %s = %s is not valid; using the default, %r",
+                    self.path.name,
+                    key,
+                    reprlib.repr(value),
+                    DEFAULTS[key],
+                )
         self._saved = dict(self._values)
 
     def save(self) -> None:

@@ -151,7 +151,12 @@ class ThumbnailLoader(QObject):
                 key, path = self._pending.pop()  # newest request first: what the view shows now
             image = self._read(key, path)
             if not image.isNull():
-                image = image.scaled(THUMB_SIDE, THUMB_SIDE, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+                image = image.scaled(
+                    THUMB_SIDE,
+                    THUMB_SIDE,
+                    Qt.AspectRatioMode.KeepAspectRatio,
+                    Qt.TransformationMode.SmoothTransformation,
+                )
             with self._lock:
                 self._queued.discard(key)
             self._bridge.thumbnail.emit(key, image)

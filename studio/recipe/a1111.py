@@ -23,6 +23,7 @@ MAX_SETTINGS = 500
 
 # Writing.
 
+
 def write(prompt: str, negative_prompt: str, settings: dict[str, Any]) -> str:
     """The text of a prompt, negative prompt and settings (those that are None left out)."""
     lines = [prompt]
@@ -38,8 +39,12 @@ def recipe_text(recipe: Recipe) -> str:
     """A Studio recipe as AUTOMATIC1111 writes it."""
     r = recipe.request
     settings = {
-        "Steps": r.steps, "Sampler": r.scheduler, "CFG scale": f"{r.guidance_scale:g}", "Seed": r.seed,
-        "Size": f"{r.width}x{r.height}", "Model": recipe.model_name,
+        "Steps": r.steps,
+        "Sampler": r.scheduler,
+        "CFG scale": f"{r.guidance_scale:g}",
+        "Seed": r.seed,
+        "Size": f"{r.width}x{r.height}",
+        "Model": recipe.model_name,
         **_edit_settings(recipe.kind, recipe.extra),
         "Version": f"Studio {recipe.version}",
     }
@@ -53,8 +58,10 @@ def found_text(found: FoundRecipe | None) -> str:
     if found.parameters:
         return found.parameters
     settings = {
-        "Steps": found.steps, "Sampler": found.scheduler or None,
-        "CFG scale": None if found.guidance_scale is None else f"{found.guidance_scale:g}", "Seed": found.seed,
+        "Steps": found.steps,
+        "Sampler": found.scheduler or None,
+        "CFG scale": None if found.guidance_scale is None else f"{found.guidance_scale:g}",
+        "Seed": found.seed,
         "Size": f"{found.width}x{found.height}" if found.width and found.height else None,
         "Model": found.model or None,
     }
@@ -100,6 +107,7 @@ def _edit_from_settings(settings: dict[str, str]) -> tuple[str, dict[str, Any]]:
 
 # Parsing.
 
+
 def parse(text: str) -> dict[str, Any]:
     """Prompt, negative prompt and settings (a dict of texts) of a `parameters` text.
 
@@ -126,7 +134,7 @@ def split_prompts(lines: list[str]) -> tuple[str, str]:
     for line in lines:
         if line.startswith("Negative prompt:"):
             target = negative_lines
-            line = line[len("Negative prompt:"):].lstrip()
+            line = line[len("Negative prompt:") :].lstrip()
         target.append(line)
     return "\n".join(prompt_lines), "\n".join(negative_lines)
 
@@ -183,7 +191,13 @@ def read(text: str, strict: bool = False) -> FoundRecipe | None:
     if "x" in s.get("Size", ""):
         width, height = s["Size"].lower().split("x", 1)
     version = s.get("Version", "")
-    source = "fooocus" if version.startswith("Fooocus") else "forge" if version[:1] == "f" and version[1:2].isdigit() else "a1111"
+    source = (
+        "fooocus"
+        if version.startswith("Fooocus")
+        else "forge"
+        if version[:1] == "f" and version[1:2].isdigit()
+        else "a1111"
+    )
     if version.startswith("Studio"):
         source = "studio"
     try:
@@ -191,10 +205,19 @@ def read(text: str, strict: bool = False) -> FoundRecipe | None:
     except ValueError:
         kind, extra = "txt2img", {}
     return FoundRecipe.checked(
-        source, prompt=parsed["prompt"], negative_prompt=parsed["negative_prompt"],
-        seed=s.get("Seed"), steps=s.get("Steps"), guidance_scale=s.get("CFG scale"),
-        scheduler=scheduler_name(s.get("Sampler"), s.get("Schedule type", "")), model=s.get("Model", ""),
-        width=width, height=height, kind=kind, extra=extra, parameters=text,
+        source,
+        prompt=parsed["prompt"],
+        negative_prompt=parsed["negative_prompt"],
+        seed=s.get("Seed"),
+        steps=s.get("Steps"),
+        guidance_scale=s.get("CFG scale"),
+        scheduler=scheduler_name(s.get("Sampler"), s.get("Schedule type", "")),
+        model=s.get("Model", ""),
+        width=width,
+        height=height,
+        kind=kind,
+        extra=extra,
+        parameters=text,
     )
 
 
@@ -211,8 +234,14 @@ def _from_fooocus_json(data: dict[str, Any]) -> FoundRecipe | None:
     elif isinstance(resolution, (list, tuple)) and len(resolution) == 2:
         width, height = resolution
     return FoundRecipe.checked(
-        "fooocus", prompt=d.get("prompt", ""), negative_prompt=d.get("negative_prompt", ""),
-        seed=d.get("seed"), steps=d.get("steps"), guidance_scale=d.get("guidance_scale", d.get("cfg_scale")),
-        scheduler=scheduler_name(d.get("sampler"), d.get("scheduler", "")), model=d.get("base_model", d.get("model", "")),
-        width=width, height=height,
+        "fooocus",
+        prompt=d.get("prompt", ""),
+        negative_prompt=d.get("negative_prompt", ""),
+        seed=d.get("seed"),
+        steps=d.get("steps"),
+        guidance_scale=d.get("guidance_scale", d.get("cfg_scale")),
+        scheduler=scheduler_name(d.get("sampler"), d.get("scheduler", "")),
+        model=d.get("base_model", d.get("model", "")),
+        width=width,
+        height=height,
     )

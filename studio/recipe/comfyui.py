@@ -66,20 +66,48 @@ def _comfy_api(graph: dict) -> dict[str, Any] | None:
                     return found
         return ""
 
-    sampler = next((n for n in nodes.values() if "positive" in n["inputs"] and ("seed" in n["inputs"] or "noise_seed" in n["inputs"] or "steps" in n["inputs"])), None)
+    sampler = next(
+        (
+            n
+            for n in nodes.values()
+            if "positive" in n["inputs"]
+            and ("seed" in n["inputs"] or "noise_seed" in n["inputs"] or "steps" in n["inputs"])
+        ),
+        None,
+    )
     if sampler is None:
         return None
     inputs = sampler["inputs"]
-    model = next((n["inputs"].get("ckpt_name") or n["inputs"].get("unet_name") for n in nodes.values() if "ckpt_name" in n["inputs"] or "unet_name" in n["inputs"]), "")
-    latent = next((n["inputs"] for n in nodes.values() if str(n.get("class_type", "")).startswith("Empty") and "width" in n["inputs"]), {})
+    model = next(
+        (
+            n["inputs"].get("ckpt_name") or n["inputs"].get("unet_name")
+            for n in nodes.values()
+            if "ckpt_name" in n["inputs"] or "unet_name" in n["inputs"]
+        ),
+        "",
+    )
+    latent = next(
+        (
+            n["inputs"]
+            for n in nodes.values()
+            if str(n.get("class_type", "")).startswith("Empty") and "width" in n["inputs"]
+        ),
+        {},
+    )
     seed = value(inputs.get("seed", inputs.get("noise_seed")), ("seed", "noise_seed", "value", "int"))
     return {
-        "source": "comfyui", "prompt": text(inputs.get("positive")), "negative_prompt": text(inputs.get("negative")),
-        "seed": seed, "steps": value(inputs.get("steps"), ("steps", "value", "int")),
+        "source": "comfyui",
+        "prompt": text(inputs.get("positive")),
+        "negative_prompt": text(inputs.get("negative")),
+        "seed": seed,
+        "steps": value(inputs.get("steps"), ("steps", "value", "int")),
         "guidance_scale": value(inputs.get("cfg"), ("cfg", "value", "float")),
-        "scheduler": scheduler_name(value(inputs.get("sampler_name"), ("sampler_name",)), value(inputs.get("scheduler"), ("scheduler",))),
+        "scheduler": scheduler_name(
+            value(inputs.get("sampler_name"), ("sampler_name",)), value(inputs.get("scheduler"), ("scheduler",))
+        ),
         "model": model if isinstance(model, str) else "",
-        "width": value(latent.get("width"), ("width", "value", "int")), "height": value(latent.get("height"), ("height", "value", "int")),
+        "width": value(latent.get("width"), ("width", "value", "int")),
+        "height": value(latent.get("height"), ("height", "value", "int")),
     }
 
 
@@ -124,12 +152,20 @@ def _comfy_workflow(workflow: dict) -> dict[str, Any] | None:
     w = widgets(sampler)
     advanced = str(sampler.get("type")) == "KSamplerAdvanced"
     offset = 1 if advanced else 0  # KSamplerAdvanced starts with add_noise
-    get = lambda i: w[i] if len(w) > i else None  # noqa: E731
-    checkpoint = next((widgets(n)[0] for n in nodes.values() if "CheckpointLoader" in str(n.get("type", "")) and widgets(n)), "")
+    get = lambda i: w[i] if len(w) > i else None
+    checkpoint = next(
+        (widgets(n)[0] for n in nodes.values() if "CheckpointLoader" in str(n.get("type", "")) and widgets(n)), ""
+    )
     latent = next((widgets(n) for n in nodes.values() if str(n.get("type", "")).startswith("EmptyLatentImage")), [])
     return {
-        "source": "comfyui", "prompt": text(source_node(sampler, "positive")), "negative_prompt": text(source_node(sampler, "negative")),
-        "seed": get(offset), "steps": get(offset + 2), "guidance_scale": get(offset + 3), "scheduler": scheduler_name(get(offset + 4), get(offset + 5)),
+        "source": "comfyui",
+        "prompt": text(source_node(sampler, "positive")),
+        "negative_prompt": text(source_node(sampler, "negative")),
+        "seed": get(offset),
+        "steps": get(offset + 2),
+        "guidance_scale": get(offset + 3),
+        "scheduler": scheduler_name(get(offset + 4), get(offset + 5)),
         "model": checkpoint if isinstance(checkpoint, str) else "",
-        "width": latent[0] if len(latent) > 1 else None, "height": latent[1] if len(latent) > 1 else None,
+        "width": latent[0] if len(latent) > 1 else None,
+        "height": latent[1] if len(latent) > 1 else None,
     }

@@ -44,8 +44,10 @@ def decode_user_comment(raw: Any) -> str:
             return body[: len(body) // 2 * 2].decode(encoding, errors="replace").rstrip("\0")
         # No byte-order mark: the reading with fewer control or unassigned characters, then with more
         # ASCII (prompts are mostly ASCII); big-endian, as AUTOMATIC1111 writes it, when neither is likelier.
-        readings = [body[: len(body) // 2 * 2].decode(encoding, errors="replace").rstrip("\0")
-                    for encoding in ("utf-16-be", "utf-16-le")]
+        readings = [
+            body[: len(body) // 2 * 2].decode(encoding, errors="replace").rstrip("\0")
+            for encoding in ("utf-16-be", "utf-16-le")
+        ]
         return min(readings, key=_unlikely_characters)
     if prefix in (b"ASCII\0\0\0", b"\0" * 8, b"JIS\0\0\0\0\0"):
         return body.decode("utf-8", errors="replace").rstrip("\0")
@@ -75,5 +77,9 @@ def user_comment_exif(text: str) -> bytes:
     data = exif_ifd + 2 + 12 + 4
     tiff = b"MM\x00\x2a" + struct.pack(">I", 8)
     tiff += struct.pack(">H", 1) + struct.pack(">HHII", EXIF_IFD_TAG, _LONG, 1, exif_ifd) + struct.pack(">I", 0)
-    tiff += struct.pack(">H", 1) + struct.pack(">HHII", USER_COMMENT_TAG, _UNDEFINED, len(comment), data) + struct.pack(">I", 0)
+    tiff += (
+        struct.pack(">H", 1)
+        + struct.pack(">HHII", USER_COMMENT_TAG, _UNDEFINED, len(comment), data)
+        + struct.pack(">I", 0)
+    )
     return b"Exif\x00\x00" + tiff + comment

@@ -17,12 +17,19 @@ def read(text: str) -> FoundRecipe | None:
     if isinstance(model, dict):
         model = model.get("name") or model.get("model_name") or ""
     prompt = data.get("positive_prompt", data.get("prompt", ""))
-    return _found({
-        "prompt": prompt if isinstance(prompt, str) else "", "negative_prompt": data.get("negative_prompt", ""),
-        "seed": data.get("seed"), "steps": data.get("steps"), "guidance_scale": data.get("cfg_scale"),
-        "scheduler": scheduler_name(data.get("scheduler", "")), "model": model if isinstance(model, str) else "",
-        "width": data.get("width"), "height": data.get("height"),
-    })
+    return _found(
+        {
+            "prompt": prompt if isinstance(prompt, str) else "",
+            "negative_prompt": data.get("negative_prompt", ""),
+            "seed": data.get("seed"),
+            "steps": data.get("steps"),
+            "guidance_scale": data.get("cfg_scale"),
+            "scheduler": scheduler_name(data.get("scheduler", "")),
+            "model": model if isinstance(model, str) else "",
+            "width": data.get("width"),
+            "height": data.get("height"),
+        }
+    )
 
 
 def read_v2(text: str) -> FoundRecipe | None:
@@ -33,13 +40,21 @@ def read_v2(text: str) -> FoundRecipe | None:
         return None
     prompt = image.get("prompt")
     if isinstance(prompt, list):
-        prompt = " ".join(p.get("prompt", "") for p in prompt if isinstance(p, dict) and isinstance(p.get("prompt", ""), str))
-    return _found({
-        "prompt": prompt if isinstance(prompt, str) else "", "seed": image.get("seed"),
-        "steps": image.get("steps"), "guidance_scale": image.get("cfg_scale"), "scheduler": scheduler_name(image.get("sampler", "")),
-        "model": data.get("model_weights", "") if isinstance(data.get("model_weights", ""), str) else "",
-        "width": image.get("width"), "height": image.get("height"),
-    })
+        prompt = " ".join(
+            p.get("prompt", "") for p in prompt if isinstance(p, dict) and isinstance(p.get("prompt", ""), str)
+        )
+    return _found(
+        {
+            "prompt": prompt if isinstance(prompt, str) else "",
+            "seed": image.get("seed"),
+            "steps": image.get("steps"),
+            "guidance_scale": image.get("cfg_scale"),
+            "scheduler": scheduler_name(image.get("sampler", "")),
+            "model": data.get("model_weights", "") if isinstance(data.get("model_weights", ""), str) else "",
+            "width": image.get("width"),
+            "height": image.get("height"),
+        }
+    )
 
 
 def _found(fields: dict[str, Any]) -> FoundRecipe:

@@ -57,7 +57,7 @@ class FoundRecipe:
     def checked(cls, source: str, **fields: Any) -> FoundRecipe:
         """A FoundRecipe from what a reader found, whatever the types: texts become text,
         numbers out of range or of the wrong kind become None. Unknown names are dropped."""
-        text = lambda v: v if isinstance(v, str) else ("" if v is None else str(v))  # noqa: E731
+        text = lambda v: v if isinstance(v, str) else ("" if v is None else str(v))
         extra = fields.get("extra")
         return cls(
             source=text(source),
@@ -85,7 +85,9 @@ class FoundRecipe:
         out: dict[str, Any] = {"prompt": self.prompt, "negative_prompt": self.negative_prompt}
         base = GenerateRequest()
         candidates = {
-            "seed": self.seed, "steps": self.steps, "guidance_scale": self.guidance_scale,
+            "seed": self.seed,
+            "steps": self.steps,
+            "guidance_scale": self.guidance_scale,
             "scheduler": self.scheduler if self.scheduler in SCHEDULER_NAMES else None,
         }
         for key, value in candidates.items():
@@ -143,12 +145,24 @@ def _float(value: Any) -> float | None:
 
 # Sampler names of other tools, as Studio names them.
 _SAMPLER_ALIASES = {
-    "euler": "Euler", "euler_a": "Euler a", "euler_ancestral": "Euler a", "ddim": "DDIM",
-    "dpmpp_2m": "DPM++ 2M", "dpmpp_2m_k": "DPM++ 2M Karras", "dpmpp_2m_sde_k": "DPM++ 2M SDE Karras",
-    "uni_pc": "UniPC", "unipc": "UniPC", "lcm": "LCM",
+    "euler": "Euler",
+    "euler_a": "Euler a",
+    "euler_ancestral": "Euler a",
+    "ddim": "DDIM",
+    "dpmpp_2m": "DPM++ 2M",
+    "dpmpp_2m_k": "DPM++ 2M Karras",
+    "dpmpp_2m_sde_k": "DPM++ 2M SDE Karras",
+    "uni_pc": "UniPC",
+    "unipc": "UniPC",
+    "lcm": "LCM",
 }
-_KARRAS = {"DPM++ 2M": "DPM++ 2M Karras", "DPM++ 2M SDE": "DPM++ 2M SDE Karras", "dpmpp_2m": "DPM++ 2M Karras",
-           "dpmpp_2m_sde": "DPM++ 2M SDE Karras", "dpmpp_2m_sde_gpu": "DPM++ 2M SDE Karras"}
+_KARRAS = {
+    "DPM++ 2M": "DPM++ 2M Karras",
+    "DPM++ 2M SDE": "DPM++ 2M SDE Karras",
+    "dpmpp_2m": "DPM++ 2M Karras",
+    "dpmpp_2m_sde": "DPM++ 2M SDE Karras",
+    "dpmpp_2m_sde_gpu": "DPM++ 2M SDE Karras",
+}
 
 
 def scheduler_name(name: Any, schedule: Any = "") -> str:

@@ -58,10 +58,18 @@ def read(text: str) -> FoundRecipe | None:
     if not isinstance(request, dict):
         return None
     return FoundRecipe.checked(
-        "studio", prompt=request.get("prompt", ""), negative_prompt=request.get("negative_prompt", ""),
-        seed=request.get("seed"), steps=request.get("steps"), guidance_scale=request.get("guidance_scale"),
-        scheduler=request.get("scheduler", ""), model=data.get("model_name", "") or request.get("model", ""),
-        width=request.get("width"), height=request.get("height"), kind=data.get("kind"), extra=data.get("extra"),
+        "studio",
+        prompt=request.get("prompt", ""),
+        negative_prompt=request.get("negative_prompt", ""),
+        seed=request.get("seed"),
+        steps=request.get("steps"),
+        guidance_scale=request.get("guidance_scale"),
+        scheduler=request.get("scheduler", ""),
+        model=data.get("model_name", "") or request.get("model", ""),
+        width=request.get("width"),
+        height=request.get("height"),
+        kind=data.get("kind"),
+        extra=data.get("extra"),
         studio=text,
     )
 

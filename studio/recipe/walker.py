@@ -33,6 +33,7 @@ MAX_TEXT_TOTAL = 4 * 1024 * 1024  # all text chunks of one file
 MAX_CHUNKS = 200_000
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 
+
 @dataclass(frozen=True)
 class ImageInfo:
     """An image file's size and format, and its recipe as far as the file tells it."""
@@ -61,14 +62,24 @@ class ImageInfo:
         return runnable(self.recipe, self.size)
 
     def to_dict(self) -> dict[str, Any]:
-        return {"width": self.width, "height": self.height, "format": self.format,
-                "recipe": self.recipe.to_dict() if self.recipe else None, "notes": list(self.notes)}
+        return {
+            "width": self.width,
+            "height": self.height,
+            "format": self.format,
+            "recipe": self.recipe.to_dict() if self.recipe else None,
+            "notes": list(self.notes),
+        }
 
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> ImageInfo:
         recipe = data.get("recipe")
-        return cls(int(data["width"]), int(data["height"]), str(data["format"]),
-                   FoundRecipe.from_dict(recipe) if isinstance(recipe, dict) else None, tuple(data.get("notes") or ()))
+        return cls(
+            int(data["width"]),
+            int(data["height"]),
+            str(data["format"]),
+            FoundRecipe.from_dict(recipe) if isinstance(recipe, dict) else None,
+            tuple(data.get("notes") or ()),
+        )
 
 
 @dataclass(frozen=True)
@@ -79,6 +90,7 @@ class Unreadable:
 
 
 # Whole files.
+
 
 def inspect_file(path: str | os.PathLike) -> ImageInfo | Unreadable:
     """What the file at `path` is, without decoding its pixels; never raises."""
@@ -148,7 +160,9 @@ class _Texts:
 
     def too_big(self, key: str, length: int) -> bool:
         if length > MAX_TEXT_CHUNK or self.total + length > MAX_TEXT_TOTAL:
-            self.notes.append(f"text chunk {key!r} of {length / 1e6:.1f} MB skipped (limit {MAX_TEXT_CHUNK // 1024} KB)")
+            self.notes.append(
+                f"text chunk {key!r} of {length / 1e6:.1f} MB skipped (limit {MAX_TEXT_CHUNK // 1024} KB)"
+            )
             return True
         return False
 
@@ -159,6 +173,7 @@ class _Texts:
 
 
 # PNG: a signature, then chunks (length, type, data, CRC); IHDR first, IEND last.
+
 
 def _inspect_png(handle: BinaryIO, size: int) -> ImageInfo | Unreadable:
     handle.seek(8)
@@ -302,6 +317,7 @@ def _inspect_jpeg(handle: BinaryIO, size: int) -> ImageInfo | Unreadable:
 
 # WebP: a RIFF container of chunks (VP8, VP8L or VP8X first; EXIF among the rest).
 
+
 def _inspect_webp(handle: BinaryIO, size: int) -> ImageInfo | Unreadable:
     riff_size = struct.unpack("<I", handle.read(12)[4:8])[0]
     if riff_size + 8 > size:
@@ -348,6 +364,7 @@ def _webp_size(kind: bytes, data: bytes) -> tuple[int | None, int | None]:
 
 # EXIF: a TIFF structure; the recipe sits in the Exif IFD's UserComment.
 
+
 def _exif_texts(block: bytes, texts: _Texts) -> None:
     if not block:
         return
@@ -362,6 +379,7 @@ def _exif_texts(block: bytes, texts: _Texts) -> None:
 
 
 # Recipes from the texts found.
+
 
 def _with_recipe(info: ImageInfo, texts: _Texts) -> ImageInfo:
     return ImageInfo(info.width, info.height, info.format, recipe_fields(texts.values), tuple(texts.notes))

@@ -13,10 +13,10 @@ import numpy as np
 from PIL import Image
 from PIL.PngImagePlugin import PngInfo
 
+from studio.engine.request import GenerateRequest
 from studio.recipe import studio_json
 from studio.recipe.embed import write_png
 from studio.recipe.schema import Recipe
-from studio.engine.request import GenerateRequest
 
 
 def picture(width=64, height=72, seed=0) -> Image.Image:
@@ -28,8 +28,17 @@ def picture(width=64, height=72, seed=0) -> Image.Image:
 
 
 def studio_recipe(prompt="a red house by the lake", seed=42, **changes) -> Recipe:
-    request = GenerateRequest(prompt=prompt, negative_prompt="blurry", seed=seed, steps=12, guidance_scale=6.5,
-                              width=64, height=72, scheduler="Euler a", model="/models/tiny").replace(**changes)
+    request = GenerateRequest(
+        prompt=prompt,
+        negative_prompt="blurry",
+        seed=seed,
+        steps=12,
+        guidance_scale=6.5,
+        width=64,
+        height=72,
+        scheduler="Euler a",
+        model="/models/tiny",
+    ).replace(**changes)
     return Recipe(request=request, model_name="tiny")
 
 
@@ -69,43 +78,89 @@ def raw_png(width: int, height: int, extra_chunks: bytes = b"", idat: bytes | No
 A1111_TEXT = (
     "a castle on a hill, sunset, (masterpiece:1.2)\n"
     "Negative prompt: lowres, bad anatomy\n"
-    'Steps: 28, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: 1234567, Size: 512x768, '
+    "Steps: 28, Sampler: DPM++ 2M, Schedule type: Karras, CFG scale: 7, Seed: 1234567, Size: 512x768, "
     'Model hash: abc123, Model: dreamshaper_8, Lora hashes: "x: 1, y: 2", Version: v1.10.1'
 )
 
 COMFY_PROMPT = {
-    "3": {"class_type": "KSampler", "inputs": {"seed": 987654321, "steps": 20, "cfg": 8.0, "sampler_name": "euler_ancestral",
-                                                 "scheduler": "normal", "denoise": 1.0, "model": ["4", 0],
-                                                 "positive": ["6", 0], "negative": ["7", 0], "latent_image": ["5", 0]}},
+    "3": {
+        "class_type": "KSampler",
+        "inputs": {
+            "seed": 987654321,
+            "steps": 20,
+            "cfg": 8.0,
+            "sampler_name": "euler_ancestral",
+            "scheduler": "normal",
+            "denoise": 1.0,
+            "model": ["4", 0],
+            "positive": ["6", 0],
+            "negative": ["7", 0],
+            "latent_image": ["5", 0],
+        },
+    },
     "4": {"class_type": "CheckpointLoaderSimple", "inputs": {"ckpt_name": "v1-5-pruned-emaonly.safetensors"}},
     "5": {"class_type": "EmptyLatentImage", "inputs": {"width": 512, "height": 512, "batch_size": 1}},
-    "6": {"class_type": "CLIPTextEncode", "inputs": {"text": "beautiful scenery nature glass bottle landscape", "clip": ["4", 1]}},
+    "6": {
+        "class_type": "CLIPTextEncode",
+        "inputs": {"text": "beautiful scenery nature glass bottle landscape", "clip": ["4", 1]},
+    },
     "7": {"class_type": "CLIPTextEncode", "inputs": {"text": "text, watermark", "clip": ["4", 1]}},
 }
 
 COMFY_WORKFLOW = {
     "nodes": [
-        {"id": 3, "type": "KSampler", "widgets_values": [156680208700286, "randomize", 20, 8, "dpmpp_2m", "karras", 1],
-         "inputs": [{"name": "model", "link": 1}, {"name": "positive", "link": 4}, {"name": "negative", "link": 6}]},
+        {
+            "id": 3,
+            "type": "KSampler",
+            "widgets_values": [156680208700286, "randomize", 20, 8, "dpmpp_2m", "karras", 1],
+            "inputs": [{"name": "model", "link": 1}, {"name": "positive", "link": 4}, {"name": "negative", "link": 6}],
+        },
         {"id": 4, "type": "CheckpointLoaderSimple", "widgets_values": ["sd_xl_base_1.0.safetensors"]},
         {"id": 5, "type": "EmptyLatentImage", "widgets_values": [1024, 1024, 1]},
-        {"id": 6, "type": "CLIPTextEncode", "widgets_values": ["a fox in the snow"], "inputs": [{"name": "clip", "link": 3}]},
+        {
+            "id": 6,
+            "type": "CLIPTextEncode",
+            "widgets_values": ["a fox in the snow"],
+            "inputs": [{"name": "clip", "link": 3}],
+        },
         {"id": 7, "type": "CLIPTextEncode", "widgets_values": ["blurry"], "inputs": [{"name": "clip", "link": 5}]},
     ],
-    "links": [[1, 4, 0, 3, 0, "MODEL"], [3, 4, 1, 6, 0, "CLIP"], [4, 6, 0, 3, 1, "CONDITIONING"],
-              [5, 4, 1, 7, 0, "CLIP"], [6, 7, 0, 3, 2, "CONDITIONING"]],
+    "links": [
+        [1, 4, 0, 3, 0, "MODEL"],
+        [3, 4, 1, 6, 0, "CLIP"],
+        [4, 6, 0, 3, 1, "CONDITIONING"],
+        [5, 4, 1, 7, 0, "CLIP"],
+        [6, 7, 0, 3, 2, "CONDITIONING"],
+    ],
 }
 
 INVOKE_METADATA = {
-    "generation_mode": "txt2img", "positive_prompt": "an astronaut riding a horse", "negative_prompt": "ugly",
-    "width": 768, "height": 512, "seed": 3141592, "cfg_scale": 7.5, "steps": 30, "scheduler": "dpmpp_2m_k",
+    "generation_mode": "txt2img",
+    "positive_prompt": "an astronaut riding a horse",
+    "negative_prompt": "ugly",
+    "width": 768,
+    "height": 512,
+    "seed": 3141592,
+    "cfg_scale": 7.5,
+    "steps": 30,
+    "scheduler": "dpmpp_2m_k",
     "model": {"key": "abc", "hash": "blake3:00", "name": "stable-diffusion-v1-5", "base": "sd-1", "type": "main"},
 }
 
 FOOOCUS_JSON = {
-    "prompt": "a cat wearing a hat", "negative_prompt": "", "styles": "['Fooocus V2']", "performance": "Speed",
-    "steps": 30, "resolution": "(1152, 896)", "guidance_scale": 4, "sharpness": 2, "sampler": "dpmpp_2m_sde_gpu",
-    "scheduler": "karras", "base_model": "juggernautXL_v8Rundiffusion", "seed": "1234", "version": "Fooocus v2.5.0",
+    "prompt": "a cat wearing a hat",
+    "negative_prompt": "",
+    "styles": "['Fooocus V2']",
+    "performance": "Speed",
+    "steps": 30,
+    "resolution": "(1152, 896)",
+    "guidance_scale": 4,
+    "sharpness": 2,
+    "sampler": "dpmpp_2m_sde_gpu",
+    "scheduler": "karras",
+    "base_model": "juggernautXL_v8Rundiffusion",
+    "seed": "1234",
+    "version": "Fooocus v2.5.0",
 }
 
 
@@ -117,10 +172,18 @@ def write_examples(folder: Path) -> dict[str, Path]:
     files = {
         "studio": save_studio_png(folder / "studio.png", mtime=1_700_000_000),
         "a1111": save_png_with_texts(folder / "a1111.png", {"parameters": A1111_TEXT}, seed=2),
-        "comfyui": save_png_with_texts(folder / "comfy.png", {"prompt": json.dumps(COMFY_PROMPT), "workflow": json.dumps(COMFY_WORKFLOW)}, seed=3),
-        "comfy_workflow": save_png_with_texts(folder / "comfy-ui-only.png", {"workflow": json.dumps(COMFY_WORKFLOW)}, seed=4, compressed=("workflow",)),
-        "invokeai": save_png_with_texts(folder / "invoke.png", {"invokeai_metadata": json.dumps(INVOKE_METADATA)}, seed=5),
-        "fooocus": save_png_with_texts(folder / "fooocus.png", {"parameters": json.dumps(FOOOCUS_JSON), "fooocus_scheme": "fooocus"}, seed=6),
+        "comfyui": save_png_with_texts(
+            folder / "comfy.png", {"prompt": json.dumps(COMFY_PROMPT), "workflow": json.dumps(COMFY_WORKFLOW)}, seed=3
+        ),
+        "comfy_workflow": save_png_with_texts(
+            folder / "comfy-ui-only.png", {"workflow": json.dumps(COMFY_WORKFLOW)}, seed=4, compressed=("workflow",)
+        ),
+        "invokeai": save_png_with_texts(
+            folder / "invoke.png", {"invokeai_metadata": json.dumps(INVOKE_METADATA)}, seed=5
+        ),
+        "fooocus": save_png_with_texts(
+            folder / "fooocus.png", {"parameters": json.dumps(FOOOCUS_JSON), "fooocus_scheme": "fooocus"}, seed=6
+        ),
         "plain": save_png_with_texts(folder / "plain.png", {}, seed=7),
     }
     files["jpeg"] = export_image(files["a1111"], folder / "a1111.jpg")
@@ -130,8 +193,24 @@ def write_examples(folder: Path) -> dict[str, Path]:
     return files
 
 
-PROMPT_WORDS = ("a lake", "snowy hills", "a red house", "pine trees", "a sunset", "a castle", "fog", "a meadow",
-                "mountains", "a river", "night sky", "a lighthouse", "autumn", "a bridge", "desert dunes", "a harbour")
+PROMPT_WORDS = (
+    "a lake",
+    "snowy hills",
+    "a red house",
+    "pine trees",
+    "a sunset",
+    "a castle",
+    "fog",
+    "a meadow",
+    "mountains",
+    "a river",
+    "night sky",
+    "a lighthouse",
+    "autumn",
+    "a bridge",
+    "desert dunes",
+    "a harbour",
+)
 
 
 def fast_gallery(folder: Path, count: int, days: int = 60, seed: int = 0, side: int = 64) -> list[Path]:
@@ -157,7 +236,13 @@ def fast_gallery(folder: Path, count: int, days: int = 60, seed: int = 0, side: 
         recipe = studio_recipe(prompt, seed=int(rng.integers(0, 2**32 - 1)), width=side, height=side)
         texts = png_chunk(b"tEXt", b"parameters\0" + recipe_text(recipe).encode("latin-1"))
         texts += png_chunk(b"tEXt", b"studio\0" + studio_json.encode(recipe).encode("latin-1"))
-        data = b"\x89PNG\r\n\x1a\n" + header + texts + png_chunk(b"IDAT", pictures[i % len(pictures)]) + png_chunk(b"IEND", b"")
+        data = (
+            b"\x89PNG\r\n\x1a\n"
+            + header
+            + texts
+            + png_chunk(b"IDAT", pictures[i % len(pictures)])
+            + png_chunk(b"IEND", b"")
+        )
         path = folder / f"img-{i:06d}.png"
         path.write_bytes(data)
         when = now - (count - i) * (days * 86400 / max(1, count))

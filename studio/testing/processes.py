@@ -19,14 +19,24 @@ ENV = {"HF_HUB_OFFLINE": "1", "QT_QPA_PLATFORM": "offscreen"}
 
 def run_studio(args: list[str], data: Path, timeout: float = 600) -> subprocess.CompletedProcess:
     """`studio ARGS --data-dir DATA` to the end, its output captured as text."""
-    return subprocess.run([*STUDIO, *args, "--data-dir", str(data)], capture_output=True, text=True,
-                          env={**os.environ, **ENV}, timeout=timeout)
+    return subprocess.run(
+        [*STUDIO, *args, "--data-dir", str(data)],
+        capture_output=True,
+        text=True,
+        env={**os.environ, **ENV},
+        timeout=timeout,
+    )
 
 
 def kill_at_random(args: list[str], data: Path, span: float, rng: random.Random) -> str:
     """Start `studio ARGS`, SIGKILL it after a random 5-100 % of `span` seconds (unless it ended); its stderr."""
-    process = subprocess.Popen([*STUDIO, *args, "--data-dir", str(data)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True, env={**os.environ, **ENV})
+    process = subprocess.Popen(
+        [*STUDIO, *args, "--data-dir", str(data)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **ENV},
+    )
     try:
         process.wait(timeout=rng.uniform(0.05, 1.0) * span)
     except subprocess.TimeoutExpired:
@@ -40,8 +50,11 @@ def digests(paths) -> dict[Path, str]:
 
 def images(gallery: Path) -> list[Path]:
     """The image files a person sees in the gallery folder (hidden temp files excluded)."""
-    return sorted(p for p in gallery.rglob("*") if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES
-                  and not p.name.startswith("."))
+    return sorted(
+        p
+        for p in gallery.rglob("*")
+        if p.is_file() and p.suffix.lower() in IMAGE_SUFFIXES and not p.name.startswith(".")
+    )
 
 
 def lost(before: dict[Path, str]) -> list[Path]:

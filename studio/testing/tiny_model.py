@@ -13,10 +13,41 @@ from pathlib import Path
 
 from studio.embedded.tokenizer import write_clip_tokenizer
 
-WORDS = (
-    "a photo of the cat dog red green blue sky sea tree house mountain lake river sunset "
-    "night day bright dark painting landscape with and in on under over big small old new"
-).split()
+WORDS = [
+    "a",
+    "photo",
+    "of",
+    "the",
+    "cat",
+    "dog",
+    "red",
+    "green",
+    "blue",
+    "sky",
+    "sea",
+    "tree",
+    "house",
+    "mountain",
+    "lake",
+    "river",
+    "sunset",
+    "night",
+    "day",
+    "bright",
+    "dark",
+    "painting",
+    "landscape",
+    "with",
+    "and",
+    "in",
+    "on",
+    "under",
+    "over",
+    "big",
+    "small",
+    "old",
+    "new",
+]
 
 SD_BETAS = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear", "num_train_timesteps": 1000}
 
@@ -98,7 +129,9 @@ def smooth_latents(count: int, size: int, generator):
     return levels + slope * ramp
 
 
-def train_tiny_unet(components: dict, steps: int = 150, seed: int = 0, batch: int = 16, lr: float = 2e-3) -> list[float]:
+def train_tiny_unet(
+    components: dict, steps: int = 150, seed: int = 0, batch: int = 16, lr: float = 2e-3
+) -> list[float]:
     """Teach the tiny UNet to denoise smooth latents (its scheduler's prediction type); returns the losses."""
     import torch
 
@@ -107,7 +140,9 @@ def train_tiny_unet(components: dict, steps: int = 150, seed: int = 0, batch: in
     size = unet.config.sample_size
     generator = torch.Generator().manual_seed(seed)
     with torch.no_grad():
-        ids = tokenizer([""], padding="max_length", max_length=tokenizer.model_max_length, return_tensors="pt").input_ids
+        ids = tokenizer(
+            [""], padding="max_length", max_length=tokenizer.model_max_length, return_tensors="pt"
+        ).input_ids
         context = text_encoder(ids)[0]
     alphas = scheduler.alphas_cumprod
     optimizer = torch.optim.Adam(unet.parameters(), lr=lr)
@@ -143,9 +178,7 @@ def save_tiny_model(components: dict, folder: str | Path, studio: dict | None = 
     else:
         inpainting = components["unet"].config.in_channels == 9
         pipeline_class = diffusers.StableDiffusionInpaintPipeline if inpainting else diffusers.StableDiffusionPipeline
-        pipe = pipeline_class(
-            **components, safety_checker=None, feature_extractor=None, requires_safety_checker=False
-        )
+        pipe = pipeline_class(**components, safety_checker=None, feature_extractor=None, requires_safety_checker=False)
     folder = Path(folder)
     pipe.save_pretrained(folder, safe_serialization=True)
     if studio is not None:
@@ -157,14 +190,25 @@ def make_tiny_model(folder: str | Path, seed: int = 0, train_steps: int = 0, **o
     components = build_tiny_components(seed=seed, **options)
     if train_steps:
         train_tiny_unet(components, steps=train_steps, seed=seed)
-    return save_tiny_model(components, folder, studio={"name": "tiny test model", "defaults": {"steps": 4, "width": 64, "height": 64, "scheduler": "Euler"}})
+    return save_tiny_model(
+        components,
+        folder,
+        studio={"name": "tiny test model", "defaults": {"steps": 4, "width": 64, "height": 64, "scheduler": "Euler"}},
+    )
 
 
 def make_tiny_inpaint_model(folder: str | Path, seed: int = 0) -> Path:
     """A tiny inpainting model: its UNet takes 9 channels (latents, mask, masked-image latents),
     as Stable Diffusion inpainting models do; random weights."""
     components = build_tiny_components(seed=seed, in_channels=9)
-    return save_tiny_model(components, folder, studio={"name": "tiny inpainting model", "defaults": {"steps": 4, "width": 64, "height": 64, "scheduler": "Euler"}})
+    return save_tiny_model(
+        components,
+        folder,
+        studio={
+            "name": "tiny inpainting model",
+            "defaults": {"steps": 4, "width": 64, "height": 64, "scheduler": "Euler"},
+        },
+    )
 
 
 def bench_model_ref(size: int = 128) -> str:
@@ -214,5 +258,11 @@ def build_tiny_sdxl_components(seed: int = 0, width: int = 64, max_length: int =
 
 def make_tiny_sdxl_model(folder: str | Path, seed: int = 0, max_length: int = 77) -> Path:
     """A tiny StableDiffusionXLPipeline folder (safetensors, random weights)."""
-    return save_tiny_model(build_tiny_sdxl_components(seed=seed, max_length=max_length), folder,
-                           studio={"name": "tiny SDXL test model", "defaults": {"steps": 4, "width": 64, "height": 64, "scheduler": "Euler"}})
+    return save_tiny_model(
+        build_tiny_sdxl_components(seed=seed, max_length=max_length),
+        folder,
+        studio={
+            "name": "tiny SDXL test model",
+            "defaults": {"steps": 4, "width": 64, "height": 64, "scheduler": "Euler"},
+        },
+    )

@@ -88,6 +88,7 @@ def main(argv: list[str] | None = None) -> None:
         once(worker.modelLoaded, lambda *_: studio.generate())
         once(worker.stepDone, lambda *_: close())
     elif args.state == "long_prompt":
+
         def long_job(*_) -> None:
             studio.session.set("prompt", " ".join(["a lake under snowy hills"] * (args.prompt_words // 5)))
             studio.generate()
@@ -95,6 +96,7 @@ def main(argv: list[str] | None = None) -> None:
         once(worker.modelLoaded, long_job)
         once(worker.jobStarted, lambda *_: close())
     elif args.state == "outpainting":
+
         def outpaint(*_) -> None:
             studio.open_path(args.image)
             studio.extend_canvas(0, 0, 32, 0)
@@ -103,6 +105,7 @@ def main(argv: list[str] | None = None) -> None:
         once(worker.modelLoaded, outpaint)
         once(worker.stepDone, lambda *_: close())
     elif args.state == "importing":
+
         def import_folder(*_) -> None:
             model = studio.gallery_model
             model.statusChanged.connect(lambda text: text.startswith("Importing") and close())

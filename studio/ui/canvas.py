@@ -148,7 +148,12 @@ class Canvas(QWidget):
         if self._floor is None:
             return (0, 0, 0, 0)
         f = self._floor
-        return (f.left(), f.top(), self._image.width() - f.left() - f.width(), self._image.height() - f.top() - f.height())
+        return (
+            f.left(),
+            f.top(),
+            self._image.width() - f.left() - f.width(),
+            self._image.height() - f.top() - f.height(),
+        )
 
     @property
     def dragging(self) -> bool:
@@ -231,7 +236,12 @@ class Canvas(QWidget):
                 if handle is not None:
                     extend = self.extension
                     base = (self._floor.width(), self._floor.height())
-                    self._resize = _Resize(handle, pos, extend, Proposal(extend, (base[0] + extend[0] + extend[2], base[1] + extend[1] + extend[3])))
+                    self._resize = _Resize(
+                        handle,
+                        pos,
+                        extend,
+                        Proposal(extend, (base[0] + extend[0] + extend[2], base[1] + extend[1] + extend[3])),
+                    )
                     self.update()
                     return
             else:
@@ -336,7 +346,11 @@ class Canvas(QWidget):
         super().leaveEvent(event)
 
     def event(self, event) -> bool:
-        if event.type() == QEvent.Type.ShortcutOverride and event.key() == Qt.Key.Key_Escape and (self._resize or self._stroke):
+        if (
+            event.type() == QEvent.Type.ShortcutOverride
+            and event.key() == Qt.Key.Key_Escape
+            and (self._resize or self._stroke)
+        ):
             event.accept()  # Esc ends the drag here rather than cancelling a job
             return True
         return super().event(event)
@@ -393,7 +407,9 @@ class Canvas(QWidget):
             return
         erase = self.tool == "eraser"
         if self._stroke:
-            draw_stroke(painter, [self._offset + p * self._zoom for p in self._stroke], self.brush_size * self._zoom, erase)
+            draw_stroke(
+                painter, [self._offset + p * self._zoom for p in self._stroke], self.brush_size * self._zoom, erase
+            )
         if self._pointer is not None:
             draw_brush_cursor(painter, self._pointer, self.brush_size * self._zoom / 2, erase)
 
@@ -416,7 +432,9 @@ class Canvas(QWidget):
             draw_zones(painter, zones, proposed.topLeft(), z)
         draw_handles(painter, proposed, r.handle)
         lines = [(None, f"{width} × {height} px")]
-        added = [f"{name} +{value}" for name, value in zip(("left", "top", "right", "bottom"), r.proposal.extend) if value]
+        added = [
+            f"{name} +{value}" for name, value in zip(("left", "top", "right", "bottom"), r.proposal.extend) if value
+        ]
         lines.append((None, ", ".join(added) if added else "no new area"))
         if zones is not None:
             lines += [(NEW_COLOUR, "New area"), (CONTEXT_COLOUR, "Context the model sees"), (BAND_COLOUR, "Blend band")]

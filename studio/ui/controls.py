@@ -24,7 +24,14 @@ from studio.engine.request import EMBEDDED_MODEL, MAX_COUNT, MAX_GUIDANCE, MAX_S
 from studio.engine.schedulers import SCHEDULER_NAMES
 from studio.ui.seed_box import SeedBox
 
-ASPECTS = (("Square", 1, 1), ("Landscape", 2, 1), ("Portrait", 1, 2), ("Landscape", 3, 2), ("Portrait", 2, 3), ("Wide", 16, 9))
+ASPECTS = (
+    ("Square", 1, 1),
+    ("Landscape", 2, 1),
+    ("Portrait", 1, 2),
+    ("Landscape", 3, 2),
+    ("Portrait", 2, 3),
+    ("Wide", 16, 9),
+)
 
 
 def size_presets(base: int) -> list[tuple[str, int, int]]:

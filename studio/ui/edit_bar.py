@@ -5,10 +5,10 @@ from __future__ import annotations
 from PySide6.QtCore import QEvent, QObject, QSize, Qt, Signal
 from PySide6.QtWidgets import (
     QButtonGroup,
-    QGridLayout,
     QCheckBox,
     QComboBox,
     QFrame,
+    QGridLayout,
     QHBoxLayout,
     QLabel,
     QPushButton,
@@ -22,9 +22,11 @@ from studio.engine.request import MAX_COUNT
 from studio.model.session import BRUSH_MAX, BRUSH_MIN
 from studio.ui.theme import ACCENT
 
-FILLS = (("edge", "Edge fill", "The new area starts from the neighbouring pixels, extended and blurred"),
-         ("noise", "Noise fill", "The new area starts from noise in the neighbouring colours"),
-         ("colour", "Colour fill", "The new area starts as the neighbouring pixels' mean colour"))
+FILLS = (
+    ("edge", "Edge fill", "The new area starts from the neighbouring pixels, extended and blurred"),
+    ("noise", "Noise fill", "The new area starts from noise in the neighbouring colours"),
+    ("colour", "Colour fill", "The new area starts as the neighbouring pixels' mean colour"),
+)
 
 
 class EditBar(QWidget):
@@ -132,7 +134,9 @@ class EditBar(QWidget):
         return QSize(width, self._grid.minimumSize().height())
 
     def resizeEvent(self, event) -> None:
-        needed = self.tools_group.sizeHint().width() + self.job_group.sizeHint().width() + self._grid.horizontalSpacing()
+        needed = (
+            self.tools_group.sizeHint().width() + self.job_group.sizeHint().width() + self._grid.horizontalSpacing()
+        )
         self._arrange(event.size().width() >= needed)
         super().resizeEvent(event)
 
@@ -145,7 +149,9 @@ class EditBar(QWidget):
         self.auto.toggled.connect(lambda v: self.session.set("auto_outpaint", v))
         self.outpaint.clicked.connect(self.outpaintRequested)
         self.inpaint.clicked.connect(self.inpaintRequested)
-        self.session.changed.connect(lambda key: key in ("fill", "candidates", "auto_outpaint", "brush_size") and self.refresh())
+        self.session.changed.connect(
+            lambda key: key in ("fill", "candidates", "auto_outpaint", "brush_size") and self.refresh()
+        )
 
     def refresh(self) -> None:
         s = self.session

@@ -40,7 +40,11 @@ PREVIEW_SIDE = 768
 UNDO_SECONDS = 20
 DATES = (("Any time", None), ("Today", 0), ("Past 7 days", 7), ("Past 30 days", 30), ("Past year", 365))
 SOURCES = {
-    "studio": "Studio", "a1111": "AUTOMATIC1111", "forge": "Forge", "fooocus": "Fooocus", "comfyui": "ComfyUI",
+    "studio": "Studio",
+    "a1111": "AUTOMATIC1111",
+    "forge": "Forge",
+    "fooocus": "Fooocus",
+    "comfyui": "ComfyUI",
     "invokeai": "InvokeAI",
 }
 
@@ -163,12 +167,19 @@ class GalleryPanel(QWidget):
         model.previewReady.connect(self._preview_ready)
         model.exportFinished.connect(self.show_status)
         model.modelReset.connect(self._selection_changed)
-        QShortcut(QKeySequence(QKeySequence.StandardKey.Delete), self.view, self.delete_selected, context=Qt.ShortcutContext.WidgetShortcut)
+        QShortcut(
+            QKeySequence(QKeySequence.StandardKey.Delete),
+            self.view,
+            self.delete_selected,
+            context=Qt.ShortcutContext.WidgetShortcut,
+        )
         self.view.installEventFilter(self)
         self.view.viewport().installEventFilter(self)  # image files dropped from outside are imported
         self.view.viewport().setAcceptDrops(True)
         model.importFinished.connect(self._import_finished)
-        QShortcut(QKeySequence(Qt.Key.Key_Return), self.view, self.open_selected, context=Qt.ShortcutContext.WidgetShortcut)
+        QShortcut(
+            QKeySequence(Qt.Key.Key_Return), self.view, self.open_selected, context=Qt.ShortcutContext.WidgetShortcut
+        )
         self._selection_changed()
 
     def _build_details(self) -> QWidget:
@@ -208,11 +219,15 @@ class GalleryPanel(QWidget):
         self.delete_button = QPushButton("Delete")
         self.delete_button.setToolTip("Move the selected images to the trash (Del); undo puts them back")
         self.open_button.setToolTip("Open this image on the canvas (or drag it there, or double-click it)")
-        self.reuse_button.setToolTip("Reuse its parameters: fill the prompt and settings from this image, seed included")
+        self.reuse_button.setToolTip(
+            "Reuse its parameters: fill the prompt and settings from this image, seed included"
+        )
         buttons = QVBoxLayout()
         buttons.setSpacing(4)
-        for group in ((self.open_button, self.reuse_button, self.copy_button),
-                      (self.favourite_button, self.reveal_button, self.export_button, self.delete_button)):
+        for group in (
+            (self.open_button, self.reuse_button, self.copy_button),
+            (self.favourite_button, self.reveal_button, self.export_button, self.delete_button),
+        ):
             row = QHBoxLayout()
             row.setSpacing(4)
             for button in group:
@@ -266,7 +281,9 @@ class GalleryPanel(QWidget):
     def _count_changed(self, count: int) -> None:
         filtered = any(v for v in self.model.filters.values())
         self.count.setText(f"{count:,} image{'s' if count != 1 else ''}{' match' if filtered else ''}")
-        self.view.empty_text = "No image matches the search and filters" if filtered else "The pictures you make appear here"
+        self.view.empty_text = (
+            "No image matches the search and filters" if filtered else "The pictures you make appear here"
+        )
         self.view.viewport().update()
 
     def show_status(self, text: str) -> None:
@@ -330,12 +347,14 @@ class GalleryPanel(QWidget):
             self._preview_name = None
             self._preview_image = QImage()
             self.preview.setPixmap(QPixmap())
-            self.preview.setText(f"{len(names)} images selected" if names else "Select an image to see it large, with its recipe")
+            self.preview.setText(
+                f"{len(names)} images selected" if names else "Select an image to see it large, with its recipe"
+            )
             self.recipe.setHtml("" if not names else "<p>Favourite, export and delete work on all of them.</p>")
 
     def _recipe_html(self, name: str, info) -> str:
         row = self.model.entry(name)
-        esc = lambda v: html.escape(str(v))  # noqa: E731
+        esc = lambda v: html.escape(str(v))
         parts = []
         if info is not None and info.recipe is not None:
             r = info.recipe
@@ -343,19 +362,28 @@ class GalleryPanel(QWidget):
             if r.negative_prompt:
                 parts.append(f"<p><span style='color:gray'>Negative:</span> {esc(r.negative_prompt)}</p>")
             settings = [
-                ("Seed", r.seed), ("Steps", r.steps), ("CFG", None if r.guidance_scale is None else f"{r.guidance_scale:g}"),
-                ("Sampler", r.scheduler or None), ("Model", r.model or None),
+                ("Seed", r.seed),
+                ("Steps", r.steps),
+                ("CFG", None if r.guidance_scale is None else f"{r.guidance_scale:g}"),
+                ("Sampler", r.scheduler or None),
+                ("Model", r.model or None),
                 ("Size", f"{r.width}×{r.height}" if r.width else None),
                 ("Made with", SOURCES.get(r.source, r.source)),
             ]
-            cells = "".join(f"<tr><td style='color:gray'>{k}&nbsp;&nbsp;</td><td>{esc(v)}</td></tr>" for k, v in settings if v is not None)
+            cells = "".join(
+                f"<tr><td style='color:gray'>{k}&nbsp;&nbsp;</td><td>{esc(v)}</td></tr>"
+                for k, v in settings
+                if v is not None
+            )
             parts.append(f"<table cellspacing=0 cellpadding=1>{cells}</table>")
         else:
             parts.append("<p><i>This image carries no recipe.</i></p>")
         if row is not None:
             when = datetime.fromtimestamp(row.created).strftime("%d %b %Y %H:%M")
             fmt = info.format if info is not None else ""
-            parts.append(f"<p style='color:gray'>{esc(display_name(name))}<br>{row.width}×{row.height} {esc(fmt)} · {when}</p>")
+            parts.append(
+                f"<p style='color:gray'>{esc(display_name(name))}<br>{row.width}×{row.height} {esc(fmt)} · {when}</p>"
+            )
         if info is not None and info.notes:
             parts.append("<p style='color:gray'>" + "<br>".join(esc(n) for n in info.notes) + "</p>")
         return "".join(parts)
@@ -373,7 +401,11 @@ class GalleryPanel(QWidget):
             return
         ratio = self.devicePixelRatioF()
         size = self.preview.size() * ratio
-        pixmap = QPixmap.fromImage(self._preview_image.scaled(size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+        pixmap = QPixmap.fromImage(
+            self._preview_image.scaled(
+                size, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation
+            )
+        )
         pixmap.setDevicePixelRatio(ratio)
         self.preview.setText("")
         self.preview.setPixmap(pixmap)
@@ -466,12 +498,16 @@ class GalleryPanel(QWidget):
                 self.import_paths(paths)
             return True
         # Ctrl+Z in the grid undoes a delete; with none left it goes on to the window's edit undo.
-        if watched is self.view and event.type() in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress):
-            if self.model.can_undo() and event.matches(QKeySequence.StandardKey.Undo):
-                event.accept()
-                if event.type() == QEvent.Type.KeyPress:
-                    self.undo_delete()
-                return True
+        if (
+            watched is self.view
+            and event.type() in (QEvent.Type.ShortcutOverride, QEvent.Type.KeyPress)
+            and self.model.can_undo()
+            and event.matches(QKeySequence.StandardKey.Undo)
+        ):
+            event.accept()
+            if event.type() == QEvent.Type.KeyPress:
+                self.undo_delete()
+            return True
         return super().eventFilter(watched, event)
 
     def choose_import(self) -> None:

@@ -75,7 +75,7 @@ def handle_at(rect: QRectF, pos: QPointF) -> str | None:
 def limit_message() -> str:
     return (
         f"The canvas stops here: at most {MAX_SIDE} px a side and {MAX_PIXELS:,} pixels in all "
-        f"(for example {int(MAX_PIXELS ** 0.5)}×{int(MAX_PIXELS ** 0.5)})"
+        f"(for example {int(MAX_PIXELS**0.5)}×{int(MAX_PIXELS**0.5)})"
     )
 
 

@@ -187,7 +187,13 @@ class MainWindow(QMainWindow):
         theme.toggled.connect(self.themeToggled)
         help_menu = bar.addMenu("&Help")
         self._action(help_menu, "&Keyboard shortcuts", "F1", self.show_shortcuts)
-        self._action(help_menu, "Open &log folder", None, self.open_log_folder, "The log and crash reports, for finding out what went wrong")
+        self._action(
+            help_menu,
+            "Open &log folder",
+            None,
+            self.open_log_folder,
+            "The log and crash reports, for finding out what went wrong",
+        )
         self._action(help_menu, "&About Studio", None, self.show_about)
 
     def add_gallery(self, panel) -> None:
@@ -197,8 +203,11 @@ class MainWindow(QMainWindow):
         dock = QDockWidget("Gallery", self)
         dock.setObjectName("galleryDock")
         dock.setWidget(panel)
-        dock.setFeatures(QDockWidget.DockWidgetFeature.DockWidgetMovable | QDockWidget.DockWidgetFeature.DockWidgetFloatable
-                         | QDockWidget.DockWidgetFeature.DockWidgetClosable)
+        dock.setFeatures(
+            QDockWidget.DockWidgetFeature.DockWidgetMovable
+            | QDockWidget.DockWidgetFeature.DockWidgetFloatable
+            | QDockWidget.DockWidgetFeature.DockWidgetClosable
+        )
         self.addDockWidget(QtCore.Qt.DockWidgetArea.RightDockWidgetArea, dock)
         self.resizeDocks([dock], [380], QtCore.Qt.Orientation.Horizontal)
         toggle = dock.toggleViewAction()

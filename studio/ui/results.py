@@ -8,9 +8,9 @@ from PySide6.QtWidgets import (
     QGridLayout,
     QHBoxLayout,
     QLabel,
+    QListView,
     QListWidget,
     QListWidgetItem,
-    QListView,
     QPushButton,
     QSlider,
     QToolButton,
@@ -22,7 +22,9 @@ PATH_ROLE = Qt.ItemDataRole.UserRole + 1  # the file's path as a Python str (a Q
 
 
 def thumbnail(image: QImage, side: int) -> QPixmap:
-    return QPixmap.fromImage(image.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation))
+    return QPixmap.fromImage(
+        image.scaled(side, side, Qt.AspectRatioMode.KeepAspectRatio, Qt.TransformationMode.SmoothTransformation)
+    )
 
 
 class _Path:

@@ -67,8 +67,14 @@ def test_plain_diffusers_loads_and_runs_it_offline():
     from diffusers import StableDiffusionPipeline
 
     pipe = StableDiffusionPipeline.from_pretrained(EMBEDDED_PATH, local_files_only=True)
-    image = pipe("a night landscape with snowy hills", num_inference_steps=2, height=128, width=128,
-                 generator=torch.Generator().manual_seed(0), output_type="np").images[0]
+    image = pipe(
+        "a night landscape with snowy hills",
+        num_inference_steps=2,
+        height=128,
+        width=128,
+        generator=torch.Generator().manual_seed(0),
+        output_type="np",
+    ).images[0]
     assert image.shape == (128, 128, 3) and np.isfinite(image).all()
 
 
@@ -97,9 +103,25 @@ def test_generation_follows_a_clear_prompt(engine, judge, index):
 def test_cli_without_model_uses_the_embedded_model(tmp_path):
     out = tmp_path / "picture.png"
     done = subprocess.run(
-        [sys.executable, "-m", "studio.cli", "generate", "a day landscape with green hills, a lake",
-         "--steps", "3", "--seed", "1", "--out", str(out), "--data-dir", str(tmp_path / "data")],
-        capture_output=True, text=True, timeout=300)
+        [
+            sys.executable,
+            "-m",
+            "studio.cli",
+            "generate",
+            "a day landscape with green hills, a lake",
+            "--steps",
+            "3",
+            "--seed",
+            "1",
+            "--out",
+            str(out),
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr
     assert Image.open(out).size == (128, 128)
     recipe = read_recipe(out)

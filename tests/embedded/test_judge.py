@@ -21,8 +21,8 @@ SCENES_PER_SHAPE = 48
 def judge():
     # A missing judge is a failure, not a skip: the evaluation cannot run without it.
     assert DEFAULT_PATH.exists(), (
-        f"the shipped judge is missing at {DEFAULT_PATH}; train it with "
-        f"python -m studio.embedded.judge --train")
+        f"the shipped judge is missing at {DEFAULT_PATH}; train it with python -m studio.embedded.judge --train"
+    )
     return Judge.load()
 
 

@@ -32,9 +32,23 @@ def other_vae(tmp_path_factory):
 
 def test_train_resume_export_and_generate(tiny_vae, tmp_path):
     run = tmp_path / "run"
-    args = ["--vae", str(tiny_vae), "--out", str(run), "--scenes", "6", "--batch", "4", "--channels", "32,64",
-            "--log-every", "1", "--threads", "1"]
-    main(args + ["--steps", "3"])
+    args = [
+        "--vae",
+        str(tiny_vae),
+        "--out",
+        str(run),
+        "--scenes",
+        "6",
+        "--batch",
+        "4",
+        "--channels",
+        "32,64",
+        "--log-every",
+        "1",
+        "--threads",
+        "1",
+    ]
+    main([*args, "--steps", "3"])
     state = torch.load(run / "checkpoint.pt", weights_only=False)
     assert state["step"] == 3
     data = torch.load(run / "latents.pt", weights_only=False)["shapes"]
@@ -44,7 +58,7 @@ def test_train_resume_export_and_generate(tiny_vae, tmp_path):
     lines = [line for line in (run / "train.log").read_text().splitlines() if line.startswith("step ")]
     assert len(lines) == 3 and all(np.isfinite(float(line.split()[3])) for line in lines)
 
-    main(args + ["--steps", "5", "--resume"])
+    main([*args, "--steps", "5", "--resume"])
     assert torch.load(run / "checkpoint.pt", weights_only=False)["step"] == 5
     assert sum(line.startswith("step ") for line in (run / "train.log").read_text().splitlines()) == 5
 
@@ -58,8 +72,16 @@ def test_train_resume_export_and_generate(tiny_vae, tmp_path):
     model = engine.load(str(folder))
     assert model.pipe.unet.dtype == torch.float32
     assert model.previewer.factors.source == "model folder"
-    final = engine.run(GenerateRequest(prompt="a night landscape with snowy hills", steps=2, width=128, height=128,
-                                       scheduler="DPM++ 2M Karras", model=str(folder)))
+    final = engine.run(
+        GenerateRequest(
+            prompt="a night landscape with snowy hills",
+            steps=2,
+            width=128,
+            height=128,
+            scheduler="DPM++ 2M Karras",
+            model=str(folder),
+        )
+    )
     assert isinstance(final, Finished) and final.results[0].image.size == (128, 128)
 
 
@@ -74,8 +96,25 @@ def test_tokenizer_covers_every_caption_word_as_one_token(tmp_path):
 
 
 def run_args(vae, run, *extra):
-    return ["--vae", str(vae), "--out", str(run), "--scenes", "4", "--batch", "2", "--channels", "32,64",
-            "--text-layers", "1", "--log-every", "1", "--threads", "1", *extra]
+    return [
+        "--vae",
+        str(vae),
+        "--out",
+        str(run),
+        "--scenes",
+        "4",
+        "--batch",
+        "2",
+        "--channels",
+        "32,64",
+        "--text-layers",
+        "1",
+        "--log-every",
+        "1",
+        "--threads",
+        "1",
+        *extra,
+    ]
 
 
 def logged(run, name):
@@ -117,7 +156,10 @@ def test_the_latents_cache_is_made_again_when_what_made_it_changes(tiny_vae, oth
 
     main(run_args(tiny_vae, run, "--steps", "1", "--scenes", "2"))
     assert {shape: len(scenes) for shape, (scenes, _) in cache().items()} == {
-        (128, 128): 2, (256, 128): 1, (128, 256): 1}
+        (128, 128): 2,
+        (256, 128): 1,
+        (128, 256): 1,
+    }
 
     main(run_args(other_vae, run, "--steps", "1"))
     other = cache()

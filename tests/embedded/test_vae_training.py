@@ -9,12 +9,21 @@ import torch
 from diffusers import AutoencoderKL
 
 from studio.embedded import train_vae
-from studio.embedded.train_vae import Trainer, TrainConfig
+from studio.embedded.train_vae import TrainConfig, Trainer
 from studio.embedded.vae import fresh_renders, reconstruct, to_images, to_tensor
 
 # Two levels (2x downsampling) instead of four: the loop is the same and learns faster.
-TINY = TrainConfig(steps=40, lr=1e-2, warmup_steps=5, channels=(16, 16), norm_groups=4,
-                   crop=32, crops_per_batch=4, batch_kinds=(("crops", 1.0),), log_every=10)
+TINY = TrainConfig(
+    steps=40,
+    lr=1e-2,
+    warmup_steps=5,
+    channels=(16, 16),
+    norm_groups=4,
+    crop=32,
+    crops_per_batch=4,
+    batch_kinds=(("crops", 1.0),),
+    log_every=10,
+)
 
 
 @pytest.fixture(autouse=True)

@@ -25,7 +25,7 @@ def scenes_for(width, height):
     return [world.random_scene(rng) for _ in range(200)]
 
 
-@functools.lru_cache(maxsize=None)
+@functools.cache
 def renders(width, height):
     """Seeded (scene, image) pairs, shared by the tests that only read pixels."""
     rng = np.random.default_rng(width + height)
@@ -55,7 +55,7 @@ def patch(image, x, y):
     pass for the moon."""
     x = min(max(int(x), 1), image.shape[1] - 2)
     y = min(max(int(y), 1), image.shape[0] - 2)
-    return np.median(image[y - 1:y + 2, x - 1:x + 2].reshape(-1, 3), axis=0)
+    return np.median(image[y - 1 : y + 2, x - 1 : x + 2].reshape(-1, 3), axis=0)
 
 
 def at(image, x, y):
@@ -65,14 +65,23 @@ def at(image, x, y):
 
 def test_constants_are_the_spec_colours_and_places():
     assert world.SKY_TOP_COLOURS == {"day": (74, 128, 222), "sunset": (92, 60, 140), "night": (8, 12, 40)}
-    assert world.SKY_HORIZON_COLOURS == {
-        "day": (176, 214, 245), "sunset": (250, 160, 90), "night": (36, 48, 96)}
+    assert world.SKY_HORIZON_COLOURS == {"day": (176, 214, 245), "sunset": (250, 160, 90), "night": (36, 48, 96)}
     assert world.GROUND_COLOURS == {
-        "green": (72, 156, 64), "autumn": (196, 122, 48), "snowy": (236, 240, 246), "desert": (222, 196, 128)}
+        "green": (72, 156, 64),
+        "autumn": (196, 122, 48),
+        "snowy": (236, 240, 246),
+        "desert": (222, 196, 128),
+    }
     assert (world.STAR_COLOUR, world.SUN_COLOUR, world.MOON_COLOUR) == (
-        (235, 235, 235), (255, 236, 140), (236, 236, 228))
+        (235, 235, 235),
+        (255, 236, 140),
+        (236, 236, 228),
+    )
     assert (world.MOUNTAIN_COLOUR, world.MOUNTAIN_SNOW_COLOUR, world.LAKE_COLOUR) == (
-        (112, 118, 140), (240, 240, 245), (64, 110, 205))
+        (112, 118, 140),
+        (240, 240, 245),
+        (64, 110, 205),
+    )
     assert (world.CROWN_COLOUR, world.TRUNK_COLOUR) == ((28, 92, 48), (96, 64, 32))
     assert world.NIGHT_GROUND_FACTOR == 0.6 and 0 < world.COLOUR_JITTER <= 8
     assert (world.BODY_RADIUS, world.BODY_Y, world.BODY_X) == (0.09, 0.22, {"left": 0.25, "right": 0.75})
@@ -212,9 +221,11 @@ def test_captions_follow_the_grammar_for_every_combination():
 
 def test_the_spec_examples():
     assert world.caption(Scene("day", "green", "left", True, False, 2)) == (
-        "a day landscape with green hills, mountains, two pine trees, the sun on the left")
+        "a day landscape with green hills, mountains, two pine trees, the sun on the left"
+    )
     assert world.caption(Scene("night", "snowy", "right", False, True, 0)) == (
-        "a night landscape with snowy hills, a lake, the moon on the right")
+        "a night landscape with snowy hills, a lake, the moon on the right"
+    )
     assert world.caption(Scene("sunset", "desert")) == "a sunset landscape with desert hills"
 
 
@@ -225,9 +236,21 @@ def test_parse_reads_back_every_canonical_caption():
 
 def test_parse_reads_synonyms_and_partial_prompts():
     assert world.parse_caption("an evening landscape with dunes, two pines, a lake") == {
-        "time": "sunset", "ground": "desert", "body": None, "mountains": False, "lake": True, "trees": 2}
+        "time": "sunset",
+        "ground": "desert",
+        "body": None,
+        "mountains": False,
+        "lake": True,
+        "trees": 2,
+    }
     assert world.parse_caption("A dusk landscape with snow-covered hills, one tree") == {
-        "time": "sunset", "ground": "snowy", "body": None, "mountains": False, "lake": False, "trees": 1}
+        "time": "sunset",
+        "ground": "snowy",
+        "body": None,
+        "mountains": False,
+        "lake": False,
+        "trees": 1,
+    }
     assert world.parse_caption("a night landscape") == {"time": "night"}
     assert world.parse_caption("winter hills with a lake") == {"ground": "snowy", "lake": True}
     assert world.parse_caption("") == {}
@@ -251,7 +274,16 @@ def test_variants_are_consistent_with_their_scene():
         assert all(truth[key] == value for key, value in stated.items()), (scene, prompt)
         attributes_left_free += len(stated) < len(truth)
         synonyms_seen |= set(words(prompt)) & {
-            "dusk", "evening", "winter", "snow-covered", "sand", "dunes", "pines", "trees", "tree"}
+            "dusk",
+            "evening",
+            "winter",
+            "snow-covered",
+            "sand",
+            "dunes",
+            "pines",
+            "trees",
+            "tree",
+        }
     assert 0.07 < empty / 4000 < 0.13
     assert attributes_left_free > 400
     assert synonyms_seen == {"dusk", "evening", "winter", "snow-covered", "sand", "dunes", "pines", "trees", "tree"}

@@ -21,8 +21,27 @@ def _studio(*args, env=None):
 
 
 def test_generate_json_to_out_dir(tiny_model, tmp_path):
-    result = _studio("generate", "a red house", "--model", tiny_model, "--seed", 7, "--count", 2, "--steps", 3,
-                     "--cfg", 2.5, "--scheduler", "DDIM", "--out-dir", tmp_path / "out", "--json", "--negative", "dark")
+    result = _studio(
+        "generate",
+        "a red house",
+        "--model",
+        tiny_model,
+        "--seed",
+        7,
+        "--count",
+        2,
+        "--steps",
+        3,
+        "--cfg",
+        2.5,
+        "--scheduler",
+        "DDIM",
+        "--out-dir",
+        tmp_path / "out",
+        "--json",
+        "--negative",
+        "dark",
+    )
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["seed"] for r in records] == [7, 8]
@@ -53,8 +72,17 @@ def test_default_goes_to_gallery_in_data_dir(tiny_model, tmp_path):
     by_env = _studio("generate", "a lake", "--model", tiny_model, "--steps", 2, env={"STUDIO_DATA_DIR": str(env_dir)})
     assert by_env.returncode == 0, by_env.stderr
     assert len(list((env_dir / "gallery").glob("*.png"))) == 1
-    by_flag = _studio("generate", "a lake", "--model", tiny_model, "--steps", 2, "--data-dir", flag_dir,
-                      env={"STUDIO_DATA_DIR": str(env_dir)})
+    by_flag = _studio(
+        "generate",
+        "a lake",
+        "--model",
+        tiny_model,
+        "--steps",
+        2,
+        "--data-dir",
+        flag_dir,
+        env={"STUDIO_DATA_DIR": str(env_dir)},
+    )
     assert by_flag.returncode == 0, by_flag.stderr
     assert len(list((flag_dir / "gallery").glob("*.png"))) == 1
     assert len(list((env_dir / "gallery").glob("*.png"))) == 1
@@ -71,13 +99,33 @@ def test_prompts_file_loads_the_model_once(tiny_model, tmp_path, monkeypatch, ca
         return real_load(*args, **kwargs)
 
     monkeypatch.setattr(loader, "load_model", counting_load)
-    code = cli.main(["generate", "--prompts-file", str(prompts), "--model", str(tiny_model), "--count", "2",
-                     "--steps", "2", "--out-dir", str(tmp_path / "o"), "--json", "--seed", "100"])
+    code = cli.main(
+        [
+            "generate",
+            "--prompts-file",
+            str(prompts),
+            "--model",
+            str(tiny_model),
+            "--count",
+            "2",
+            "--steps",
+            "2",
+            "--out-dir",
+            str(tmp_path / "o"),
+            "--json",
+            "--seed",
+            "100",
+        ]
+    )
     assert code == 0
     records = [json.loads(line) for line in capsys.readouterr().out.splitlines()]
     assert [(r["prompt"], r["seed"]) for r in records] == [
-        ("a red house", 100), ("a red house", 101), ("a blue lake", 100), ("a blue lake", 101),
-        ("the old tree", 100), ("the old tree", 101),
+        ("a red house", 100),
+        ("a red house", 101),
+        ("a blue lake", 100),
+        ("a blue lake", 101),
+        ("the old tree", 100),
+        ("the old tree", 101),
     ]
     assert loads == [str(tiny_model)]
 
@@ -110,9 +158,25 @@ def test_missing_model_error(tmp_path):
 def test_ctrl_c_stops_and_keeps_only_finished_images(tiny_model, tmp_path):
     out = tmp_path / "out"
     process = subprocess.Popen(
-        [sys.executable, "-m", "studio.cli", "generate", "a lake", "--model", str(tiny_model), "--steps", "150",
-         "--count", "9", "--out-dir", str(out), "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+        [
+            sys.executable,
+            "-m",
+            "studio.cli",
+            "generate",
+            "a lake",
+            "--model",
+            str(tiny_model),
+            "--steps",
+            "150",
+            "--count",
+            "9",
+            "--out-dir",
+            str(out),
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
     )
     first = json.loads(process.stdout.readline())
     process.send_signal(signal.SIGINT)
@@ -130,8 +194,10 @@ def test_data_dir_and_device_work_before_or_after_the_command_word():
     from studio.cli import build_parser
 
     parser = build_parser()
-    for argv in (["--data-dir", "D", "--device", "cpu", "generate", "a cat"],
-                 ["generate", "a cat", "--data-dir", "D", "--device", "cpu"]):
+    for argv in (
+        ["--data-dir", "D", "--device", "cpu", "generate", "a cat"],
+        ["generate", "a cat", "--data-dir", "D", "--device", "cpu"],
+    ):
         args = parser.parse_args(argv)
         assert (args.data_dir, args.device) == ("D", "cpu"), argv
     assert parser.parse_args(["generate", "a cat"]).data_dir is None

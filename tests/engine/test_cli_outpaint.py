@@ -12,10 +12,10 @@ from PIL import Image
 
 from studio import cli
 from studio.cli_outpaint import output_paths
+from studio.engine.request import GenerateRequest
 from studio.recipe.embed import write_png
 from studio.recipe.schema import Recipe
 from studio.recipe.walker import read_recipe
-from studio.engine.request import GenerateRequest
 
 BAND = 8  # the tiny model's blend band
 
@@ -28,21 +28,44 @@ def source(tmp_path, tmp_path_factory, tiny_model, monkeypatch):
     monkeypatch.setenv("STUDIO_DATA_DIR", str(data))
     rng = np.random.default_rng(0)
     pixels = np.clip(np.linspace(30, 220, 64)[:, None, None] + rng.normal(0, 8, (64, 64, 3)), 0, 255).astype(np.uint8)
-    recipe = Recipe(GenerateRequest(prompt="a blue lake", negative_prompt="dark", width=64, height=64, model=str(tiny_model)), "tiny")
+    recipe = Recipe(
+        GenerateRequest(prompt="a blue lake", negative_prompt="dark", width=64, height=64, model=str(tiny_model)),
+        "tiny",
+    )
     path = write_png(tmp_path / "lake.png", Image.fromarray(pixels), recipe)
     return path, pixels
 
 
 def _studio(*args):
-    return subprocess.run([sys.executable, "-m", "studio.cli", *map(str, args)], capture_output=True, text=True,
-                          env={**os.environ}, timeout=300)
+    return subprocess.run(
+        [sys.executable, "-m", "studio.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env={**os.environ},
+        timeout=300,
+    )
 
 
 def test_json_candidates_with_the_prompt_from_the_recipe(source, tmp_path):
     path, pixels = source
     out = tmp_path / "wide.png"
-    result = _studio("outpaint", path, "--right", 32, "--left", 8, "--seed", 4, "--candidates", 2, "--steps", 3,
-                     "--out", out, "--json")
+    result = _studio(
+        "outpaint",
+        path,
+        "--right",
+        32,
+        "--left",
+        8,
+        "--seed",
+        4,
+        "--candidates",
+        2,
+        "--steps",
+        3,
+        "--out",
+        out,
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     records = [json.loads(line) for line in result.stdout.splitlines()]
     assert [r["seed"] for r in records] == [4, 5]
@@ -52,7 +75,7 @@ def test_json_candidates_with_the_prompt_from_the_recipe(source, tmp_path):
         assert record["elapsed_s"] > 0 and record["prompt"] == "a blue lake"
         image = np.asarray(Image.open(record["path"]).convert("RGB"))
         assert image.shape == (64, 104, 3)
-        assert np.array_equal(image[:, 8 + BAND:72 - BAND], pixels[:, BAND:64 - BAND])
+        assert np.array_equal(image[:, 8 + BAND : 72 - BAND], pixels[:, BAND : 64 - BAND])
         recipe = read_recipe(record["path"])
         assert recipe.kind == "outpaint" and recipe.request.seed == record["seed"]
         assert recipe.request.negative_prompt == "dark" and recipe.request.steps == 3
@@ -63,7 +86,9 @@ def test_json_candidates_with_the_prompt_from_the_recipe(source, tmp_path):
 def test_one_candidate_goes_to_the_file_named(source, tmp_path, capsys):
     path, _ = source
     out = tmp_path / "tall.png"
-    code = cli.main(["outpaint", str(path), "--bottom", "16", "--prompt", "a green hill", "--steps", "2", "--out", str(out)])
+    code = cli.main(
+        ["outpaint", str(path), "--bottom", "16", "--prompt", "a green hill", "--steps", "2", "--out", str(out)]
+    )
     assert code == 0
     assert capsys.readouterr().out.strip() == str(out)
     recipe = read_recipe(out)
@@ -102,7 +127,9 @@ def test_unreadable_images(tmp_path, capsys, tiny_model, make, message):
     target = tmp_path / "in.png"
     if make:
         target.write_text("hello")
-    code = cli.main(["outpaint", str(target), "--right", "8", "--model", str(tiny_model), "--out", str(tmp_path / "o.png")])
+    code = cli.main(
+        ["outpaint", str(target), "--right", "8", "--model", str(tiny_model), "--out", str(tmp_path / "o.png")]
+    )
     assert code != 0
     assert message in capsys.readouterr().err
 
@@ -110,8 +137,21 @@ def test_unreadable_images(tmp_path, capsys, tiny_model, make, message):
 def test_image_without_recipe_outpaints_unprompted(tmp_path, tiny_model, capsys):
     plain = tmp_path / "plain.png"
     Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).save(plain)
-    code = cli.main(["outpaint", str(plain), "--top", "8", "--model", str(tiny_model), "--steps", "2",
-                     "--out", str(tmp_path / "o.png"), "--json"])
+    code = cli.main(
+        [
+            "outpaint",
+            str(plain),
+            "--top",
+            "8",
+            "--model",
+            str(tiny_model),
+            "--steps",
+            "2",
+            "--out",
+            str(tmp_path / "o.png"),
+            "--json",
+        ]
+    )
     assert code == 0
     record = json.loads(capsys.readouterr().out)
     assert record["prompt"] == "" and (record["width"], record["height"]) == (64, 72)

@@ -9,12 +9,12 @@ from PIL import Image
 
 from studio.engine.edit import EditRequest, Rect, extend_canvas, plan_window
 from studio.engine.edit_pixels import distance_to, generation_strength, prefill
-from studio.errors import RequestError
 from studio.engine.events import Cancelled, EditPreview, Finished, ImageDone, Started, Step
+from studio.engine.request import GenerateRequest
+from studio.errors import RequestError
 from studio.recipe.embed import write_png
 from studio.recipe.walker import read_recipe
 from studio.testing.gallery_samples import save_png_with_texts
-from studio.engine.request import GenerateRequest
 
 TINY_NATIVE = 64  # the tiny models' native side (their studio.json defaults)
 TINY_BAND = 8
@@ -36,19 +36,23 @@ def picture(width, height, seed=0):
     image = top * (1 - y) + bottom * y + 20 * np.sin(6 * x + rng.random())
     for _ in range(3):
         x0, y0 = rng.integers(0, width - 8), rng.integers(0, height - 8)
-        image[y0:y0 + 8, x0:x0 + 8] = rng.integers(0, 256, 3)
+        image[y0 : y0 + 8, x0 : x0 + 8] = rng.integers(0, 256, 3)
     return np.clip(image, 0, 255).astype(np.uint8)
 
 
 def settings(model, **changes):
-    values = dict(prompt="a red house", seed=3, steps=4, scheduler="Euler", guidance_scale=1.0, model=str(model), count=1)
+    values = dict(
+        prompt="a red house", seed=3, steps=4, scheduler="Euler", guidance_scale=1.0, model=str(model), count=1
+    )
     values.update(changes)
     return GenerateRequest(**values)
 
 
 def outpaint_request(model, source, left=0, top=0, right=0, bottom=0, **changes):
     canvas, mask = extend_canvas(source, left, top, right, bottom)
-    return EditRequest(settings(model, **changes), canvas, mask, extend=(left, top, right, bottom), source="/pics/source.png")
+    return EditRequest(
+        settings(model, **changes), canvas, mask, extend=(left, top, right, bottom), source="/pics/source.png"
+    )
 
 
 def run(engine, request, **kwargs):
@@ -62,6 +66,7 @@ def pixels(result):
 
 
 # The canvas and the window.
+
 
 def test_extend_canvas_places_the_picture_and_masks_the_new_area():
     source = picture(64, 48)
@@ -110,13 +115,14 @@ def test_a_big_area_is_scaled_down_to_the_native_size():
 
 
 def test_a_window_can_be_planned_from_the_sizes_alone():
-    canvas, mask = extend_canvas(picture(256, 128), top=64)
+    _canvas, mask = extend_canvas(picture(256, 128), top=64)
     by_mask = plan_window(mask, native=128)
     by_size = plan_window(native=128, canvas_size=(256, 192), new=(0, 0, 256, 64))
     assert by_mask == by_size
 
 
 # Checking requests.
+
 
 @pytest.mark.parametrize(
     "change, message",
@@ -143,7 +149,11 @@ def test_bad_requests_are_refused_with_a_message(tiny_model, change, message):
 
 @pytest.mark.parametrize(
     "size, message",
-    [((4104, 1024), "over the engine's maximum"), ((2304, 2048), "over the engine's maximum"), ((100, 64), "multiple of 8")],
+    [
+        ((4104, 1024), "over the engine's maximum"),
+        ((2304, 2048), "over the engine's maximum"),
+        ((100, 64), "multiple of 8"),
+    ],
 )
 def test_canvas_size_limits(tiny_model, size, message):
     width, height = size
@@ -171,6 +181,7 @@ def test_the_callers_arrays_are_copied(tiny_model):
 
 
 # Pixels.
+
 
 def test_distance_matches_brute_force():
     rng = np.random.default_rng(4)
@@ -211,6 +222,7 @@ def test_prefill_keeps_the_known_pixels_and_continues_their_colours(fill):
 
 # Running edits.
 
+
 def test_outpaint_fills_the_new_area_and_keeps_every_pixel_outside_the_band(engine, tiny_model):
     source = picture(64, 64)
     request = outpaint_request(tiny_model, source, right=32, count=2, seed=5)
@@ -221,7 +233,7 @@ def test_outpaint_fills_the_new_area_and_keeps_every_pixel_outside_the_band(engi
     for result in final.results:
         out = pixels(result)
         assert out.shape == (64, 96, 3)
-        assert np.array_equal(out[:, :64 - TINY_BAND], source[:, :64 - TINY_BAND])
+        assert np.array_equal(out[:, : 64 - TINY_BAND], source[:, : 64 - TINY_BAND])
         assert not np.array_equal(out[:, 64:], request.image[:, 64:])
         assert result.recipe.kind == "outpaint"
         assert result.recipe.extra["extend"] == {"left": 0, "top": 0, "right": 32, "bottom": 0}
@@ -236,8 +248,8 @@ def test_every_side_keeps_the_old_picture(engine, tiny_model, sides):
     final = run(engine, outpaint_request(tiny_model, source, *sides))[1]
     out = pixels(final.results[0])
     assert out.shape == (64 + top + bottom, 64 + left + right, 3)
-    inner = out[top + TINY_BAND:top + 64 - TINY_BAND, left + TINY_BAND:left + 64 - TINY_BAND]
-    assert np.array_equal(inner, source[TINY_BAND:64 - TINY_BAND, TINY_BAND:64 - TINY_BAND])
+    inner = out[top + TINY_BAND : top + 64 - TINY_BAND, left + TINY_BAND : left + 64 - TINY_BAND]
+    assert np.array_equal(inner, source[TINY_BAND : 64 - TINY_BAND, TINY_BAND : 64 - TINY_BAND])
 
 
 def test_the_band_blends_old_into_new(engine, tiny_model):
@@ -253,8 +265,8 @@ def test_inpaint_changes_only_the_mask_and_its_band(engine, tiny_model):
     image = picture(128, 96, seed=3)
     mask = np.zeros((96, 128), np.uint8)
     yy, xx = np.mgrid[:96, :128]
-    mask[(yy - 40) ** 2 + (xx - 70) ** 2 < 15 ** 2] = 255
-    mask[(yy - 40) ** 2 + (xx - 70) ** 2 < 18 ** 2] |= 128  # a soft edge
+    mask[(yy - 40) ** 2 + (xx - 70) ** 2 < 15**2] = 255
+    mask[(yy - 40) ** 2 + (xx - 70) ** 2 < 18**2] |= 128  # a soft edge
     request = EditRequest(settings(tiny_model, seed=8), image, mask, kind="inpaint")
     final = run(engine, request)[1]
     out = pixels(final.results[0])
@@ -292,7 +304,7 @@ def test_a_window_bigger_than_native_is_made_at_native_scale(engine, tiny_model)
     assert isinstance(final, Finished), final
     out = pixels(final.results[0])
     assert out.shape == (160, 160, 3)
-    assert np.array_equal(out[:, :96 - TINY_BAND], source[:, :96 - TINY_BAND])
+    assert np.array_equal(out[:, : 96 - TINY_BAND], source[:, : 96 - TINY_BAND])
 
 
 def test_shrinking_leaves_the_unknown_pixels_out():
@@ -333,7 +345,7 @@ def test_fills_and_partial_strength(engine, tiny_model, fill, strength):
     request = outpaint_request(tiny_model, source, left=32, steps=6).replace(fill=fill, strength=strength)
     events, final = run(engine, request)
     assert isinstance(final, Finished), final
-    assert np.array_equal(pixels(final.results[0])[:, 32 + TINY_BAND:], source[:, TINY_BAND:])
+    assert np.array_equal(pixels(final.results[0])[:, 32 + TINY_BAND :], source[:, TINY_BAND:])
     assert final.results[0].recipe.extra["fill"] == fill
     assert len([e for e in events if isinstance(e, Step)]) == int(6 * strength)
 
@@ -389,7 +401,9 @@ def test_inpainting_model_is_conditioned_on_mask_and_picture(engine, tiny_inpain
     model = engine.load(str(tiny_inpaint_model))
     assert model.pipe.unet.config.in_channels == 9
     seen = []
-    hook = model.pipe.unet.conv_in.register_forward_hook(lambda module, args, out: seen.append(args[0].detach().clone()))
+    hook = model.pipe.unet.conv_in.register_forward_hook(
+        lambda module, args, out: seen.append(args[0].detach().clone())
+    )
     try:
         source = picture(64, 64, seed=4)
         request = outpaint_request(tiny_inpaint_model, source, right=32, count=2)
@@ -414,6 +428,7 @@ def test_inpainting_model_is_refused_for_text_to_image(engine, tiny_inpaint_mode
 
 
 # The recipe.
+
 
 def test_recipe_says_outpaint_and_survives_a_png(engine, tiny_model, tmp_path):
     request = outpaint_request(tiny_model, picture(64, 64), left=16, bottom=8, seed=21, prompt="a blue lake")

@@ -7,9 +7,9 @@ import weakref
 
 import pytest
 
-from studio.errors import ModelError
 from studio.engine.loader import ModelCache
 from studio.engine.models import resolve_model
+from studio.errors import ModelError
 
 
 @pytest.fixture
@@ -39,7 +39,7 @@ def test_single_file_checkpoint_is_named(tmp_path):
 
 
 def test_folder_without_model_index(tmp_path):
-    with pytest.raises(ModelError, match="model_index.json is missing"):
+    with pytest.raises(ModelError, match=r"model_index\.json is missing"):
         resolve_model(str(tmp_path))
 
 
@@ -53,7 +53,7 @@ def test_missing_component(model_copy):
     index = json.loads((model_copy / "model_index.json").read_text())
     del index["vae"]
     (model_copy / "model_index.json").write_text(json.dumps(index))
-    with pytest.raises(ModelError, match="wrong layout.*'vae'"):
+    with pytest.raises(ModelError, match=r"wrong layout.*'vae'"):
         resolve_model(str(model_copy))
 
 

@@ -39,7 +39,9 @@ def test_parameters_text_is_automatic1111_style():
     lines = text.split("\n")
     assert lines[0] == "a night landscape, snowy hills: the moon"
     assert lines[1] == "Negative prompt: blurry, low quality"
-    assert lines[2].startswith("Steps: 17, Sampler: DPM++ 2M Karras, CFG scale: 6.5, Seed: 1234, Size: 256x128, Model: my model")
+    assert lines[2].startswith(
+        "Steps: 17, Sampler: DPM++ 2M Karras, CFG scale: 6.5, Seed: 1234, Size: 256x128, Model: my model"
+    )
 
 
 def test_parameters_parse_back_into_request():
@@ -63,7 +65,9 @@ def test_png_round_trip_through_both_chunks(tmp_path):
     assert read_recipe(path) == recipe
     with Image.open(path) as image:
         assert "Steps: 17" in image.text["parameters"]
-        only_text = save_png_with_texts(tmp_path / "text.png", {"parameters": image.text["parameters"]}, size=(256, 128))
+        only_text = save_png_with_texts(
+            tmp_path / "text.png", {"parameters": image.text["parameters"]}, size=(256, 128)
+        )
     from_text = read_recipe(only_text)
     assert from_text.request.replace(model=recipe.request.model) == recipe.request
     assert from_text.model_name == "my model"

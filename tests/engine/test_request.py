@@ -1,10 +1,12 @@
 """Requests refuse bad values up front with messages a person can act on."""
 
+import dataclasses
+
 import pytest
 
-from studio.errors import RequestError
 from studio.engine.request import MAX_PIXELS, GenerateRequest
 from studio.engine.schedulers import SCHEDULER_NAMES
+from studio.errors import RequestError
 
 
 def test_defaults_are_valid_and_empty_prompt_is_allowed():
@@ -66,7 +68,7 @@ def test_seeds_count_up_and_single_requests_stand_alone():
 
 def test_frozen_and_dict_round_trip():
     request = GenerateRequest(prompt="a lake", seed=7, steps=12, width=256, height=128)
-    with pytest.raises(Exception):
+    with pytest.raises(dataclasses.FrozenInstanceError):
         request.prompt = "other"
     data = request.to_dict()
     data["from_a_newer_version"] = True

@@ -14,7 +14,16 @@ from studio.testing.reference import plain_pipeline_call
 
 
 def _request(model, **changes):
-    values = dict(prompt="a red house", seed=3, steps=5, width=64, height=64, scheduler="Euler", guidance_scale=1.0, model=str(model))
+    values = dict(
+        prompt="a red house",
+        seed=3,
+        steps=5,
+        width=64,
+        height=64,
+        scheduler="Euler",
+        guidance_scale=1.0,
+        model=str(model),
+    )
     values.update(changes)
     return GenerateRequest(**values)
 
@@ -61,7 +70,7 @@ def _roughness(latents):
 @pytest.mark.parametrize("scheduler", ["Euler", "DPM++ 2M Karras", "UniPC", "DDIM", "LCM"])
 def test_previews_are_the_clean_image_guess(engine, tiny_model, scheduler):
     request = _request(tiny_model, scheduler=scheduler, steps=10)
-    events, final = _run(engine, request)
+    events, _final = _run(engine, request)
     previews = [e for e in events if isinstance(e, Preview)]
     final_latents = _final_latents(engine, request)
     scale = np.abs(final_latents).mean()
@@ -120,7 +129,10 @@ def test_cancel_at_a_random_step_stops_within_one_step(engine, tiny_model, trial
     final = engine.run(_request(tiny_model, steps=steps, count=count), on_event, cancel)
     assert isinstance(final, Cancelled)
     assert (final.at_index, final.at_step) == (stop_image, stop_step)
-    after = events[events.index(next(e for e in events if isinstance(e, Step) and (e.index, e.step) == (stop_image, stop_step))) + 1:]
+    after = events[
+        events.index(next(e for e in events if isinstance(e, Step) and (e.index, e.step) == (stop_image, stop_step)))
+        + 1 :
+    ]
     assert not any(isinstance(e, Step) for e in after)
     done = [e for e in events if isinstance(e, ImageDone)]
     assert len(done) == stop_image == len(final.completed)
@@ -153,7 +165,7 @@ def test_long_prompt_is_encoded_in_chunks(engine, short_prompt_model):
     head = "a red house on the lake under the blue sky with a big old tree and"
     long_prompt = head + " a small dog in the dark night"
     request = _request(short_prompt_model, prompt=long_prompt, guidance_scale=7.0)
-    events, final = _run(engine, request)
+    _events, final = _run(engine, request)
     assert isinstance(final, Finished) and final.warnings == ()
     tokenizer = engine.load(str(short_prompt_model)).pipe.tokenizer
     assert len(tokenizer(long_prompt, add_special_tokens=False).input_ids) > 14

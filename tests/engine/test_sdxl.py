@@ -28,8 +28,16 @@ def short_sdxl_model(tmp_path_factory):
 
 
 def _request(model, **changes):
-    values = dict(prompt="a red house", seed=3, steps=4, width=64, height=64, scheduler="Euler",
-                  guidance_scale=4.0, model=str(model))
+    values = dict(
+        prompt="a red house",
+        seed=3,
+        steps=4,
+        width=64,
+        height=64,
+        scheduler="Euler",
+        guidance_scale=4.0,
+        model=str(model),
+    )
     values.update(changes)
     return GenerateRequest(**values)
 

@@ -7,8 +7,13 @@ from diffusers import PNDMScheduler
 from studio.engine.schedulers import make_scheduler
 from studio.engine.x0 import X0Observer
 
-SCHEDULE = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear",
-            "num_train_timesteps": 1000, "steps_offset": 1}
+SCHEDULE = {
+    "beta_start": 0.00085,
+    "beta_end": 0.012,
+    "beta_schedule": "scaled_linear",
+    "num_train_timesteps": 1000,
+    "steps_offset": 1,
+}
 SOLVERS = ["DPM++ 2M", "DPM++ 2M Karras", "DPM++ 2M SDE Karras", "UniPC"]
 
 

@@ -85,7 +85,9 @@ def test_a_painted_region_is_a_new_area_of_its_own_with_its_band(extend):
     width, height = 128, 96
     left, top, right, bottom = extend
     painted = Rect(40, 30, 20, 12)  # over the picture
-    zones = plan_zones((width + left + right, height + top + bottom), Rect(left, top, width, height), 64, painted.translated(left, top))
+    zones = plan_zones(
+        (width + left + right, height + top + bottom), Rect(left, top, width, height), 64, painted.translated(left, top)
+    )
     mask = _job((width, height), extend, painted)
     assert zones.window == plan_window(mask, 64)
     assert painted.translated(left, top) in zones.new

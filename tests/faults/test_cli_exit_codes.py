@@ -19,8 +19,13 @@ USAGE, FAILURE, CANCELLED = 2, 1, 130
 
 
 def _studio(*args):
-    return subprocess.run([sys.executable, "-m", "studio.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=120, env={**os.environ, "STUDIO_NO_PROGRESS": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "studio.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        env={**os.environ, "STUDIO_NO_PROGRESS": "1"},
+    )
 
 
 def test_the_codes_are_named():
@@ -71,9 +76,28 @@ def test_exit_status(tmp_path, picture, args, code):
 
 def test_outpaint_cancelled_is_130(tiny_model, tmp_path, picture):
     process = subprocess.Popen(
-        [sys.executable, "-m", "studio.cli", "outpaint", str(picture), "--right", "64", "--model", str(tiny_model),
-         "--steps", "150", "--candidates", "9", "--out", str(tmp_path / "o.png"), "--json"],
-        stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True, env={**os.environ, "STUDIO_NO_PROGRESS": "1"},
+        [
+            sys.executable,
+            "-m",
+            "studio.cli",
+            "outpaint",
+            str(picture),
+            "--right",
+            "64",
+            "--model",
+            str(tiny_model),
+            "--steps",
+            "150",
+            "--candidates",
+            "9",
+            "--out",
+            str(tmp_path / "o.png"),
+            "--json",
+        ],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "STUDIO_NO_PROGRESS": "1"},
     )
     first = json.loads(process.stdout.readline())
     process.send_signal(signal.SIGINT)

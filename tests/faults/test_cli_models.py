@@ -12,9 +12,9 @@ import pytest
 from PIL import Image
 
 from studio import cli
+from studio.engine.request import GenerateRequest
 from studio.recipe.embed import write_png
 from studio.recipe.schema import Recipe
-from studio.engine.request import GenerateRequest
 
 EMBEDDED_NAME = "Studio landscape (embedded)"
 
@@ -59,8 +59,22 @@ def _picture_naming(model: str, path: Path) -> Path:
 
 
 def _outpaint(picture: Path, tmp_path: Path, *more: str) -> list[str]:
-    return ["outpaint", str(picture), "--bottom", "8", "--steps", "1", "--seed", "3", "--json",
-            "--out", str(tmp_path / "o.png"), "--data-dir", str(tmp_path / "data"), *more]
+    return [
+        "outpaint",
+        str(picture),
+        "--bottom",
+        "8",
+        "--steps",
+        "1",
+        "--seed",
+        "3",
+        "--json",
+        "--out",
+        str(tmp_path / "o.png"),
+        "--data-dir",
+        str(tmp_path / "data"),
+        *more,
+    ]
 
 
 def test_a_recipe_cannot_load_a_folder_outside_the_library(tiny_model, tmp_path, capsys):

@@ -45,8 +45,22 @@ SPECIALS = ["fifo", "link to a fifo", "link to /dev/null", "device node", "folde
 def test_generate_refuses_an_out_that_is_not_a_regular_file(tiny_model, tmp_path, capsys, kind):
     target = _special(tmp_path, kind)
     before = _kind(target)
-    code = cli.main(["generate", "a lake", "--model", str(tiny_model), "--steps", "1", "--seed", "1",
-                     "--out", str(target), "--data-dir", str(tmp_path / "data")])
+    code = cli.main(
+        [
+            "generate",
+            "a lake",
+            "--model",
+            str(tiny_model),
+            "--steps",
+            "1",
+            "--seed",
+            "1",
+            "--out",
+            str(target),
+            "--data-dir",
+            str(tmp_path / "data"),
+        ]
+    )
     captured = capsys.readouterr()
     assert code == cli.EXIT_ERROR
     lines = captured.err.strip().splitlines()
@@ -69,8 +83,9 @@ def test_outpaint_refuses_a_special_out(tiny_model, tmp_path, capsys, kind):
     Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).save(source)
     target = _special(tmp_path, kind)
     before = _kind(target)
-    code = cli.main(["outpaint", str(source), "--right", "8", "--model", str(tiny_model), "--steps", "1",
-                     "--out", str(target)])
+    code = cli.main(
+        ["outpaint", str(source), "--right", "8", "--model", str(tiny_model), "--steps", "1", "--out", str(target)]
+    )
     assert code == cli.EXIT_ERROR
     assert "not a regular file" in capsys.readouterr().err
     assert _kind(target) == before
@@ -80,8 +95,22 @@ def test_outpaint_checks_every_candidate_name(tiny_model, tmp_path, capsys):
     source = tmp_path / "in.png"
     Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).save(source)
     os.mkfifo(tmp_path / "wide-2.png")
-    code = cli.main(["outpaint", str(source), "--right", "8", "--model", str(tiny_model), "--steps", "1",
-                     "--candidates", "2", "--out", str(tmp_path / "wide.png")])
+    code = cli.main(
+        [
+            "outpaint",
+            str(source),
+            "--right",
+            "8",
+            "--model",
+            str(tiny_model),
+            "--steps",
+            "1",
+            "--candidates",
+            "2",
+            "--out",
+            str(tmp_path / "wide.png"),
+        ]
+    )
     assert code == cli.EXIT_ERROR
     assert "wide-2.png" in capsys.readouterr().err
     assert not (tmp_path / "wide-1.png").exists()  # nothing was generated
@@ -107,7 +136,9 @@ def test_gallery_under_a_data_dir_that_is_a_file_is_refused_before_generating(tm
 
 def test_out_under_a_file_is_refused_before_generating(tmp_path, capsys):
     (tmp_path / "file").write_text("mine")
-    code = cli.main(["generate", "a lake", "--model", str(tmp_path / "no model"), "--out", str(tmp_path / "file" / "x.png")])
+    code = cli.main(
+        ["generate", "a lake", "--model", str(tmp_path / "no model"), "--out", str(tmp_path / "file" / "x.png")]
+    )
     assert code == cli.EXIT_ERROR
     err = capsys.readouterr().err
     assert "not a folder" in err and "model folder" not in err
@@ -117,7 +148,21 @@ def test_a_regular_file_and_a_new_path_are_fine(tiny_model, tmp_path, capsys):
     old = tmp_path / "old.png"
     old.write_bytes(b"old")
     for target in (old, tmp_path / "new" / "deeper" / "new.png"):
-        code = cli.main(["generate", "a lake", "--model", str(tiny_model), "--steps", "1", "--seed", "1",
-                         "--out", str(target), "--data-dir", str(tmp_path / "data")])
+        code = cli.main(
+            [
+                "generate",
+                "a lake",
+                "--model",
+                str(tiny_model),
+                "--steps",
+                "1",
+                "--seed",
+                "1",
+                "--out",
+                str(target),
+                "--data-dir",
+                str(tmp_path / "data"),
+            ]
+        )
         assert code == 0, capsys.readouterr().err
         assert Image.open(target).size == (64, 64)

@@ -21,8 +21,13 @@ BAND = 8  # the tiny model's blend band: pixels farther than this from the new a
 
 
 def _studio(*args, timeout=120):
-    return subprocess.run([sys.executable, "-m", "studio.cli", *map(str, args)], capture_output=True, text=True,
-                          timeout=timeout, env={**os.environ, "STUDIO_NO_PROGRESS": "1"})
+    return subprocess.run(
+        [sys.executable, "-m", "studio.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        env={**os.environ, "STUDIO_NO_PROGRESS": "1"},
+    )
 
 
 def _chunk(kind: bytes, data: bytes) -> bytes:
@@ -32,8 +37,12 @@ def _chunk(kind: bytes, data: bytes) -> bytes:
 def _png_claiming(width: int, height: int) -> bytes:
     """A small PNG whose header says width x height (greyscale): a decompression bomb's start."""
     rows = zlib.compress(b"\0" * (width + 1) * 4)
-    return (b"\x89PNG\r\n\x1a\n" + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
-            + _chunk(b"IDAT", rows) + _chunk(b"IEND", b""))
+    return (
+        b"\x89PNG\r\n\x1a\n"
+        + _chunk(b"IHDR", struct.pack(">IIBBBBB", width, height, 8, 0, 0, 0, 0))
+        + _chunk(b"IDAT", rows)
+        + _chunk(b"IEND", b"")
+    )
 
 
 def _one_error_line(stderr: str) -> str:
@@ -44,22 +53,33 @@ def _one_error_line(stderr: str) -> str:
 
 def test_a_fifo_as_image_is_refused_without_hanging(tiny_model, tmp_path):
     os.mkfifo(tmp_path / "in.png")
-    result = _studio("outpaint", tmp_path / "in.png", "--right", 8, "--model", tiny_model, "--out", tmp_path / "o.png",
-                     timeout=60)
+    result = _studio(
+        "outpaint", tmp_path / "in.png", "--right", 8, "--model", tiny_model, "--out", tmp_path / "o.png", timeout=60
+    )
     assert result.returncode == cli.EXIT_ERROR
     assert "not a regular file" in _one_error_line(result.stderr)
 
 
 def test_a_fifo_as_prompts_file_is_refused_without_hanging(tiny_model, tmp_path):
     os.mkfifo(tmp_path / "prompts.txt")
-    result = _studio("generate", "--prompts-file", tmp_path / "prompts.txt", "--model", tiny_model,
-                     "--out-dir", tmp_path / "out", timeout=60)
+    result = _studio(
+        "generate",
+        "--prompts-file",
+        tmp_path / "prompts.txt",
+        "--model",
+        tiny_model,
+        "--out-dir",
+        tmp_path / "out",
+        timeout=60,
+    )
     assert result.returncode == cli.EXIT_ERROR
     assert "not a regular file" in _one_error_line(result.stderr)
 
 
 def test_a_folder_as_image_is_refused(tiny_model, tmp_path, capsys):
-    code = cli.main(["outpaint", str(tmp_path), "--right", "8", "--model", str(tiny_model), "--out", str(tmp_path / "o.png")])
+    code = cli.main(
+        ["outpaint", str(tmp_path), "--right", "8", "--model", str(tiny_model), "--out", str(tmp_path / "o.png")]
+    )
     assert code == cli.EXIT_ERROR
     assert "is a folder" in _one_error_line(capsys.readouterr().err)
 
@@ -83,7 +103,9 @@ def _with_text(path: Path, kind: str) -> np.ndarray:
         info.add_text("comment", big, zip=True)
     else:
         info.add_itxt("comment", big, zip=True)
-    info.add_text("parameters", "a red house\nNegative prompt: fog\nSteps: 3, Sampler: Euler, CFG scale: 7, Seed: 1, Size: 64x64")
+    info.add_text(
+        "parameters", "a red house\nNegative prompt: fog\nSteps: 3, Sampler: Euler, CFG scale: 7, Seed: 1, Size: 64x64"
+    )
     Image.fromarray(pixels).save(path, pnginfo=info)
     return pixels
 
@@ -91,8 +113,21 @@ def _with_text(path: Path, kind: str) -> np.ndarray:
 @pytest.mark.parametrize("kind", ["zTXt", "iTXt"])
 def test_an_oversized_compressed_text_chunk_is_skipped(tiny_model, tmp_path, kind):
     pixels = _with_text(tmp_path / "in.png", kind)
-    result = _studio("outpaint", tmp_path / "in.png", "--right", 8, "--model", tiny_model, "--steps", 1, "--seed", 2,
-                     "--out", tmp_path / "o.png", "--json")
+    result = _studio(
+        "outpaint",
+        tmp_path / "in.png",
+        "--right",
+        8,
+        "--model",
+        tiny_model,
+        "--steps",
+        1,
+        "--seed",
+        2,
+        "--out",
+        tmp_path / "o.png",
+        "--json",
+    )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr and "'comment'" in result.stderr  # a warning names the skipped chunk
     record = json.loads(result.stdout)
@@ -105,7 +140,9 @@ def test_an_oversized_compressed_text_chunk_is_skipped(tiny_model, tmp_path, kin
 def test_a_huge_extension_is_refused_in_one_line(tiny_model, tmp_path, capsys, left):
     source = tmp_path / "in.png"
     Image.fromarray(np.full((64, 64, 3), 90, np.uint8)).save(source)
-    code = cli.main(["outpaint", str(source), "--left", str(left), "--model", str(tiny_model), "--out", str(tmp_path / "o.png")])
+    code = cli.main(
+        ["outpaint", str(source), "--left", str(left), "--model", str(tiny_model), "--out", str(tmp_path / "o.png")]
+    )
     assert code == cli.EXIT_USAGE
     assert "over the engine's maximum" in _one_error_line(capsys.readouterr().err)
 
@@ -143,8 +180,20 @@ def test_16_bit_greyscale_keeps_its_grey(tiny_model, tmp_path, capsys):
     levels = np.linspace(2000, 60000, 64).astype(np.uint16)[None, :].repeat(64, axis=0)
     Image.fromarray(levels).save(source)
     assert Image.open(source).mode.startswith("I")
-    code = cli.main(["outpaint", str(source), "--right", "8", "--model", str(tiny_model), "--steps", "1",
-                     "--out", str(tmp_path / "o.png")])
+    code = cli.main(
+        [
+            "outpaint",
+            str(source),
+            "--right",
+            "8",
+            "--model",
+            str(tiny_model),
+            "--steps",
+            "1",
+            "--out",
+            str(tmp_path / "o.png"),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     out = np.asarray(Image.open(tmp_path / "o.png").convert("RGB")).astype(int)
     expected = np.round(levels.astype(float) / 257).astype(int)
@@ -169,8 +218,20 @@ def _sideways(path: Path, fmt: str) -> np.ndarray:
 def test_exif_orientation_is_honoured(tiny_model, tmp_path, capsys, fmt, suffix):
     shown = _sideways(tmp_path / f"side{suffix}", fmt)
     assert shown.shape == (64, 128, 3)
-    code = cli.main(["outpaint", str(tmp_path / f"side{suffix}"), "--bottom", "8", "--model", str(tiny_model),
-                     "--steps", "1", "--out", str(tmp_path / "o.png")])
+    code = cli.main(
+        [
+            "outpaint",
+            str(tmp_path / f"side{suffix}"),
+            "--bottom",
+            "8",
+            "--model",
+            str(tiny_model),
+            "--steps",
+            "1",
+            "--out",
+            str(tmp_path / "o.png"),
+        ]
+    )
     assert code == 0, capsys.readouterr().err
     out = np.asarray(Image.open(tmp_path / "o.png").convert("RGB")).astype(int)
     assert out.shape == (72, 128, 3)
@@ -181,9 +242,9 @@ def test_exif_orientation_is_honoured(tiny_model, tmp_path, capsys, fmt, suffix)
 def _valid_files() -> dict[str, bytes]:
     import io
 
+    from studio.engine.request import GenerateRequest
     from studio.recipe.embed import png_bytes
     from studio.recipe.schema import Recipe
-    from studio.engine.request import GenerateRequest
 
     image = Image.fromarray(np.random.default_rng(2).integers(0, 256, (16, 24, 3), dtype=np.uint8))
     files = {"png": png_bytes(image, Recipe(GenerateRequest(prompt="a lake"), "tiny"))}
@@ -206,15 +267,18 @@ def test_damaged_files_give_a_picture_or_one_clear_error(tmp_path):
     path = tmp_path / "fuzz"
 
     @settings(max_examples=300, deadline=None, suppress_health_check=[HealthCheck.function_scoped_fixture])
-    @given(kind=st.sampled_from(sorted(VALID)), cuts=st.lists(st.tuples(st.integers(0, 10**6), st.binary(max_size=8)), max_size=4),
-           length=st.integers(0, 10**6))
+    @given(
+        kind=st.sampled_from(sorted(VALID)),
+        cuts=st.lists(st.tuples(st.integers(0, 10**6), st.binary(max_size=8)), max_size=4),
+        length=st.integers(0, 10**6),
+    )
     def check(kind, cuts, length):
         data = bytearray(VALID[kind])
         for where, junk in cuts:
             where %= len(data) + 1
-            data[where:where + len(junk)] = junk
+            data[where : where + len(junk)] = junk
         if length % 3 == 0:  # a third of the files are also cut short
-            del data[length % (len(data) + 1):]
+            del data[length % (len(data) + 1) :]
         path.write_bytes(bytes(data))
         try:
             picture = open_picture(path)
@@ -233,7 +297,7 @@ def _damaged_pixels_png() -> bytes:
     """A PNG whose chunks are whole but whose compressed picture data is broken."""
     data = bytearray(VALID["png"])
     start = data.index(b"IDAT") + 4
-    data[start + 2:start + 10] = b"\0" * 8
+    data[start + 2 : start + 10] = b"\0" * 8
     return bytes(data)
 
 
@@ -253,8 +317,20 @@ def test_damage_found_while_reading_prints_no_traceback(tiny_model, tmp_path, ki
     """What a damaged file makes the readers catch goes to the log, never to stderr as a traceback."""
     source = tmp_path / ("in.png" if kind == "damaged pixels" else "in.jpg")
     source.write_bytes(_damaged_pixels_png() if kind == "damaged pixels" else _jpeg_with_damaged_exif())
-    result = _studio("outpaint", source, "--left", "8", "--steps", "1", "--model", tiny_model,
-                     "--out", tmp_path / "out.png", "--data-dir", tmp_path / "data")
+    result = _studio(
+        "outpaint",
+        source,
+        "--left",
+        "8",
+        "--steps",
+        "1",
+        "--model",
+        tiny_model,
+        "--out",
+        tmp_path / "out.png",
+        "--data-dir",
+        tmp_path / "data",
+    )
     assert "Traceback" not in result.stderr, result.stderr
     if kind == "damaged pixels":
         assert "it is damaged" in _one_error_line(result.stderr)

@@ -11,10 +11,10 @@ import pytest
 from PIL import Image
 from sd_parsers import ParserManager
 
-from studio.recipe.embed import write_png
-from studio.recipe.schema import Recipe
 from studio.engine.request import GenerateRequest
 from studio.gallery.export import export_image
+from studio.recipe.embed import write_png
+from studio.recipe.schema import Recipe
 
 PROMPT = "a lake at dawn, hills: green — «ünïcödé» 山"
 
@@ -22,8 +22,16 @@ PROMPT = "a lake at dawn, hills: green — «ünïcödé» 山"
 @pytest.fixture
 def made(tmp_path):
     pixels = np.random.default_rng(0).integers(0, 256, (64, 96, 3), dtype=np.uint8)
-    request = GenerateRequest(prompt=PROMPT, negative_prompt="fog, dark", seed=1234, steps=7, guidance_scale=6.5,
-                              scheduler="Euler a", width=96, height=64)
+    request = GenerateRequest(
+        prompt=PROMPT,
+        negative_prompt="fog, dark",
+        seed=1234,
+        steps=7,
+        guidance_scale=6.5,
+        scheduler="Euler a",
+        width=96,
+        height=64,
+    )
     return write_png(tmp_path / "made.png", Image.fromarray(pixels), Recipe(request, "tiny model"))
 
 

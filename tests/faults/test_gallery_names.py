@@ -20,8 +20,15 @@ SHOWN = "caf\ufffd ol\ufffd.png"
 def studio(*args, **kwargs) -> subprocess.CompletedProcess:
     env = {**os.environ, "STUDIO_NO_PROGRESS": "1", "PYTHONPATH": str(ROOT)}
     env.pop("STUDIO_DATA_DIR", None)
-    return subprocess.run([sys.executable, "-m", "studio.cli", *map(str, args)], capture_output=True, text=True,
-                          env=env, timeout=120, cwd=ROOT, **kwargs)
+    return subprocess.run(
+        [sys.executable, "-m", "studio.cli", *map(str, args)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+        cwd=ROOT,
+        **kwargs,
+    )
 
 
 def in_folder(folder: Path, raw_name: bytes) -> Path:
@@ -53,7 +60,10 @@ def test_import_of_an_undecodable_name_copies_it_and_lists_it(tmp_path, data):
     result = studio("gallery", "import", source, "--data-dir", data)
     assert result.returncode == 0, result.stderr
     assert "imported 2 image(s)" in result.stderr
-    assert sorted(os.listdir(os.fsencode(data / "gallery"))) == [LATIN1_NAME, b"plain.png"]  # the bytes kept as they were
+    assert sorted(os.listdir(os.fsencode(data / "gallery"))) == [
+        LATIN1_NAME,
+        b"plain.png",
+    ]  # the bytes kept as they were
     listed = studio("gallery", "list", "--search", "windows", "--data-dir", data)
     assert listed.returncode == 0 and SHOWN in listed.stdout
 
@@ -85,12 +95,12 @@ def test_list_escapes_control_characters_from_names_and_prompts(data):
     plain = studio("gallery", "list", "--data-dir", data)
     assert plain.returncode == 0, plain.stderr
     for stream in (plain.stdout, plain.stderr):
-        assert not any(ord(c) < 32 and c != "\n" or 127 <= ord(c) < 160 for c in stream), repr(stream)
+        assert not any((ord(c) < 32 and c != "\n") or 127 <= ord(c) < 160 for c in stream), repr(stream)
     assert "a cat \\x1b]0;owned\\x07\\x1b[2J\\x9b31m\\x7f on a mat" in plain.stdout
     assert "esc\\x1b[2J\\x9dname.png" in plain.stdout
     listed = studio("gallery", "list", "--json", "--data-dir", data)
     assert listed.returncode == 0, listed.stderr
-    assert not any(ord(c) < 32 and c != "\n" or 127 <= ord(c) < 160 for c in listed.stdout), repr(listed.stdout)
+    assert not any((ord(c) < 32 and c != "\n") or 127 <= ord(c) < 160 for c in listed.stdout), repr(listed.stdout)
     records = [json.loads(line) for line in listed.stdout.splitlines()]
     assert f"a cat {hostile} on a mat" in [r["prompt"] for r in records]  # escaped, not changed
     assert any(r["path"].endswith("esc\x1b[2J\x9dname.png") for r in records)
@@ -121,8 +131,9 @@ def test_list_into_a_closed_pipe_ends_quietly(data):
         (data / "gallery" / f"img-{i:03d}.png").write_bytes(source)
     env = {**os.environ, "STUDIO_NO_PROGRESS": "1", "PYTHONPATH": str(ROOT)}
     command = f"{sys.executable} -m studio.cli gallery list --data-dir '{data}' | head -n 1"
-    result = subprocess.run(["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, env=env,
-                            timeout=120, cwd=ROOT)
+    result = subprocess.run(
+        ["bash", "-o", "pipefail", "-c", command], capture_output=True, text=True, env=env, timeout=120, cwd=ROOT
+    )
     assert len(result.stdout.splitlines()) == 1
     assert "Traceback" not in result.stderr and "BrokenPipe" not in result.stderr, result.stderr
     assert result.returncode in (0, 141), result.stderr  # 141: killed by SIGPIPE, the usual quiet end

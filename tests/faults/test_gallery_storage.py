@@ -166,8 +166,14 @@ def test_a_gallery_folder_that_cannot_be_read_keeps_what_the_index_knows():
             "sys.exit(run_gallery_command(args))\n"
         )
         root = Path(__file__).resolve().parents[2]
-        result = subprocess.run([sys.executable, "-c", code, str(data)], capture_output=True, text=True, cwd=root,
-                                timeout=60, env={**os.environ, "PYTHONPATH": str(root)})
+        result = subprocess.run(
+            [sys.executable, "-c", code, str(data)],
+            capture_output=True,
+            text=True,
+            cwd=root,
+            timeout=60,
+            env={**os.environ, "PYTHONPATH": str(root)},
+        )
         assert _listed(result) == ["pic-00.png", "pic-01.png", "pic-02.png"]
         assert "cannot read the gallery folder" in result.stderr and "permission denied" in result.stderr
         gallery = Gallery(data)  # as root again: the index still knows them all

@@ -12,10 +12,10 @@ import zlib
 from pathlib import Path
 
 from studio.files import write_atomic
-from studio.recipe.embed import write_png
 from studio.gallery.files import new_image_path
-from studio.recipe.walker import inspect_file
 from studio.gallery.store import Gallery
+from studio.recipe.embed import write_png
+from studio.recipe.walker import inspect_file
 from studio.testing.gallery_samples import picture, studio_recipe
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -32,18 +32,26 @@ folder, who = sys.argv[1], sys.argv[2]
 when = datetime(2024, 5, 1, 12, 0, 0)  # the same second for every image of both writers
 image = picture(16, 16)
 sys.stdin.readline()  # both start together
-for i in range(%d):
+for i in range(int(sys.argv[3])):
     recipe = studio_recipe("the same prompt", 42, negative_prompt=f"{who}-{i}", width=64, height=64)
     write_png(new_image_path(Path(folder), "the same prompt", 42, when), image, recipe)
-""" % PER_WRITER
+"""
 
 
 def test_two_writers_with_the_same_name_keep_every_image(tmp_path):
     folder = tmp_path / "gallery"
     folder.mkdir()
     env = {**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"}
-    writers = [subprocess.Popen([sys.executable, "-c", WRITER, str(folder), who], stdin=subprocess.PIPE, cwd=ROOT,
-                                env=env, stderr=subprocess.PIPE) for who in ("a", "b")]
+    writers = [
+        subprocess.Popen(
+            [sys.executable, "-c", WRITER, str(folder), who, str(PER_WRITER)],
+            stdin=subprocess.PIPE,
+            cwd=ROOT,
+            env=env,
+            stderr=subprocess.PIPE,
+        )
+        for who in ("a", "b")
+    ]
     time.sleep(1.0)  # both have imported what they need
     for writer in writers:
         writer.stdin.write(b"go\n")
@@ -113,8 +121,8 @@ def test_no_nul_bytes_reach_png_text_chunks(tmp_path):
     data = write_png(tmp_path / "nul.png", picture(8, 8), recipe).read_bytes()
     position, texts = 8, []
     while position < len(data):
-        length, kind = struct.unpack(">I4s", data[position: position + 8])
-        body = data[position + 8: position + 8 + length]
+        length, kind = struct.unpack(">I4s", data[position : position + 8])
+        body = data[position + 8 : position + 8 + length]
         if kind == b"tEXt":
             texts.append(body.split(b"\0", 1)[1])
         elif kind == b"zTXt":

@@ -22,8 +22,13 @@ def kill_while_writing(args, data, rng):
     """Start `studio ARGS`; once its first file shows up in the gallery, SIGKILL it a random moment later."""
     gallery = data / "gallery"
     start = {p.name for p in gallery.iterdir()}
-    process = subprocess.Popen([*STUDIO, *args, "--data-dir", str(data)], stdout=subprocess.DEVNULL,
-                               stderr=subprocess.PIPE, text=True, env={**os.environ, **ENV})
+    process = subprocess.Popen(
+        [*STUDIO, *args, "--data-dir", str(data)],
+        stdout=subprocess.DEVNULL,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, **ENV},
+    )
     while process.poll() is None and {p.name for p in gallery.iterdir()} <= start:
         time.sleep(0.002)
     time.sleep(rng.uniform(0, 0.3))
@@ -44,8 +49,9 @@ def assert_intact(data, before):
 def test_generate_killed_while_writing_leaves_every_image_whole(tmp_path, seed):
     data = tmp_path / "data"
     before = digests(write_examples(data / "gallery").values())
-    stderr = kill_while_writing(["generate", PROMPT, "--steps", "1", "--count", "6", "--seed", str(seed)], data,
-                                random.Random(seed))
+    stderr = kill_while_writing(
+        ["generate", PROMPT, "--steps", "1", "--count", "6", "--seed", str(seed)], data, random.Random(seed)
+    )
     assert "Traceback" not in stderr
     assert_intact(data, before)
     again = run_studio(["generate", PROMPT, "--steps", "1", "--seed", "9"], data)

@@ -117,8 +117,12 @@ def test_an_exception_nobody_caught_is_logged_and_the_window_runs_on(qtbot, wind
     qtbot.waitUntil(lambda: "ValueError" in studio.window.error.text(), timeout=10000)
 
     text = entries(data)
-    for kind, where in (("ZeroDivisionError", "slot_with_a_bug"), ("KeyError: 'missing key'", "<lambda>"), ("ValueError: in a QThread", "in run")):
-        entry = text[text.index(kind) - 2000 if text.index(kind) > 2000 else 0:text.index(kind) + 100]
+    for kind, where in (
+        ("ZeroDivisionError", "slot_with_a_bug"),
+        ("KeyError: 'missing key'", "<lambda>"),
+        ("ValueError: in a QThread", "in run"),
+    ):
+        entry = text[text.index(kind) - 2000 if text.index(kind) > 2000 else 0 : text.index(kind) + 100]
         assert "Traceback (most recent call last)" in entry and where in entry, entry
     assert "[helper]" in text  # the thread it happened in
     err = capsys.readouterr().err
@@ -140,15 +144,19 @@ def test_qt_warnings_reach_the_log(qapp, tmp_path, logs):
 
 def test_a_crash_leaves_every_threads_stack_in_crash_log(tmp_path):
     data = tmp_path / "data"
-    code = ("import logging, sys, faulthandler\n"
-            "from studio.logs import setup_logging\n"
-            "setup_logging(sys.argv[1])\n"
-            "logging.getLogger('studio.test').info('about to crash')\n"
-            "def crash_here():\n"
-            "    faulthandler._sigsegv()\n"
-            "crash_here()\n")
+    code = (
+        "import logging, sys, faulthandler\n"
+        "from studio.logs import setup_logging\n"
+        "setup_logging(sys.argv[1])\n"
+        "logging.getLogger('studio.test').info('about to crash')\n"
+        "def crash_here():\n"
+        "    faulthandler._sigsegv()\n"
+        "crash_here()\n"
+    )
     env = {k: v for k, v in os.environ.items() if k != "PYTHONFAULTHANDLER"}
-    done = subprocess.run([sys.executable, "-c", code, str(data)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120)
+    done = subprocess.run(
+        [sys.executable, "-c", code, str(data)], cwd=ROOT, env=env, capture_output=True, text=True, timeout=120
+    )
     assert done.returncode == -signal.SIGSEGV, done.stderr
     crash = (data / "logs" / "crash.log").read_text(encoding="utf-8")
     assert "Segmentation fault" in crash and "crash_here" in crash
@@ -160,8 +168,14 @@ def test_a_read_only_data_folder_still_starts_the_window(tmp_path, tiny_model, r
     data = Path(args[1])
     read_only(data)
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HF_HUB_OFFLINE="1")
-    done = subprocess.run([sys.executable, "-m", "studio.testing.window_states", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "studio.testing.window_states", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert sum(line.startswith("closing ") for line in done.stdout.splitlines()) == 1, done.stdout
     notes = [line for line in done.stderr.splitlines() if "log" in line]
@@ -173,8 +187,14 @@ def test_the_window_start_up_logs_into_the_data_folder(tmp_path, tiny_model):
     args = prepare("idle", tmp_path, str(tiny_model))
     data = Path(args[1])
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HF_HUB_OFFLINE="1")
-    done = subprocess.run([sys.executable, "-m", "studio.testing.window_states", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "studio.testing.window_states", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     assert done.returncode == 0, done.stderr[-3000:]
     assert "starting" in entries(data) and (data / "logs" / "crash.log").exists()
 
@@ -193,7 +213,9 @@ def test_a_full_disk_is_said_once_and_logging_goes_on(small_disk, logs, capsys):
     logging.getLogger("studio.test").warning("still said on stderr")
     err = capsys.readouterr().err.splitlines()
     assert len([line for line in err if "cannot write the log file" in line]) == 1, err
-    assert "still said on stderr" in err and not any("Traceback" in line or "Logging error" in line for line in err), err
+    assert "still said on stderr" in err and not any("Traceback" in line or "Logging error" in line for line in err), (
+        err
+    )
 
 
 class _Opened(QObject):
@@ -231,8 +253,20 @@ def test_a_command_logs_what_it_caught_and_its_stderr_stays_one_line(tiny_model,
     config = json.loads((model / "unet" / "config.json").read_text())
     config["block_out_channels"] = [7, 9]  # valid JSON, valid weights file: diffusers itself fails to build it
     (model / "unet" / "config.json").write_text(json.dumps(config))
-    code = cli.main(["generate", "a lake", "--model", str(model), "--steps", "1", "--out", str(tmp_path / "o.png"),
-                     "--data-dir", str(data)])
+    code = cli.main(
+        [
+            "generate",
+            "a lake",
+            "--model",
+            str(model),
+            "--steps",
+            "1",
+            "--out",
+            str(tmp_path / "o.png"),
+            "--data-dir",
+            str(data),
+        ]
+    )
     err = capsys.readouterr().err
     assert code == cli.EXIT_ERROR and len(err.strip().splitlines()) == 1, err
     text = entries(data)
@@ -254,7 +288,9 @@ def test_an_unexpected_engine_failure_is_logged_with_its_traceback(engine, tiny_
         if isinstance(event, ImageDone):
             raise RuntimeError("a caller's bug")
 
-    request = resolve_model(str(tiny_model)).defaults.request(str(tiny_model), prompt="a lake", seed=1, steps=1, width=64, height=64)
+    request = resolve_model(str(tiny_model)).defaults.request(
+        str(tiny_model), prompt="a lake", seed=1, steps=1, width=64, height=64
+    )
     with caplog.at_level(logging.INFO, logger="studio"):
         final = engine.run(request, on_event)
     assert isinstance(final, Failed) and "a caller's bug" in final.message

@@ -24,8 +24,14 @@ def close_in(state: str, folder: Path, model: str) -> tuple[subprocess.Completed
     temp = folder / "tmp"
     temp.mkdir()
     env = dict(os.environ, QT_QPA_PLATFORM="offscreen", HF_HUB_OFFLINE="1", TMPDIR=str(temp))
-    done = subprocess.run([sys.executable, "-m", "studio.testing.window_states", *args], cwd=ROOT, env=env,
-                          capture_output=True, text=True, timeout=300)
+    done = subprocess.run(
+        [sys.executable, "-m", "studio.testing.window_states", *args],
+        cwd=ROOT,
+        env=env,
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
     lines = [line for line in done.stdout.splitlines() if line.startswith("closing ")]
     assert len(lines) == 1, f"the window was not closed in state {state}: {done.stdout}\n{done.stderr[-3000:]}"
     return done, json.loads(lines[0].split(" ", 1)[1])

@@ -66,7 +66,9 @@ class FifoWatch:
 
 def _drop(widget, mime) -> bool:
     point = QPointF(widget.width() / 2, widget.height() / 2)
-    enter = QDragEnterEvent(point.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        point.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
     QApplication.sendEvent(widget, enter)
     if not enter.isAccepted():
         return False
@@ -107,6 +109,7 @@ def _open_good(studio, tmp_path) -> str:
 
 # Opening.
 
+
 @pytest.mark.parametrize("route", ["file-open", "drop"])
 def test_a_fifo_is_refused_before_it_is_read(qtbot, window_app, tmp_path, route):
     studio = window_app()
@@ -133,8 +136,12 @@ def test_a_picture_over_the_pixel_limit_is_refused_before_decoding(qtbot, window
     bomb = tmp_path / "bomb.png"
     side = 30000  # 900 megapixels of grey; a few rows of it are enough for the header to say so
     rows = zlib.compress(b"\0" * (side + 1) * 4, 9)
-    bomb.write_bytes(b"\x89PNG\r\n\x1a\n" + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
-                     + _png_chunk(b"IDAT", rows) + _png_chunk(b"IEND", b""))
+    bomb.write_bytes(
+        b"\x89PNG\r\n\x1a\n"
+        + _png_chunk(b"IHDR", struct.pack(">IIBBBBB", side, side, 8, 0, 0, 0, 0))
+        + _png_chunk(b"IDAT", rows)
+        + _png_chunk(b"IEND", b"")
+    )
     studio.open_path(str(bomb))
     message = _one_line_error(studio)
     assert "30000x30000" in message and "refused before decoding" in message
@@ -162,6 +169,7 @@ def test_a_rotated_photo_opens_upright_and_sixteen_bit_grey_is_scaled(qtbot, win
 
 
 # Saving.
+
 
 def _special(kind: str, tmp_path: Path, suffix: str = ".png") -> tuple[Path, int]:
     """A target that is not a regular file, and the file type it must keep."""
@@ -207,6 +215,7 @@ def test_export_animation_never_replaces_a_fifo(qtbot, window_app, tmp_path):
 
 
 # A gallery file whose name is not UTF-8.
+
 
 def _odd_gallery(tmp_path) -> tuple[Path, str, str]:
     """DATA_DIR/gallery holding a red caf\\xe9.png (newest) and a blue caf.png."""
@@ -261,8 +270,12 @@ def session_bus():
 
     if shutil.which("dbus-daemon") is None:
         pytest.skip("dbus-daemon is not installed")
-    daemon = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address"],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    daemon = subprocess.Popen(
+        ["dbus-daemon", "--session", "--nofork", "--print-address"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     address = daemon.stdout.readline().strip()
     names = []
 
@@ -306,7 +319,9 @@ def test_reveal_names_a_non_utf8_file_byte_for_byte(qtbot, window_app, tmp_path,
     assert asked == [odd]
 
     manager, server = FileManager(), session_bus("file-manager")
-    assert server.registerObject("/org/freedesktop/FileManager1", manager, QDBusConnection.RegisterOption.ExportAllSlots)
+    assert server.registerObject(
+        "/org/freedesktop/FileManager1", manager, QDBusConnection.RegisterOption.ExportAllSlots
+    )
     assert server.registerService(FILE_MANAGER)
     assert show_items_over_dbus(asked[0], session_bus("studio-client")) is True
     qtbot.waitUntil(lambda: bool(manager.shown), timeout=5000)

@@ -68,7 +68,9 @@ def test_a_deleted_image_leaves_the_recent_strip(qtbot, window_app):
 def test_guidance_shows_the_model_default_before_the_model_loads(qtbot, window_app, tiny_model):
     defaults = resolve_model(str(tiny_model)).defaults
     assert (defaults.guidance_scale, defaults.steps) != (DEFAULTS["guidance_scale"], DEFAULTS["steps"])
-    studio = window_app(wait_for_model=False, defaults_for="", steps=DEFAULTS["steps"], guidance_scale=DEFAULTS["guidance_scale"])
+    studio = window_app(
+        wait_for_model=False, defaults_for="", steps=DEFAULTS["steps"], guidance_scale=DEFAULTS["guidance_scale"]
+    )
     loaded = []
     studio.worker.modelLoaded.connect(lambda *_: loaded.append(1))
     qtbot.waitUntil(lambda: studio.window.built, timeout=30000)

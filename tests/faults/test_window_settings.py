@@ -14,14 +14,48 @@ from studio.model.session import DEFAULTS, Session
 from .window_app import window_app  # noqa: F401  (a fixture)
 
 BAD = [
-    ("prompt", 5), ("negative_prompt", ["x"]), ("model", ""), ("model", 3), ("models", [5]), ("models", "a/b"),
-    ("models", ["ok", None]), ("width", "512"), ("width", 100), ("width", 0), ("width", True), ("height", 1.5),
-    ("height", 10**9), ("steps", 0), ("steps", "20"), ("guidance_scale", "été"), ("guidance_scale", -1),
-    ("guidance_scale", float("nan")), ("guidance_scale", True), ("scheduler", "No such sampler"), ("scheduler", 1),
-    ("seed", -1), ("seed", MAX_SEED + 1), ("seed", 1.5), ("random_seed", "yes"), ("random_seed", 1),
-    ("count", 0), ("count", 10**6), ("candidates", "3"), ("candidates", 0), ("fill", "paint"), ("auto_outpaint", None),
-    ("brush_size", 0), ("brush_size", 10**6), ("defaults_for", 7), ("theme", "purple"), ("negative_open", "no"),
-    ("geometry", "été"), ("geometry", 12), ("geometry", "not base64!"), ("window_state", "été"), ("window_state", {}),
+    ("prompt", 5),
+    ("negative_prompt", ["x"]),
+    ("model", ""),
+    ("model", 3),
+    ("models", [5]),
+    ("models", "a/b"),
+    ("models", ["ok", None]),
+    ("width", "512"),
+    ("width", 100),
+    ("width", 0),
+    ("width", True),
+    ("height", 1.5),
+    ("height", 10**9),
+    ("steps", 0),
+    ("steps", "20"),
+    ("guidance_scale", "été"),
+    ("guidance_scale", -1),
+    ("guidance_scale", float("nan")),
+    ("guidance_scale", True),
+    ("scheduler", "No such sampler"),
+    ("scheduler", 1),
+    ("seed", -1),
+    ("seed", MAX_SEED + 1),
+    ("seed", 1.5),
+    ("random_seed", "yes"),
+    ("random_seed", 1),
+    ("count", 0),
+    ("count", 10**6),
+    ("candidates", "3"),
+    ("candidates", 0),
+    ("fill", "paint"),
+    ("auto_outpaint", None),
+    ("brush_size", 0),
+    ("brush_size", 10**6),
+    ("defaults_for", 7),
+    ("theme", "purple"),
+    ("negative_open", "no"),
+    ("geometry", "été"),
+    ("geometry", 12),
+    ("geometry", "not base64!"),
+    ("window_state", "été"),
+    ("window_state", {}),
 ]
 
 
@@ -40,10 +74,26 @@ def test_a_bad_value_falls_back_to_its_default_with_one_log_line(tmp_path, caplo
 
 
 def test_good_values_load_quietly(tmp_path, caplog):
-    good = {"prompt": "a lake", "models": ["/m/a"], "model": "/m/a", "width": 96, "height": 64, "steps": 7,
-            "guidance_scale": 4, "scheduler": "Euler a", "seed": MAX_SEED, "random_seed": False, "count": 2,
-            "candidates": 4, "fill": "noise", "auto_outpaint": True, "brush_size": 12, "theme": "light",
-            "geometry": "AdnQywADAAA=", "window_state": ""}
+    good = {
+        "prompt": "a lake",
+        "models": ["/m/a"],
+        "model": "/m/a",
+        "width": 96,
+        "height": 64,
+        "steps": 7,
+        "guidance_scale": 4,
+        "scheduler": "Euler a",
+        "seed": MAX_SEED,
+        "random_seed": False,
+        "count": 2,
+        "candidates": 4,
+        "fill": "noise",
+        "auto_outpaint": True,
+        "brush_size": 12,
+        "theme": "light",
+        "geometry": "AdnQywADAAA=",
+        "window_state": "",
+    }
     path = tmp_path / "settings.json"
     path.write_text(json.dumps(good), encoding="utf-8")
     session = Session(path)

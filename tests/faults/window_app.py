@@ -20,9 +20,18 @@ def window_app(qtbot, qapp, tmp_path, tiny_model):
     def make(data=None, wait_for_model=True, raw_settings=None, **settings):
         data = data or tmp_path / "data"
         data.mkdir(parents=True, exist_ok=True)
-        values = {"model": str(tiny_model), "defaults_for": str(tiny_model), "random_seed": False, "seed": 5, "width": 64, "height": 64}
+        values = {
+            "model": str(tiny_model),
+            "defaults_for": str(tiny_model),
+            "random_seed": False,
+            "seed": 5,
+            "width": 64,
+            "height": 64,
+        }
         values.update(settings)
-        (data / "settings.json").write_text(raw_settings if raw_settings is not None else json.dumps(values), encoding="utf-8")
+        (data / "settings.json").write_text(
+            raw_settings if raw_settings is not None else json.dumps(values), encoding="utf-8"
+        )
         studio = StudioApp(qapp, data, device="cpu")
         apps.append(studio)
         qtbot.addWidget(studio.window)

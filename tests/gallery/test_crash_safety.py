@@ -13,9 +13,9 @@ from pathlib import Path
 
 from PIL import Image
 
-from studio.recipe.walker import read_recipe
 from studio.gallery.store import Gallery
 from studio.paths import gallery_index_path
+from studio.recipe.walker import read_recipe
 from studio.testing.gallery_samples import save_studio_png
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -50,8 +50,12 @@ gallery.sync()
 
 
 def _run_and_kill(code: str, *args, delay: float) -> None:
-    child = subprocess.Popen([sys.executable, "-c", code, *map(str, args)], stdout=subprocess.PIPE, cwd=ROOT,
-                             env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"})
+    child = subprocess.Popen(
+        [sys.executable, "-c", code, *map(str, args)],
+        stdout=subprocess.PIPE,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT), "OMP_NUM_THREADS": "1"},
+    )
     assert child.stdout.readline().strip() == b"ready"
     time.sleep(delay)
     child.send_signal(signal.SIGKILL)
@@ -114,11 +118,19 @@ except StudioError as exc:
 
 def test_full_disk_keeps_earlier_images_and_shows_no_partial_file(data, gallery_folder):
     for i in range(240):
-        save_studio_png(gallery_folder / f"earlier-{i:03d}.png", prompt=f"an earlier picture {i} " + "word " * 60, seed=i)
+        save_studio_png(
+            gallery_folder / f"earlier-{i:03d}.png", prompt=f"an earlier picture {i} " + "word " * 60, seed=i
+        )
     before = {p.name: hashlib.sha256(p.read_bytes()).hexdigest() for p in gallery_folder.iterdir()}
     Gallery(data).close()  # an empty index exists before the disk fills
-    result = subprocess.run([sys.executable, "-c", LIMITED, str(data), str(200 * 1024)], capture_output=True, text=True,
-                            cwd=ROOT, env={**os.environ, "PYTHONPATH": str(ROOT)}, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", LIMITED, str(data), str(200 * 1024)],
+        capture_output=True,
+        text=True,
+        cwd=ROOT,
+        env={**os.environ, "PYTHONPATH": str(ROOT)},
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "image: cannot write" in result.stdout and "big.png" in result.stdout
     assert "index: cannot update the gallery index" in result.stdout

@@ -13,7 +13,9 @@ from studio.testing.gallery_samples import save_studio_png, write_examples
 def _studio(*args):
     env = {**os.environ, "STUDIO_NO_PROGRESS": "1"}
     env.pop("STUDIO_DATA_DIR", None)
-    return subprocess.run([sys.executable, "-m", "studio.cli", *map(str, args)], capture_output=True, text=True, env=env, timeout=120)
+    return subprocess.run(
+        [sys.executable, "-m", "studio.cli", *map(str, args)], capture_output=True, text=True, env=env, timeout=120
+    )
 
 
 def test_list_json_and_search(data, gallery_folder):
@@ -29,11 +31,19 @@ def test_list_json_and_search(data, gallery_folder):
     created = [r["created"] for r in records]
     assert created == sorted(created, reverse=True)
     comfy = next(r for r in records if r["path"].endswith("comfy.png"))
-    assert (comfy["seed"], comfy["model"], comfy["width"], comfy["height"]) == (987654321, "v1-5-pruned-emaonly.safetensors", 64, 72)
+    assert (comfy["seed"], comfy["model"], comfy["width"], comfy["height"]) == (
+        987654321,
+        "v1-5-pruned-emaonly.safetensors",
+        64,
+        72,
+    )
     assert "skipped broken.png: not a PNG, JPEG or WebP image" in result.stderr
 
     found = _studio("gallery", "list", "--search", "castle", "--json", "--data-dir", data)
-    assert sorted(os.path.basename(json.loads(line)["path"]) for line in found.stdout.splitlines()) == ["a1111.jpg", "a1111.png"]
+    assert sorted(os.path.basename(json.loads(line)["path"]) for line in found.stdout.splitlines()) == [
+        "a1111.jpg",
+        "a1111.png",
+    ]
 
     plain = _studio("gallery", "list", "--search", "astronaut", "--data-dir", data)
     assert plain.returncode == 0
@@ -76,8 +86,13 @@ def test_a_reader_bug_is_one_warning_line_not_a_traceback(data, gallery_folder):
         "sys.exit(main(sys.argv[1:]))\n"
     )
     env = {**os.environ, "STUDIO_NO_PROGRESS": "1"}
-    result = subprocess.run([sys.executable, "-c", script, "gallery", "list", "--data-dir", str(data)],
-                            capture_output=True, text=True, env=env, timeout=120)
+    result = subprocess.run(
+        [sys.executable, "-c", script, "gallery", "list", "--data-dir", str(data)],
+        capture_output=True,
+        text=True,
+        env=env,
+        timeout=120,
+    )
     assert result.returncode == 0, result.stderr
     assert "Traceback" not in result.stderr, result.stderr
     assert "warning: reading the 'studio' text failed" in result.stderr

@@ -12,8 +12,8 @@ from pathlib import Path
 
 import pytest
 
-from studio.recipe.walker import MAX_IMAGE_PIXELS, MAX_TEXT_CHUNK, ImageInfo, Unreadable, inspect_file
 from studio.gallery.store import Gallery
+from studio.recipe.walker import MAX_IMAGE_PIXELS, MAX_TEXT_CHUNK, ImageInfo, Unreadable, inspect_file
 from studio.testing.gallery_samples import png_chunk, raw_png, save_studio_png
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -54,7 +54,7 @@ def test_multi_megabyte_text_chunk_is_capped(data, gallery_folder, caplog):
     bomb_text = b"workflow\0\0" + zlib.compress(b"{" * (50 * MAX_TEXT_CHUNK))  # small on disk, 50 MB inflated
     content = raw_png(64, 64, png_chunk(b"tEXt", huge) + png_chunk(b"zTXt", bomb_text))
     with caplog.at_level(logging.WARNING, logger="studio.gallery"):
-        listed, skipped = _sync_with(data, gallery_folder, "big-text.png", content)
+        listed, _skipped = _sync_with(data, gallery_folder, "big-text.png", content)
     assert sorted(listed) == ["big-text.png", "good.png"]  # the image stays; its oversized text does not
     info = inspect_file(data / "gallery" / "big-text.png")
     assert isinstance(info, ImageInfo) and info.recipe is None
@@ -63,7 +63,9 @@ def test_multi_megabyte_text_chunk_is_capped(data, gallery_folder, caplog):
     assert "skipped" in caplog.text
 
 
-@pytest.mark.parametrize("content", [b"", b"hello, I am text\n" * 10, b"\x89PNG\r\n\x1a\n" + b"\0" * 30, os.urandom(2048)])
+@pytest.mark.parametrize(
+    "content", [b"", b"hello, I am text\n" * 10, b"\x89PNG\r\n\x1a\n" + b"\0" * 30, os.urandom(2048)]
+)
 def test_non_images_with_image_names_are_skipped(data, gallery_folder, content):
     listed, skipped = _sync_with(data, gallery_folder, "fake.png", content)
     assert listed == ["good.png"] and "fake.png" in skipped
@@ -102,8 +104,14 @@ def test_unreadable_permissions_are_skipped(tmp_path):
             "g = Gallery(sys.argv[1]); r = g.sync()\n"
             "print([x.name for x in g.query()]); print(dict(r.skipped))\n"
         )
-        result = subprocess.run([sys.executable, "-c", code, str(base)], capture_output=True, text=True, cwd=ROOT,
-                                timeout=60, env={**os.environ, "PYTHONPATH": str(ROOT)})
+        result = subprocess.run(
+            [sys.executable, "-c", code, str(base)],
+            capture_output=True,
+            text=True,
+            cwd=ROOT,
+            timeout=60,
+            env={**os.environ, "PYTHONPATH": str(ROOT)},
+        )
         assert result.returncode == 0, result.stderr
         listed, skipped = result.stdout.splitlines()
         assert listed == "['open.png']"

@@ -17,7 +17,9 @@ DAY = 86400
 def _fill(folder):
     files = write_examples(folder)
     for i in range(6):
-        save_studio_png(folder / f"lake-{i}.png", prompt=f"a quiet lake number {i}", seed=100 + i, mtime=1_700_100_000 + i * DAY)
+        save_studio_png(
+            folder / f"lake-{i}.png", prompt=f"a quiet lake number {i}", seed=100 + i, mtime=1_700_100_000 + i * DAY
+        )
     return files
 
 
@@ -73,7 +75,7 @@ def test_search_matches_prompt_negative_model_and_seed(data, gallery_folder):
     _fill(gallery_folder)
     gallery = Gallery(data)
     gallery.sync()
-    names = lambda **f: sorted(r.name for r in gallery.query(**f))  # noqa: E731
+    names = lambda **f: sorted(r.name for r in gallery.query(**f))
     assert names(search="CASTLE sunset") == ["a1111.jpg", "a1111.png"]
     assert names(search="watermark") == ["comfy.png"]  # negative prompt
     assert names(search="juggernaut") == ["fooocus.png"]  # model
@@ -124,9 +126,24 @@ def test_an_index_of_the_flat_recipe_version_is_rebuilt(data, gallery_folder):
     gallery = Gallery(data)
     gallery.sync()
     gallery.close()
-    old_info = {"width": 64, "height": 72, "format": "PNG", "source": "studio", "prompt": "a quiet lake",
-                "negative_prompt": "blurry", "seed": 7, "steps": 12, "cfg": 6.5, "sampler": "Euler a", "model": "tiny",
-                "recipe_width": 64, "recipe_height": 72, "parameters": "", "studio": "", "notes": []}
+    old_info = {
+        "width": 64,
+        "height": 72,
+        "format": "PNG",
+        "source": "studio",
+        "prompt": "a quiet lake",
+        "negative_prompt": "blurry",
+        "seed": 7,
+        "steps": 12,
+        "cfg": 6.5,
+        "sampler": "Euler a",
+        "model": "tiny",
+        "recipe_width": 64,
+        "recipe_height": 72,
+        "parameters": "",
+        "studio": "",
+        "notes": [],
+    }
     db = sqlite3.connect(gallery_index_path(data))
     db.execute("UPDATE meta SET value = '1' WHERE key = 'schema'")
     db.execute("UPDATE images SET info = ?", (json.dumps(old_info),))
@@ -138,4 +155,8 @@ def test_an_index_of_the_flat_recipe_version_is_rebuilt(data, gallery_folder):
     gallery.close()
     assert info.recipe is not None
     assert (info.recipe.prompt, info.recipe.guidance_scale, info.recipe.scheduler, info.recipe.width) == (
-        "a quiet lake", 6.5, "Euler a", 64)
+        "a quiet lake",
+        6.5,
+        "Euler a",
+        64,
+    )

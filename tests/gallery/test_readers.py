@@ -24,12 +24,72 @@ from studio.testing.gallery_samples import A1111_TEXT, picture, png_chunk, raw_p
 
 EXPECTED = {
     "studio": ("studio", "a red house by the lake", "blurry", 42, 12, 6.5, "Euler a", "tiny", (64, 72)),
-    "a1111": ("a1111", "a castle on a hill, sunset, (masterpiece:1.2)", "lowres, bad anatomy", 1234567, 28, 7.0, "DPM++ 2M Karras", "dreamshaper_8", (512, 768)),
-    "comfyui": ("comfyui", "beautiful scenery nature glass bottle landscape", "text, watermark", 987654321, 20, 8.0, "Euler a", "v1-5-pruned-emaonly.safetensors", (512, 512)),
-    "comfy_workflow": ("comfyui", "a fox in the snow", "blurry", 156680208700286, 20, 8.0, "DPM++ 2M Karras", "sd_xl_base_1.0.safetensors", (1024, 1024)),
-    "invokeai": ("invokeai", "an astronaut riding a horse", "ugly", 3141592, 30, 7.5, "DPM++ 2M Karras", "stable-diffusion-v1-5", (768, 512)),
-    "fooocus": ("fooocus", "a cat wearing a hat", "", 1234, 30, 4.0, "DPM++ 2M SDE Karras", "juggernautXL_v8Rundiffusion", (1152, 896)),
-    "jpeg": ("a1111", "a castle on a hill, sunset, (masterpiece:1.2)", "lowres, bad anatomy", 1234567, 28, 7.0, "DPM++ 2M Karras", "dreamshaper_8", (512, 768)),
+    "a1111": (
+        "a1111",
+        "a castle on a hill, sunset, (masterpiece:1.2)",
+        "lowres, bad anatomy",
+        1234567,
+        28,
+        7.0,
+        "DPM++ 2M Karras",
+        "dreamshaper_8",
+        (512, 768),
+    ),
+    "comfyui": (
+        "comfyui",
+        "beautiful scenery nature glass bottle landscape",
+        "text, watermark",
+        987654321,
+        20,
+        8.0,
+        "Euler a",
+        "v1-5-pruned-emaonly.safetensors",
+        (512, 512),
+    ),
+    "comfy_workflow": (
+        "comfyui",
+        "a fox in the snow",
+        "blurry",
+        156680208700286,
+        20,
+        8.0,
+        "DPM++ 2M Karras",
+        "sd_xl_base_1.0.safetensors",
+        (1024, 1024),
+    ),
+    "invokeai": (
+        "invokeai",
+        "an astronaut riding a horse",
+        "ugly",
+        3141592,
+        30,
+        7.5,
+        "DPM++ 2M Karras",
+        "stable-diffusion-v1-5",
+        (768, 512),
+    ),
+    "fooocus": (
+        "fooocus",
+        "a cat wearing a hat",
+        "",
+        1234,
+        30,
+        4.0,
+        "DPM++ 2M SDE Karras",
+        "juggernautXL_v8Rundiffusion",
+        (1152, 896),
+    ),
+    "jpeg": (
+        "a1111",
+        "a castle on a hill, sunset, (masterpiece:1.2)",
+        "lowres, bad anatomy",
+        1234567,
+        28,
+        7.0,
+        "DPM++ 2M Karras",
+        "dreamshaper_8",
+        (512, 768),
+    ),
     "webp": ("studio", "a red house by the lake", "blurry", 42, 12, 6.5, "Euler a", "tiny", (64, 72)),
 }
 
@@ -41,7 +101,17 @@ def examples(tmp_path_factory):
 
 def _fields(info: ImageInfo):
     r = info.recipe
-    return (r.source, r.prompt, r.negative_prompt, r.seed, r.steps, r.guidance_scale, r.scheduler, r.model, (r.width, r.height))
+    return (
+        r.source,
+        r.prompt,
+        r.negative_prompt,
+        r.seed,
+        r.steps,
+        r.guidance_scale,
+        r.scheduler,
+        r.model,
+        (r.width, r.height),
+    )
 
 
 @pytest.mark.parametrize("kind", sorted(EXPECTED))
@@ -76,7 +146,7 @@ def test_export_carries_the_recipe_in_every_format(examples, tmp_path, kind, suf
     target = export_image(examples[kind], tmp_path / f"out{suffix}")
     again = inspect_file(target)
     assert isinstance(again, ImageInfo), again
-    fields = lambda r: (r.prompt, r.negative_prompt, r.seed, r.steps, r.guidance_scale, r.scheduler, r.model)  # noqa: E731
+    fields = lambda r: (r.prompt, r.negative_prompt, r.seed, r.steps, r.guidance_scale, r.scheduler, r.model)
     assert fields(again.recipe) == fields(source.recipe)
     with Image.open(target) as image:
         image.load()
@@ -120,6 +190,7 @@ def test_text_chunks_compressed_and_international(tmp_path):
 
 # Fuzzing: whatever the bytes, a reader answers ImageInfo or Unreadable and never raises.
 
+
 def _png_bytes(texts: dict[str, str]) -> bytes:
     return encode(picture(8, 8), "PNG", texts.get("parameters", ""), texts.get("studio", ""))
 
@@ -144,7 +215,10 @@ def _parse(data: bytes) -> ImageInfo | Unreadable:
         assert isinstance(result.width, int) and isinstance(result.height, int)
         assert 0 < result.width * result.height <= MAX_IMAGE_PIXELS
         if result.recipe is not None:
-            assert all(isinstance(getattr(result.recipe, name), str) for name in ("prompt", "negative_prompt", "scheduler", "model"))
+            assert all(
+                isinstance(getattr(result.recipe, name), str)
+                for name in ("prompt", "negative_prompt", "scheduler", "model")
+            )
         assert all(isinstance(note, str) for note in result.notes)
     return result
 
@@ -157,8 +231,11 @@ def test_fuzz_arbitrary_bytes(data):
 
 
 @FUZZ
-@given(st.sampled_from(sorted(VALID)), st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=12),
-       st.integers(0, 10_000))
+@given(
+    st.sampled_from(sorted(VALID)),
+    st.lists(st.tuples(st.integers(0, 10_000), st.integers(0, 255)), max_size=12),
+    st.integers(0, 10_000),
+)
 def test_fuzz_damaged_images(kind, flips, cut):
     data = bytearray(VALID[kind])
     for position, value in flips:
@@ -182,11 +259,43 @@ def test_fuzz_png_chunks(payload, kind):
 
 JSON = st.recursive(
     st.none() | st.booleans() | st.integers() | st.floats(allow_nan=True) | st.text(max_size=20),
-    lambda children: st.lists(children, max_size=5) | st.dictionaries(
-        st.sampled_from(["inputs", "class_type", "text", "seed", "positive", "negative", "nodes", "links", "widgets_values",
-                         "type", "id", "link", "name", "model", "image", "prompt", "steps", "cfg", "ckpt_name", "width",
-                         "request", "model_name", "guidance_scale", "height", "scheduler"])
-        | st.text(max_size=5), children, max_size=6),
+    lambda children: (
+        st.lists(children, max_size=5)
+        | st.dictionaries(
+            st.sampled_from(
+                [
+                    "inputs",
+                    "class_type",
+                    "text",
+                    "seed",
+                    "positive",
+                    "negative",
+                    "nodes",
+                    "links",
+                    "widgets_values",
+                    "type",
+                    "id",
+                    "link",
+                    "name",
+                    "model",
+                    "image",
+                    "prompt",
+                    "steps",
+                    "cfg",
+                    "ckpt_name",
+                    "width",
+                    "request",
+                    "model_name",
+                    "guidance_scale",
+                    "height",
+                    "scheduler",
+                ]
+            )
+            | st.text(max_size=5),
+            children,
+            max_size=6,
+        )
+    ),
     max_leaves=30,
 )
 KEYS = st.sampled_from([key for key, _ in DIALECTS])
@@ -212,8 +321,16 @@ def test_fuzz_recipe_texts(texts):
         assert found.steps is None or 1 <= found.steps <= 10_000
         assert found.guidance_scale is None or abs(found.guidance_scale) < 1e6
         info = ImageInfo(width=64, height=64, format="PNG", recipe=found)
-        assert set(info.settings()) <= {"prompt", "negative_prompt", "seed", "steps", "guidance_scale", "scheduler",
-                                        "width", "height"}
+        assert set(info.settings()) <= {
+            "prompt",
+            "negative_prompt",
+            "seed",
+            "steps",
+            "guidance_scale",
+            "scheduler",
+            "width",
+            "height",
+        }
         info.to_recipe()
         assert isinstance(found_text(found), str)
 
@@ -222,14 +339,39 @@ PROMPT = st.text(st.characters(blacklist_categories=("Cs", "Cc", "Zl", "Zp")), m
 
 
 @FUZZ
-@given(PROMPT.filter(bool), PROMPT, st.integers(0, 2**32 - 1), st.integers(1, 150), st.floats(0, 30).map(lambda x: round(x, 1)),
-       st.sampled_from(sorted(SCHEDULER_NAMES)), st.integers(1, 4096), st.integers(1, 4096))
+@given(
+    PROMPT.filter(bool),
+    PROMPT,
+    st.integers(0, 2**32 - 1),
+    st.integers(1, 150),
+    st.floats(0, 30).map(lambda x: round(x, 1)),
+    st.sampled_from(sorted(SCHEDULER_NAMES)),
+    st.integers(1, 4096),
+    st.integers(1, 4096),
+)
 def test_fuzz_a1111_text_round_trips(prompt, negative, seed, steps, cfg, sampler, width, height):
-    written = FoundRecipe(source="studio", prompt=prompt, negative_prompt=negative, seed=seed, steps=steps,
-                          guidance_scale=cfg, scheduler=sampler, width=width, height=height)
+    written = FoundRecipe(
+        source="studio",
+        prompt=prompt,
+        negative_prompt=negative,
+        seed=seed,
+        steps=steps,
+        guidance_scale=cfg,
+        scheduler=sampler,
+        width=width,
+        height=height,
+    )
     r = recipe_fields({"parameters": found_text(written)})
     assert (r.prompt, r.negative_prompt, r.seed, r.steps, r.guidance_scale, r.scheduler, r.width, r.height) == (
-        prompt, negative, seed, steps, cfg, sampler, width, height)
+        prompt,
+        negative,
+        seed,
+        steps,
+        cfg,
+        sampler,
+        width,
+        height,
+    )
 
 
 @FUZZ
@@ -239,8 +381,11 @@ def test_fuzz_user_comment(raw):
 
 
 @FUZZ
-@given(st.text(st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=150),
-       st.text(st.characters(whitelist_categories=("L", "M", "N", "P", "S", "Zs")), max_size=150), st.booleans())
+@given(
+    st.text(st.characters(min_codepoint=32, max_codepoint=126), min_size=1, max_size=150),
+    st.text(st.characters(whitelist_categories=("L", "M", "N", "P", "S", "Zs")), max_size=150),
+    st.booleans(),
+)
 def test_fuzz_user_comment_round_trips(ascii_part, other, big_endian):
     """Without a byte-order mark either order reads back, for text that is mostly ASCII as prompts are."""
     text = ascii_part + other[: len(ascii_part) - 1]

@@ -4,9 +4,9 @@ from __future__ import annotations
 
 import time
 
-from studio.recipe.walker import inspect_file
 from studio.gallery.store import Gallery
 from studio.gallery.trash import RETENTION_DAYS
+from studio.recipe.walker import inspect_file
 from studio.testing.gallery_samples import save_studio_png, write_examples
 
 

@@ -28,7 +28,14 @@ def make_app(qtbot, qapp, tmp_path, tiny_model):
     def make(data=None, **settings):
         data = data or tmp_path / "data"
         data.mkdir(parents=True, exist_ok=True)
-        values = {"model": str(tiny_model), "defaults_for": str(tiny_model), "random_seed": False, "seed": 5, "width": 64, "height": 64}
+        values = {
+            "model": str(tiny_model),
+            "defaults_for": str(tiny_model),
+            "random_seed": False,
+            "seed": 5,
+            "width": 64,
+            "height": 64,
+        }
         values.update(settings)
         settings_file = data / "settings.json"
         if not settings_file.exists():

@@ -11,8 +11,8 @@ from PySide6.QtCore import QEvent, QMimeData, QPointF, Qt, QUrl
 from PySide6.QtGui import QDragEnterEvent, QDropEvent, QGuiApplication, QKeyEvent
 from PySide6.QtWidgets import QApplication
 
-from studio.recipe.walker import inspect_file
 from studio.model.gallery import KIND_ROLE, GalleryModel
+from studio.recipe.walker import inspect_file
 from studio.testing.gallery_samples import save_studio_png, write_examples
 from studio.ui.gallery_grid import install_drop_opener
 from studio.ui.gallery_panel import GalleryPanel
@@ -105,8 +105,15 @@ def test_details_show_the_full_recipe_and_a_large_view(qtbot, panel):
     with qtbot.waitSignal(panel.model.previewReady, timeout=20000):
         panel.select_names(["comfy.png"])
     text = panel.recipe.toPlainText()
-    for expected in ("beautiful scenery nature glass bottle landscape", "text, watermark", "987654321", "Euler a",
-                     "v1-5-pruned-emaonly.safetensors", "ComfyUI", "comfy.png"):
+    for expected in (
+        "beautiful scenery nature glass bottle landscape",
+        "text, watermark",
+        "987654321",
+        "Euler a",
+        "v1-5-pruned-emaonly.safetensors",
+        "ComfyUI",
+        "comfy.png",
+    ):
         assert expected in text
     qtbot.waitUntil(lambda: panel.preview.pixmap() is not None and not panel.preview.pixmap().isNull(), timeout=5000)
     assert panel.reuse_button.isEnabled() and panel.open_button.isEnabled()
@@ -161,8 +168,16 @@ def test_copy_prompt_and_reuse_gives_runnable_settings(qtbot, panel):
     assert QGuiApplication.clipboard().text() == "an astronaut riding a horse"
     with qtbot.waitSignal(panel.reuseRequested) as reused:
         panel.reuse_button.click()
-    assert reused.args[0] == {"prompt": "an astronaut riding a horse", "negative_prompt": "ugly", "seed": 3141592,
-                              "steps": 30, "guidance_scale": 7.5, "scheduler": "DPM++ 2M Karras", "width": 768, "height": 512}
+    assert reused.args[0] == {
+        "prompt": "an astronaut riding a horse",
+        "negative_prompt": "ugly",
+        "seed": 3141592,
+        "steps": 30,
+        "guidance_scale": 7.5,
+        "scheduler": "DPM++ 2M Karras",
+        "width": 768,
+        "height": 512,
+    }
 
 
 def test_delete_with_undo(qtbot, panel):
@@ -228,7 +243,9 @@ def test_files_dropped_into_the_folder_appear_and_broken_ones_are_reported(qtbot
 
 def _drop(widget, mime: QMimeData) -> bool:
     point = QPointF(widget.width() / 2, widget.height() / 2)
-    enter = QDragEnterEvent(point.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier)
+    enter = QDragEnterEvent(
+        point.toPoint(), Qt.DropAction.CopyAction, mime, Qt.MouseButton.LeftButton, Qt.KeyboardModifier.NoModifier
+    )
     QApplication.sendEvent(widget, enter)
     if not enter.isAccepted():
         return False
@@ -282,6 +299,7 @@ def test_files_dropped_on_the_grid_from_another_program_are_imported(qtbot, pane
 
 
 # The whole app, with the real worker and a tiny model.
+
 
 def test_new_images_appear_and_reuse_fills_the_controls(qtbot, make_app):
     studio = make_app(steps=2, seed=1234, prompt="a red barn in the snow")
@@ -381,8 +399,12 @@ def session_bus():
 
     if shutil.which("dbus-daemon") is None:
         pytest.skip("dbus-daemon is not installed")
-    daemon = subprocess.Popen(["dbus-daemon", "--session", "--nofork", "--print-address"],
-                              stdout=subprocess.PIPE, stderr=subprocess.DEVNULL, text=True)
+    daemon = subprocess.Popen(
+        ["dbus-daemon", "--session", "--nofork", "--print-address"],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.DEVNULL,
+        text=True,
+    )
     address = daemon.stdout.readline().strip()
     names = []
 
@@ -418,7 +440,9 @@ def test_reveal_asks_the_file_manager_to_select_the_file(qtbot, tmp_path, sessio
     assert show_items_over_dbus(str(image), client) is False  # nobody to ask: the caller opens the folder
 
     manager, server = FileManager(), session_bus("file-manager")
-    assert server.registerObject("/org/freedesktop/FileManager1", manager, QDBusConnection.RegisterOption.ExportAllSlots)
+    assert server.registerObject(
+        "/org/freedesktop/FileManager1", manager, QDBusConnection.RegisterOption.ExportAllSlots
+    )
     assert server.registerService(FILE_MANAGER)
     assert show_items_over_dbus(str(image), client) is True
     qtbot.waitUntil(lambda: bool(manager.shown), timeout=5000)

@@ -34,10 +34,13 @@ def test_tasks_run_one_at_a_time_in_order_and_report_on_the_gui_thread(qtbot, ru
             ran.append(label)
             threads.add(threading.current_thread())
             return label.upper()
+
         return run
 
     for label in ("first", "second", "third"):
-        runner.submit(f"do the {label}", work(label), done=lambda result: done.append((result, threading.current_thread())))
+        runner.submit(
+            f"do the {label}", work(label), done=lambda result: done.append((result, threading.current_thread()))
+        )
     assert ran == [] and done == []  # nothing finishes while the first waits
     gate.set()
     qtbot.waitUntil(lambda: len(done) == 3, timeout=10000)
@@ -56,8 +59,12 @@ def test_progress_arrives_on_the_gui_thread_in_order(qtbot, runner):
         return "ok"
 
     finished = []
-    runner.submit("count", work, done=finished.append,
-                  progress=lambda done, todo: seen.append((done, todo, threading.current_thread())))
+    runner.submit(
+        "count",
+        work,
+        done=finished.append,
+        progress=lambda done, todo: seen.append((done, todo, threading.current_thread())),
+    )
     qtbot.waitUntil(lambda: finished == ["ok"], timeout=10000)
     assert [(d, t) for d, t, _ in seen] == [(i, 5) for i in range(5)]
     assert {thread for *_, thread in seen} == {threading.main_thread()}
@@ -133,6 +140,7 @@ def test_shutdown_of_a_runner_that_never_ran_anything(qtbot):
 
 # The delete-undo stack.
 
+
 def test_the_undo_stack_gives_back_the_newest_delete_first_or_the_one_asked_for():
     stack = DeleteStack()
     assert not stack and stack.pop() is None
@@ -200,7 +208,10 @@ def test_a_delete_the_trash_cannot_take_is_refused_with_a_message(qtbot, model):
 
 # The thumbnail loader.
 
-def test_thumbnails_load_once_the_newest_stay_in_memory_and_a_broken_file_is_not_tried_again(qtbot, tmp_path, monkeypatch):
+
+def test_thumbnails_load_once_the_newest_stay_in_memory_and_a_broken_file_is_not_tried_again(
+    qtbot, tmp_path, monkeypatch
+):
     from studio.gallery.index import Row
     from studio.model import thumbnail_loader
     from studio.testing.gallery_samples import save_studio_png
@@ -216,7 +227,7 @@ def test_thumbnails_load_once_the_newest_stay_in_memory_and_a_broken_file_is_not
     loader = thumbnail_loader.ThumbnailLoader(lambda name: folder / name, tmp_path / "cache")
     arrived = []
     loader.loaded.connect(arrived.append)
-    for row in rows + [broken]:
+    for row in [*rows, broken]:
         assert loader.thumbnail(row) is None  # asked for; it comes later
     qtbot.waitUntil(lambda: len(arrived) == 4, timeout=20000)
     assert sorted(arrived) == ["broken.png", "p0.png", "p1.png", "p2.png"] and loader.idle

@@ -35,7 +35,16 @@ def parts(tmp_path, qtbot, tiny_model):
 
 
 def _request(model, **changes) -> GenerateRequest:
-    values = {"prompt": "a red house", "seed": 7, "steps": 3, "scheduler": "Euler", "guidance_scale": 1.0, "model": str(model), "width": 64, "height": 64}
+    values = {
+        "prompt": "a red house",
+        "seed": 7,
+        "steps": 3,
+        "scheduler": "Euler",
+        "guidance_scale": 1.0,
+        "model": str(model),
+        "width": 64,
+        "height": 64,
+    }
     values.update(changes)
     return GenerateRequest(**values)
 
@@ -78,7 +87,7 @@ def test_a_generation_goes_to_the_document_and_an_edit_to_the_edit_model(qtbot, 
     assert edits.accept()
     kept = said["gallery"][-1]
     assert kept.job_id == edit and Path(kept.path).parent == router.worker.gallery and Path(kept.path).is_file()
-    assert np.array_equal(edits.picture.base[:, :64 - 8], pixels[:, :64 - 8])
+    assert np.array_equal(edits.picture.base[:, : 64 - 8], pixels[:, : 64 - 8])
     assert router.frame_count() == len(document.current_frames) == 4  # back to the generated image's steps
 
 

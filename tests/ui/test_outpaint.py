@@ -8,8 +8,8 @@ from PySide6.QtCore import QEvent, QPoint, QPointF, Qt
 from PySide6.QtGui import QImage, QMouseEvent
 from PySide6.QtWidgets import QApplication
 
-from studio.model.pixels import to_array
 from studio.engine.request import MAX_SIDE
+from studio.model.pixels import to_array
 from studio.ui.handles import HANDLES, handle_point
 
 LEFT = Qt.MouseButton.LeftButton
@@ -122,12 +122,14 @@ def test_each_candidate_keeps_its_steps_for_the_timeline(qapp):
     assert edits.current == 1 and edits.frame_count() == 4  # three steps, then the candidate
     edits.show_frame(0)
     shown = edits.display()
-    assert shown.pixelColor(5, 75) == QColor(0, 0, 200) and shown.pixelColor(5, 5).getRgb()[:3] == tuple(int(v) for v in pixels[5, 5])
+    assert shown.pixelColor(5, 75) == QColor(0, 0, 200) and shown.pixelColor(5, 5).getRgb()[:3] == tuple(
+        int(v) for v in pixels[5, 5]
+    )
     edits.show_frame(3)
     assert np.array_equal(to_array(edits.display()), finals[1])
     frames = edits.animation_frames()
     assert len(frames) == 4 and np.array_equal(frames[-1], finals[1])
-    assert tuple(frames[1][75, 5]) == (200, 200, 0) and np.array_equal(frames[1][:64 - 8], pixels[:64 - 8])
+    assert tuple(frames[1][75, 5]) == (200, 200, 0) and np.array_equal(frames[1][: 64 - 8], pixels[: 64 - 8])
     edits.show_frame(1)
     edits.flip(1)  # the other candidate: its own two steps, shown finished
     assert edits.frame_count() == 3 and np.array_equal(to_array(edits.display()), finals[0])
@@ -274,9 +276,9 @@ def test_nothing_to_fill_says_so(qtbot, make_app, tmp_path):
 
 
 def _with_recipe(tmp_path, prompt: str):
+    from studio.engine.request import GenerateRequest
     from studio.recipe.embed import write_png
     from studio.recipe.schema import Recipe
-    from studio.engine.request import GenerateRequest
 
     path, pixels = picture(tmp_path, name="with-recipe.png")
     write_png(path, Image.fromarray(pixels), Recipe(GenerateRequest(prompt=prompt, width=64, height=64), "tiny"))
@@ -329,7 +331,9 @@ def test_outpaint_candidates_accept_undo_redo(qtbot, make_app, tmp_path):
     timeline.slider.setValue(0)  # back to the first step of the candidate shown
     first = to_array(canvas.image.convertToFormat(QImage.Format.Format_RGB888))
     assert not np.array_equal(first[:, 64:], edits.candidates[2].pixels[:, 64:])
-    assert np.array_equal(first[:, : 64 - band], pixels[:, : 64 - band])  # the picture stays; the steps fill the new area
+    assert np.array_equal(
+        first[:, : 64 - band], pixels[:, : 64 - band]
+    )  # the picture stays; the steps fill the new area
     timeline.slider.setValue(steps)
     assert np.array_equal(to_array(canvas.image), edits.candidates[2].pixels)
     animation = tmp_path / "outpaint.gif"
@@ -354,7 +358,10 @@ def test_outpaint_candidates_accept_undo_redo(qtbot, make_app, tmp_path):
     assert window.undo_action.text() == "&Undo Accept outpaint"
 
     canvas.setFocus()
-    undo, redo = Qt.KeyboardModifier.ControlModifier, Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier
+    undo, redo = (
+        Qt.KeyboardModifier.ControlModifier,
+        Qt.KeyboardModifier.ControlModifier | Qt.KeyboardModifier.ShiftModifier,
+    )
     qtbot.keyClick(canvas, Qt.Key.Key_Z, undo)
     assert edits.extend == (0, 0, 32, 0)
     qtbot.keyClick(canvas, Qt.Key.Key_Z, undo)
@@ -379,7 +386,9 @@ def test_cancel_restores_the_canvas_exactly(qtbot, make_app, tmp_path):
     qtbot.waitUntil(lambda: canvas.image != before)
     during = canvas.image.convertToFormat(before.format())
     shown, band = to_array(during), _band(studio)
-    assert np.array_equal(shown[16 + band :, 16 + band :], pixels[band:, band:])  # the preview shows in the new area and band only
+    assert np.array_equal(
+        shown[16 + band :, 16 + band :], pixels[band:, band:]
+    )  # the preview shows in the new area and band only
     assert not np.array_equal(shown[16:, 16:], pixels)
     assert during.pixelColor(3, 3).alpha() == 255 and before.pixelColor(3, 3).alpha() == 0
     assert window.progress.format().startswith("Image 1/3 · Step")
@@ -392,7 +401,7 @@ def test_cancel_restores_the_canvas_exactly(qtbot, make_app, tmp_path):
 
 
 def test_auto_outpaints_on_release_and_stays_on(qtbot, make_app, tmp_path):
-    studio, pixels = opened(make_app, tmp_path, steps=2, candidates=2)
+    studio, _pixels = opened(make_app, tmp_path, steps=2, candidates=2)
     window = studio.window
     qtbot.mouseClick(window.edit_bar.auto, LEFT, pos=QPoint(4, window.edit_bar.auto.height() // 2))
     assert studio.session["auto_outpaint"]

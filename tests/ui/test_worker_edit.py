@@ -7,8 +7,8 @@ import numpy as np
 import pytest
 
 from studio.engine.edit import EditRequest, extend_canvas
-from studio.recipe.walker import read_recipe
 from studio.engine.request import GenerateRequest
+from studio.recipe.walker import read_recipe
 
 
 @pytest.fixture
@@ -24,16 +24,20 @@ def worker(tmp_path, qtbot):
 def _request(model, **changes):
     source = np.random.default_rng(0).integers(0, 255, (64, 64, 3), dtype=np.uint8)
     canvas, mask = extend_canvas(source, right=32)
-    values = dict(prompt="a red house", seed=7, steps=3, scheduler="Euler", guidance_scale=1.0, model=str(model), count=2)
+    values = dict(
+        prompt="a red house", seed=7, steps=3, scheduler="Euler", guidance_scale=1.0, model=str(model), count=2
+    )
     values.update(changes)
     return EditRequest(GenerateRequest(**values), canvas, mask, extend=(0, 0, 32, 0), source="/x/source.png"), source
 
 
 def test_an_edit_job_saves_every_candidate_and_previews_the_whole_canvas(qtbot, worker, tiny_model, tmp_path):
-    request, source = _request(tiny_model)
+    request, _source = _request(tiny_model)
     started, previews, saved = [], [], []
     worker.jobStarted.connect(lambda job, r: started.append(r))
-    worker.previewReady.connect(lambda job, index, step, image: previews.append((index, step, image.width(), image.height())))
+    worker.previewReady.connect(
+        lambda job, index, step, image: previews.append((index, step, image.width(), image.height()))
+    )
     worker.imageSaved.connect(saved.append)
     with qtbot.waitSignal(worker.jobFinished, timeout=120000):
         job_id = worker.submit(request)
