@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Set up Studio in .venv (once; again when pyproject.toml changes) and start it or test it.
 #   ./dev.sh start [ARGS...]   set up, then launch Studio on the embedded model
-#   ./dev.sh test  [PYTEST ARGS...]   set up, then run the test suite
+#   ./dev.sh test  [PYTEST ARGS...]   set up, then run the test suite (tests marked slow: -m slow)
+#   ./dev.sh lint                     set up, then ruff (lint, format), import-linter, pyright
 set -euo pipefail
 cd "$(dirname "$0")"
 VENV="${STUDIO_VENV:-.venv}"
@@ -37,8 +38,15 @@ case "$command" in
     export QT_QPA_PLATFORM=offscreen HF_HUB_OFFLINE=1
     exec python -m pytest -q "$@"
     ;;
+  lint)
+    setup
+    ruff check studio tests bench scripts
+    ruff format --check studio tests bench scripts
+    lint-imports --no-cache
+    pyright
+    ;;
   *)
-    echo "usage: ./dev.sh start|test [ARGS...]" >&2
+    echo "usage: ./dev.sh start|test|lint [ARGS...]" >&2
     exit 2
     ;;
 esac
