@@ -125,7 +125,7 @@ def main() -> int:
 
     # Paint over a region and regenerate it.
     window.edit_bar.set_tool("brush")
-    window.edit_bar.size.setValue(24)
+    window.edit_bar.size_slider.setValue(24)
     rect = canvas.image_rect()
     a = (rect.topLeft() + QPointF(rect.width() * 0.2, rect.height() * 0.55)).toPoint()
     b = (rect.topLeft() + QPointF(rect.width() * 0.45, rect.height() * 0.7)).toPoint()

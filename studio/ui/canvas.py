@@ -112,12 +112,12 @@ class Canvas(QWidget):
         editable now), `mask` the brush mask drawn over it. Growing or cropping keeps the picture still."""
         self._editing = True
         old = self._floor
-        floor = None if floor is None else QRect(floor.x, floor.y, floor.width, floor.height)
+        rect = None if floor is None else QRect(floor.x, floor.y, floor.width, floor.height)
         shift = None
-        if floor is not None and old is not None and floor.size() == old.size() and not self._image.isNull():
-            shift = floor.topLeft() - old.topLeft()
-        self._floor, self._mask = floor, mask
-        if floor is None:
+        if rect is not None and old is not None and rect.size() == old.size() and not self._image.isNull():
+            shift = rect.topLeft() - old.topLeft()
+        self._floor, self._mask = rect, mask
+        if rect is None:
             self._resize = self._stroke = self._hover = None
             self._update_cursor()
         if shift is not None and image.size() != self._image.size():
@@ -234,6 +234,7 @@ class Canvas(QWidget):
             if self.tool == "extend":
                 handle = handle_at(self.image_rect(), pos)
                 if handle is not None:
+                    assert self._floor is not None  # editable
                     extend = self.extension
                     base = (self._floor.width(), self._floor.height())
                     self._resize = _Resize(
@@ -257,8 +258,8 @@ class Canvas(QWidget):
         self._pointer = pos
         if self._resize is not None:
             self._resize.fine = not event.modifiers() & Qt.KeyboardModifier.ShiftModifier
-            self._propose(pos)
-            if self._edge_velocity(pos).isNull():
+            self._propose(self._resize, pos)
+            if self._edge_velocity(self._resize, pos).isNull():
                 self._autoscroll.stop()
             elif not self._autoscroll.isActive():
                 self._autoscroll.start()
@@ -276,16 +277,17 @@ class Canvas(QWidget):
             if self.tool != "extend" or self._hover is not None:
                 self.update()
 
-    def _propose(self, pos: QPointF) -> None:
-        r = self._resize
+    def _propose(self, r: _Resize, pos: QPointF) -> None:
+        floor = self._floor
+        assert floor is not None  # a drag ends whenever the canvas stops being editable
         delta = (pos - r.start) / self._zoom
-        r.proposal = drag_extension(r.extend, r.handle, delta, (self._floor.width(), self._floor.height()), r.fine)
+        r.proposal = drag_extension(r.extend, r.handle, delta, (floor.width(), floor.height()), r.fine)
         self.update()
 
-    def _edge_velocity(self, pos: QPointF) -> QPointF:
-        """How far the view scrolls per tick for a pointer at `pos`: towards the edge it is near,
-        faster the closer it gets and the further past; only along the axes the handle moves."""
-        sx, sy = HANDLES[self._resize.handle]
+    def _edge_velocity(self, r: _Resize, pos: QPointF) -> QPointF:
+        """How far the view scrolls per tick for a pointer at `pos` while `r` is dragged: towards the edge
+        it is near, faster the closer it gets and the further past; only along the axes the handle moves."""
+        sx, sy = HANDLES[r.handle]
 
         def speed(value: float, length: int, direction: int) -> float:
             if direction < 0 and value < EDGE:
@@ -297,25 +299,26 @@ class Canvas(QWidget):
         return QPointF(speed(pos.x(), self.width(), sx), speed(pos.y(), self.height(), sy))
 
     def _scroll_while_dragging(self) -> None:
-        if self._resize is None or self._pointer is None:
+        r, pointer = self._resize, self._pointer
+        if r is None or pointer is None:
             self._autoscroll.stop()
             return
-        velocity = self._edge_velocity(self._pointer)
+        velocity = self._edge_velocity(r, pointer)
         if velocity.isNull():
             self._autoscroll.stop()
             return
-        before = self._resize.proposal
+        before = r.proposal
         # The picture slides away from the edge and the drag's origin with it, so the handle
         # keeps following the pointer out into the new room.
         self._offset -= velocity
-        self._resize.start -= velocity
-        self._resize.scrolled = True
+        r.start -= velocity
+        r.scrolled = True
         self._fit = False
-        self._propose(self._pointer)
-        if self._resize.proposal.extend == before.extend and self._resize.proposal.refused:
+        self._propose(r, pointer)
+        if r.proposal.extend == before.extend and r.proposal.refused:
             self._offset += velocity  # at the largest canvas: no further
-            self._resize.start += velocity
-            self._propose(self._pointer)
+            r.start += velocity
+            self._propose(r, pointer)
             self._autoscroll.stop()
 
     def mouseReleaseEvent(self, event) -> None:
@@ -392,7 +395,7 @@ class Canvas(QWidget):
         painter.setRenderHint(QPainter.RenderHint.SmoothPixmapTransform, True)
         target = self.image_rect()
         if self._resize is not None:
-            self._paint_resize(painter, target)
+            self._paint_resize(painter, target, self._resize)
             return
         painter.fillRect(target.adjusted(-1, -1, 1, 1), QColor(0, 0, 0, 90))
         if self._image.hasAlphaChannel():
@@ -413,9 +416,8 @@ class Canvas(QWidget):
         if self._pointer is not None:
             draw_brush_cursor(painter, self._pointer, self.brush_size * self._zoom / 2, erase)
 
-    def _paint_resize(self, painter: QPainter, target: QRectF) -> None:
-        """A handle is being dragged: the proposed canvas, its new area and the job's zones."""
-        r = self._resize
+    def _paint_resize(self, painter: QPainter, target: QRectF, r: _Resize) -> None:
+        """A handle is being dragged (`r`): the proposed canvas, its new area and the job's zones."""
         left, top, right, bottom = r.proposal.extend
         floor = self.floor_rect()
         z = self._zoom
@@ -431,7 +433,7 @@ class Canvas(QWidget):
         if zones is not None:
             draw_zones(painter, zones, proposed.topLeft(), z)
         draw_handles(painter, proposed, r.handle)
-        lines = [(None, f"{width} × {height} px")]
+        lines: list[tuple[QColor | None, str]] = [(None, f"{width} × {height} px")]
         added = [
             f"{name} +{value}" for name, value in zip(("left", "top", "right", "bottom"), r.proposal.extend) if value
         ]

@@ -107,9 +107,9 @@ class Controls(QWidget):
         form = QFormLayout()
         form.setLabelAlignment(Qt.AlignmentFlag.AlignLeft)
         form.setHorizontalSpacing(10)
-        self.size = QComboBox()
-        self.size.setToolTip("Picture size and aspect ratio")
-        form.addRow("Size", self.size)
+        self.size_combo = QComboBox()
+        self.size_combo.setToolTip("Picture size and aspect ratio")
+        form.addRow("Size", self.size_combo)
         self.steps = QSpinBox()
         self.steps.setRange(1, MAX_STEPS)
         self.steps.setToolTip("Denoising steps: more is slower and often finer")
@@ -164,9 +164,9 @@ class Controls(QWidget):
         layout.addWidget(self.remove_job)
         layout.addStretch(1)
 
-        for field in (self.model, self.size, self.scheduler, self.steps, self.guidance, self.seed, self.count):
+        for field in (self.model, self.size_combo, self.scheduler, self.steps, self.guidance, self.seed, self.count):
             field.setMinimumWidth(70)  # explicit, so long entries never widen the panel
-        for combo in (self.model, self.size, self.scheduler):
+        for combo in (self.model, self.size_combo, self.scheduler):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
             combo.setMinimumContentsLength(8)
         self._connect()
@@ -183,7 +183,7 @@ class Controls(QWidget):
         self.seed.seedChanged.connect(lambda v: self._store("seed", v))
         self.random_seed.toggled.connect(lambda v: self._store("random_seed", v))
         self.count.valueChanged.connect(lambda v: self._store("count", v))
-        self.size.currentIndexChanged.connect(self._size_chosen)
+        self.size_combo.currentIndexChanged.connect(self._size_chosen)
         self.model.currentIndexChanged.connect(self._model_chosen)
         self.add_model.clicked.connect(self.addModelRequested)
         self.generate.clicked.connect(self.generateRequested)
@@ -203,7 +203,7 @@ class Controls(QWidget):
         self._store("negative_open", shown)
 
     def _size_chosen(self, index: int) -> None:
-        data = self.size.itemData(index)
+        data = self.size_combo.itemData(index)
         if data and not self._updating:
             self.session.set("width", data[0])
             self.session.set("height", data[1])
@@ -263,10 +263,10 @@ class Controls(QWidget):
         current = (s["width"], s["height"])
         if current not in [(w, h) for _, w, h in presets]:
             presets.append((f"Custom ({current[0]}×{current[1]})", *current))
-        self.size.clear()
+        self.size_combo.clear()
         for label, w, h in presets:
-            self.size.addItem(label, (w, h))
-        self.size.setCurrentIndex([(w, h) for _, w, h in presets].index(current))
+            self.size_combo.addItem(label, (w, h))
+        self.size_combo.setCurrentIndex([(w, h) for _, w, h in presets].index(current))
 
     def set_model_base(self, side: int) -> None:
         """The model's native side: size presets are built around it."""

@@ -73,16 +73,16 @@ class EditBar(QWidget):
                 self.auto.setToolTip("Outpaint as soon as a canvas handle is released")
                 row.addWidget(self.auto)
         self.tool_buttons["extend"].setChecked(True)
-        self.size = QSlider(Qt.Orientation.Horizontal)
-        self.size.setRange(BRUSH_MIN, BRUSH_MAX)
-        self.size.setFixedWidth(60)
-        self.size.setToolTip("Brush size in pixels of the picture")
+        self.size_slider = QSlider(Qt.Orientation.Horizontal)
+        self.size_slider.setRange(BRUSH_MIN, BRUSH_MAX)
+        self.size_slider.setFixedWidth(60)
+        self.size_slider.setToolTip("Brush size in pixels of the picture")
         self.size_label = QLabel()
         self.size_label.setMinimumWidth(36)
         self.clear = QToolButton()
         self.clear.setText("Clear")
         self.clear.setToolTip("Clear the painted mask")
-        row.addWidget(self.size)
+        row.addWidget(self.size_slider)
         row.addWidget(self.size_label)
         row.addWidget(self.clear)
         row.addStretch(1)
@@ -142,7 +142,7 @@ class EditBar(QWidget):
 
     def _connect(self) -> None:
         self.tools.buttonToggled.connect(self._tool_toggled)
-        self.size.valueChanged.connect(self._size_changed)
+        self.size_slider.valueChanged.connect(self._size_changed)
         self.clear.clicked.connect(self.clearMaskRequested)
         self.fill.currentIndexChanged.connect(lambda i: self.session.set("fill", self.fill.itemData(i)))
         self.candidates.valueChanged.connect(lambda v: self.session.set("candidates", v))
@@ -155,13 +155,13 @@ class EditBar(QWidget):
 
     def refresh(self) -> None:
         s = self.session
-        for widget in (self.fill, self.candidates, self.auto, self.size):
+        for widget in (self.fill, self.candidates, self.auto, self.size_slider):
             widget.blockSignals(True)
         self.fill.setCurrentIndex(max(0, self.fill.findData(s["fill"])))
         self.candidates.setValue(s["candidates"])
         self.auto.setChecked(s["auto_outpaint"])
-        self.size.setValue(s["brush_size"])
-        for widget in (self.fill, self.candidates, self.auto, self.size):
+        self.size_slider.setValue(s["brush_size"])
+        for widget in (self.fill, self.candidates, self.auto, self.size_slider):
             widget.blockSignals(False)
         self.size_label.setText(f"{s['brush_size']} px")
 
@@ -258,4 +258,5 @@ class CandidateBar(QFrame):
 
     def _place(self) -> None:
         canvas = self.parentWidget()
+        assert canvas is not None  # made as the canvas's child
         self.move((canvas.width() - self.width()) // 2, canvas.height() - self.height() - 14)

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 import sys
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QObject, QPoint, QRect, QSize, Qt
 from PySide6.QtGui import QColor, QDesktopServices, QFont, QPainter, QPalette, QPen, QPixmap
@@ -14,6 +15,9 @@ from PySide6.QtWidgets import QAbstractItemView, QListView, QStyle, QStyledItemD
 from studio.model.local_files import file_url, local_path
 from studio.model.thumbnail_loader import THUMB_SIDE
 from studio.ui.theme import ACCENT
+
+if TYPE_CHECKING:
+    from studio.model.gallery_listing import GalleryListing
 
 MIN_CELL = 100  # cells grow from this to fill the grid's width exactly
 MAX_CELL = THUMB_SIDE + 8
@@ -89,7 +93,7 @@ def show_items_over_dbus(path: str, bus=None) -> bool:
     if FILE_MANAGER not in names:
         return False
     call = QDBusMessage.createMethodCall(FILE_MANAGER, "/org/freedesktop/FileManager1", FILE_MANAGER, "ShowItems")
-    call.setArguments([[bytes(file_url(path).toEncoded()).decode("ascii")], ""])
+    call.setArguments([[bytes(file_url(path).toEncoded().data()).decode("ascii")], ""])
     bus.asyncCall(call)
     return True
 
@@ -97,7 +101,7 @@ def show_items_over_dbus(path: str, bus=None) -> bool:
 class GalleryDelegate(QStyledItemDelegate):
     """Day headings across the grid's width; thumbnails with selection ring and favourite star."""
 
-    def __init__(self, view: QListView):
+    def __init__(self, view: GalleryView):
         super().__init__(view)
         self.view = view
 
@@ -111,7 +115,9 @@ class GalleryDelegate(QStyledItemDelegate):
     def paint(self, painter: QPainter, option, index) -> None:
         palette = option.palette
         model = self.view.gallery_model
-        item = model.item(index.row()) if model is not None else None
+        if model is None:
+            return
+        item = model.item(index.row())
         if item is None:
             return
         painter.save()
@@ -180,7 +186,7 @@ class GalleryView(QListView):
         self.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)
         self.verticalScrollBar().setSingleStep(24)
         self.setMouseTracking(True)
-        self.gallery_model = None
+        self.gallery_model: GalleryListing | None = None
         self.empty_text = "The pictures you make appear here"
         self.setItemDelegate(GalleryDelegate(self))
 

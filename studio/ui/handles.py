@@ -134,7 +134,7 @@ def drag_extension(
         side = max(shrinkable, key=lambda s: width if s in (0, 2) else height)
         ext[side] = max(0, ext[side] - step)
         refused = limit_message()
-    return Proposal(tuple(ext), size(), refused)
+    return Proposal((ext[0], ext[1], ext[2], ext[3]), size(), refused)
 
 
 def _snap(value: float, step: int) -> int:

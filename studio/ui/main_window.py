@@ -174,7 +174,7 @@ class MainWindow(QMainWindow):
         self._action(edit, "&Extend tool", "X", lambda: self.edit_bar.set_tool("extend"))
         self._action(edit, "&Brush", "B", lambda: self.edit_bar.set_tool("brush"))
         self._action(edit, "&Eraser", "E", lambda: self.edit_bar.set_tool("eraser"))
-        view = bar.addMenu("&View")
+        view = self.view_menu = bar.addMenu("&View")
         self._action(view, "&Fit to window", "Ctrl+0", self.show_canvas_fit)
         self._action(view, "&Actual size", "Ctrl+1", self.canvas.actual_size)
         self._action(view, "Zoom &in", ["Ctrl++", "Ctrl+="], lambda: self.canvas.zoom_by(1.25))
@@ -213,8 +213,11 @@ class MainWindow(QMainWindow):
         toggle = dock.toggleViewAction()
         toggle.setText("&Gallery")
         toggle.setShortcut(QtGui.QKeySequence("Ctrl+Shift+G"))
-        view = next(a.menu() for a in self.menuBar().actions() if a.text() == "&View")
-        view.insertAction(view.actions()[0] if view.actions() else None, toggle)
+        actions = self.view_menu.actions()
+        if actions:
+            self.view_menu.insertAction(actions[0], toggle)
+        else:
+            self.view_menu.addAction(toggle)
         self.gallery_dock = dock
 
     def show_canvas_fit(self) -> None:

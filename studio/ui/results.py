@@ -109,7 +109,8 @@ class CandidateGrid(QWidget):
         self.buttons = []
         columns = 1 if len(images) == 1 else 2 if len(images) <= 4 else 3
         rows = max(1, (len(images) + columns - 1) // columns)
-        area = self.parentWidget().size() if self.parentWidget() is not None else self.size()
+        parent = self.parentWidget()
+        area = parent.size() if parent is not None else self.size()
         side = max(96, min(area.width() // columns, area.height() // rows) - 16)
         for position, image in enumerate(images):
             button = QToolButton()

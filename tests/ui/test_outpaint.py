@@ -241,7 +241,7 @@ def test_brush_paints_the_mask_and_the_eraser_takes_it_off(qtbot, make_app, tmp_
     window, canvas, edits = studio.window, studio.window.canvas, studio.edits
     qtbot.mouseClick(window.edit_bar.tool_buttons["brush"], LEFT)
     assert canvas.tool == "brush"
-    window.edit_bar.size.setValue(8)
+    window.edit_bar.size_slider.setValue(8)
 
     def at(x, y):
         return (canvas.image_rect().topLeft() + QPointF(x, y) * canvas.zoom).toPoint()
@@ -421,7 +421,7 @@ def test_brush_inpainting_changes_only_the_masked_region_and_band(qtbot, make_ap
     studio, pixels = opened(make_app, tmp_path, steps=2, candidates=1)
     window, canvas, edits = studio.window, studio.window.canvas, studio.edits
     qtbot.mouseClick(window.edit_bar.tool_buttons["brush"], LEFT)
-    window.edit_bar.size.setValue(10)
+    window.edit_bar.size_slider.setValue(10)
 
     def at(x, y):
         return (canvas.image_rect().topLeft() + QPointF(x, y) * canvas.zoom).toPoint()
