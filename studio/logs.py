@@ -29,6 +29,7 @@ import sys
 import threading
 from collections.abc import Callable
 from pathlib import Path
+from typing import TextIO
 
 from studio import __version__
 from studio.paths import log_dir
@@ -106,7 +107,7 @@ class _State:
         self.handlers: list[logging.Handler] = []
         self.levels: dict[str, int] = {}
         self.hooks: tuple | None = None
-        self.crash = None
+        self.crash: TextIO | None = None
         self.file: Path | None = None
 
 
@@ -198,7 +199,7 @@ def on_uncaught(listener: Callable[[str], None]) -> Callable[[], None]:
     return stop
 
 
-def _crash_file(folder: Path):
+def _crash_file(folder: Path) -> TextIO | None:
     """crash.log, open for the life of the process, for faulthandler; None when another
     faulthandler is already on (python -X faulthandler, a test runner) or the file cannot be opened."""
     if faulthandler.is_enabled():

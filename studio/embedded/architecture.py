@@ -39,7 +39,7 @@ def build_text_encoder(tokenizer, width: int = TEXT_WIDTH, layers: int = TEXT_LA
 
 
 def build_unet(channels=(32, 64, 128), cross_attention_dim: int = TEXT_WIDTH, layers_per_block: int = 1):
-    from diffusers import UNet2DConditionModel
+    from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
 
     return UNet2DConditionModel(
         sample_size=LATENT_SIZE,
@@ -57,6 +57,6 @@ def build_unet(channels=(32, 64, 128), cross_attention_dim: int = TEXT_WIDTH, la
 
 
 def build_scheduler():
-    from diffusers import EulerDiscreteScheduler
+    from diffusers.schedulers.scheduling_euler_discrete import EulerDiscreteScheduler
 
     return EulerDiscreteScheduler(**NOISE_SCHEDULE)

@@ -211,7 +211,9 @@ def format_report(result: dict) -> str:
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m studio.embedded.evaluate", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m studio.embedded.evaluate", description=(__doc__ or "").split("\n\n")[0]
+    )
     parser.add_argument("--model", default="embedded", help='"embedded" or a model folder')
     parser.add_argument("--count", type=int, default=50, help="prompts per split (seen, held-out)")
     parser.add_argument("--seed", type=int, default=0)

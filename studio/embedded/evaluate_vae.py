@@ -15,10 +15,10 @@ from pathlib import Path
 
 import numpy as np
 import torch
-from diffusers import AutoencoderKL
+from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
 from PIL import Image
 
-from studio.embedded.vae import fresh_renders, psnr, reconstruct, to_images, to_tensor
+from studio.embedded.vae import decode, fresh_renders, psnr, reconstruct, to_images, to_tensor
 
 SHAPES = {"square": (128, 128), "wide": (256, 128), "tall": (128, 256)}
 EVALUATION_SEED = 90210  # far from any training stream
@@ -40,13 +40,13 @@ def decode_milliseconds(vae: AutoencoderKL, threads: int = 2, repeats: int = 20)
     """Median time to decode one 128 x 128 image's latent on `threads` CPU threads."""
     previous = torch.get_num_threads()
     torch.set_num_threads(threads)
-    latent = torch.randn(1, vae.config.latent_channels, 16, 16)
+    latent = torch.randn(1, vae.config["latent_channels"], 16, 16)
     timings = []
     try:
         with torch.inference_mode():
             for attempt in range(repeats + 3):
                 started = time.perf_counter()
-                vae.decode(latent)
+                decode(vae, latent)
                 if attempt >= 3:  # the first calls set up kernels
                     timings.append(time.perf_counter() - started)
     finally:
@@ -67,7 +67,7 @@ def comparison_grid(vae: AutoencoderKL, seed: int = EVALUATION_SEED + 1) -> np.n
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     source = parser.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", type=Path, help="an exported diffusers AutoencoderKL folder")
     source.add_argument("--checkpoint", type=Path, help="a train_vae checkpoint.pt")
@@ -85,7 +85,7 @@ def main(argv: list[str] | None = None) -> None:
 
         vae = vae_from_checkpoint(args.checkpoint)
     megabytes = sum(p.numel() for p in vae.parameters()) * 4 / 1e6
-    print(f"channels {tuple(vae.config.block_out_channels)}  {megabytes:.2f} MB in fp32")
+    print(f"channels {tuple(vae.config['block_out_channels'])}  {megabytes:.2f} MB in fp32")
     for name, (width, height) in SHAPES.items():
         result = reconstruction_psnr(vae, width, height, args.count)
         print(f"{name:6s} {width}x{height}: PSNR {result['psnr']:.2f} dB (worst image {result['worst']:.2f} dB)")

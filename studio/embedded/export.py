@@ -41,7 +41,8 @@ def preview_factors(vae, count: int = 24, seed: int = 7) -> dict:
 
 def export(run: Path, vae_path: Path, out: Path, unet_dtype: str = "float16") -> Path:
     import torch
-    from diffusers import AutoencoderKL, StableDiffusionPipeline
+    from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
+    from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import StableDiffusionPipeline
     from transformers import CLIPTokenizer
 
     from studio.embedded.train_ldm import saved_config
@@ -59,9 +60,10 @@ def export(run: Path, vae_path: Path, out: Path, unet_dtype: str = "float16") ->
         text_encoder=text_encoder,
         tokenizer=tokenizer,
         unet=unet.to(getattr(torch, unet_dtype)),
-        scheduler=build_scheduler(),
-        safety_checker=None,
-        feature_extractor=None,
+        # diffusers annotates these as a scheduler enum and without Optional; any scheduler and None work
+        scheduler=build_scheduler(),  # pyright: ignore[reportArgumentType]
+        safety_checker=None,  # pyright: ignore[reportArgumentType]
+        feature_extractor=None,  # pyright: ignore[reportArgumentType]
         requires_safety_checker=False,
     )
     staging = out.with_name(out.name + ".staging")

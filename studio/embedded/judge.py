@@ -165,7 +165,8 @@ class Judge:
 
 def architecture(net: JudgeNet) -> dict:
     """What it takes to rebuild `net`, for config.json."""
-    channels = [stage[0].out_channels for stage in net.features[::2]]
+    convs = [layer for layer in net.features.modules() if isinstance(layer, nn.Conv2d)]
+    channels = [conv.out_channels for conv in convs[::2]]  # the first of each stage's two
     return {
         "channels": channels,
         "hidden": net.hidden[0].out_features,

@@ -21,6 +21,7 @@ import sys
 import time
 from dataclasses import dataclass
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
@@ -170,7 +171,7 @@ class Trainer:
             group["lr"] = learning_rate(self.step, self.config)
         self.net.train()
         logits = self.net(pixels)
-        loss = sum(F.cross_entropy(logits[name], labels[name]) for name in ATTRIBUTES)
+        loss = cast(torch.Tensor, sum(F.cross_entropy(logits[name], labels[name]) for name in ATTRIBUTES))
         self.optimizer.zero_grad(set_to_none=True)
         loss.backward()
         self.optimizer.step()
@@ -234,7 +235,9 @@ def check(count: int, seed: int, path: Path = DEFAULT_PATH) -> dict[str, dict[st
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(prog="python -m studio.embedded.judge", description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(
+        prog="python -m studio.embedded.judge", description=(__doc__ or "").split("\n\n")[0]
+    )
     action = parser.add_mutually_exclusive_group(required=True)
     action.add_argument("--train", action="store_true", help="train, then export")
     action.add_argument("--export-only", action="store_true", help="export the last checkpoint")

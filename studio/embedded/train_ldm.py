@@ -119,7 +119,7 @@ def cache_makers(config: TrainConfig) -> dict:
     from studio.embedded import scene, splits, world
 
     vae = Path(config.vae)
-    sources = [Path(module.__file__) for module in (scene, splits, world)]
+    sources = [Path(inspect.getfile(module)) for module in (scene, splits, world)]
     return {
         "autoencoder": files_digest(sorted(p for p in vae.rglob("*") if p.is_file())),
         "scene and render code": hashlib.sha256(
@@ -133,7 +133,7 @@ def latent_cache(config: TrainConfig, file: Path, log=print) -> dict:
     """{(width, height): (scenes, latents)}, read from `file` when the same makers made it,
     else encoded afresh with the config's autoencoder and written there."""
     import torch
-    from diffusers import AutoencoderKL
+    from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
 
     makers = cache_makers(config)
     if file.exists():
@@ -176,7 +176,8 @@ class Trainer:
         self.ema.requires_grad_(False)
         self.scheduler = build_scheduler()
         for model in (self.text_encoder, self.unet, self.ema):
-            model.to(device)
+            # pyright reads the functools.wraps-copied `to` as taking the model as `device`
+            model.to(device)  # pyright: ignore[reportArgumentType]
         self.params = list(self.unet.parameters()) + list(self.text_encoder.parameters())
         self.optimizer = torch.optim.AdamW(self.params, lr=config.lr, weight_decay=config.weight_decay)
         self.step = 0

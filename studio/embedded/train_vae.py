@@ -95,7 +95,8 @@ class Trainer:
         torch.manual_seed(config.seed)  # the initial weights
         self.rng = np.random.default_rng(config.seed)  # scenes, crops and batch kinds
         self.torch_rng = torch.Generator().manual_seed(config.seed)  # latent sampling
-        self.vae = build_vae(config.channels, config.norm_groups).to(device)
+        # pyright reads diffusers' functools.wraps-copied `to` as taking the model as `device`
+        self.vae = build_vae(config.channels, config.norm_groups).to(device)  # pyright: ignore[reportArgumentType]
         self.optimizer = torch.optim.AdamW(self.vae.parameters(), lr=config.lr, weight_decay=config.weight_decay)
         self.step = 0
         kinds, shares = zip(*config.batch_kinds)
@@ -161,7 +162,7 @@ class Trainer:
 
     def _log_line(self, window, window_seconds, total_seconds, first_step) -> str:
         loss = np.mean([t["total"] for t in window])
-        mse = np.mean([t["mse"] for t in window]) / 4  # [-1, 1] -> [0, 1] scale
+        mse = float(np.mean([t["mse"] for t in window])) / 4  # [-1, 1] -> [0, 1] scale
         rate = len(window) / max(window_seconds, 1e-9)
         remaining = (self.config.steps - self.step) / rate / 60
         return (
@@ -188,7 +189,7 @@ def vae_from_checkpoint(checkpoint: Path):
 
 
 def main(argv: list[str] | None = None) -> None:
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(description=(__doc__ or "").split("\n\n")[0])
     parser.add_argument("--out", type=Path, required=True, help="run folder: log and checkpoint")
     parser.add_argument("--steps", type=int, default=TrainConfig.steps)
     parser.add_argument("--lr", type=float, default=TrainConfig.lr)

@@ -4,10 +4,13 @@ tensors, and exporting it in diffusers format with its latent scaling factor."""
 from __future__ import annotations
 
 from pathlib import Path
+from typing import cast
 
 import numpy as np
 import torch
-from diffusers import AutoencoderKL
+from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
+from diffusers.models.autoencoders.vae import DecoderOutput
+from diffusers.models.modeling_outputs import AutoencoderKLOutput
 
 from studio.embedded import world
 
@@ -25,9 +28,10 @@ def build_vae(
     return AutoencoderKL(
         in_channels=3,
         out_channels=3,
-        down_block_types=("DownEncoderBlock2D",) * len(channels),
-        up_block_types=("UpDecoderBlock2D",) * len(channels),
-        block_out_channels=tuple(channels),
+        # diffusers annotates these tuple[str] / tuple[int] where it means any length
+        down_block_types=("DownEncoderBlock2D",) * len(channels),  # pyright: ignore[reportArgumentType]
+        up_block_types=("UpDecoderBlock2D",) * len(channels),  # pyright: ignore[reportArgumentType]
+        block_out_channels=tuple(channels),  # pyright: ignore[reportArgumentType]
         layers_per_block=layers_per_block,
         latent_channels=LATENT_CHANNELS,
         norm_num_groups=norm_groups,
@@ -38,7 +42,7 @@ def build_vae(
 
 def to_tensor(images: list[np.ndarray] | np.ndarray) -> torch.Tensor:
     """uint8 H x W x 3 images (same size) -> float N x 3 x H x W in [-1, 1]."""
-    batch = torch.from_numpy(np.ascontiguousarray(np.stack(images)))
+    batch = torch.from_numpy(np.ascontiguousarray(np.stack(list(images))))
     return batch.permute(0, 3, 1, 2).float().div(127.5).sub(1.0)
 
 
@@ -56,7 +60,18 @@ def psnr(mse_of_unit_range: float) -> float:
 def reconstruct(vae: AutoencoderKL, batch: torch.Tensor) -> torch.Tensor:
     """Encode to the posterior mean and decode, without gradients."""
     with torch.inference_mode():
-        return vae.decode(vae.encode(batch).latent_dist.mode()).sample
+        return decode(vae, encode_mode(vae, batch))
+
+
+def encode_mode(vae: AutoencoderKL, batch: torch.Tensor) -> torch.Tensor:
+    """The posterior mean of `batch`'s latents."""
+    return cast(AutoencoderKLOutput, vae.encode(batch)).latent_dist.mode()
+
+
+def decode(vae: AutoencoderKL, latents: torch.Tensor) -> torch.Tensor:
+    """`latents` decoded to N x 3 x H x W images, roughly in [-1, 1]."""
+    # diffusers annotates `z` as FloatTensor where any float tensor will do
+    return cast(DecoderOutput, vae.decode(latents)).sample  # pyright: ignore[reportArgumentType]
 
 
 def fresh_renders(count: int, width: int, height: int, seed: int) -> list[np.ndarray]:
@@ -71,7 +86,7 @@ def latent_scaling_factor(vae: AutoencoderKL, seed: int = 2024, count: int = 64)
     with torch.inference_mode():
         for start in range(0, count, 16):
             batch = to_tensor(fresh_renders(16, 128, 128, seed + start))
-            latents.append(vae.encode(batch).latent_dist.mode())
+            latents.append(encode_mode(vae, batch))
     return float(1.0 / torch.cat(latents).std())
 
 

@@ -179,6 +179,7 @@ class _Canvas:
         cy = BODY_Y * self.height + wobble[1]
         radius = BODY_RADIUS * self.height
         box = self._box(cx - radius, cy - radius, cx + radius, cy + radius)
+        assert box is not None  # the sun or moon always overlaps the canvas
         rows, cols, x, y = box
         self._blend(rows, cols, _coverage(np.hypot(x - cx, y - cy) - radius), colour)
 
@@ -222,10 +223,12 @@ class _Canvas:
         half_y = (LAKE_Y_RANGE[1] - LAKE_Y_RANGE[0]) / 2
         a = rng.uniform(0.88, 1.0) * half_x
         b = rng.uniform(0.88, 1.0) * half_y
-        cx = (np.mean(LAKE_X_RANGE) + rng.uniform(-1, 1) * (half_x - a)) * w
-        cy = (np.mean(LAKE_Y_RANGE) + rng.uniform(-1, 1) * (half_y - b)) * h
+        cx = float(np.mean(LAKE_X_RANGE) + rng.uniform(-1, 1) * (half_x - a)) * w
+        cy = float(np.mean(LAKE_Y_RANGE) + rng.uniform(-1, 1) * (half_y - b)) * h
         a, b = a * w, b * h
-        rows, cols, x, y = self._box(cx - a, cy - b, cx + a, cy + b)
+        box = self._box(cx - a, cy - b, cx + a, cy + b)
+        assert box is not None  # the lake always overlaps the canvas
+        rows, cols, x, y = box
         u, v = (x - cx) / a, (y - cy) / b
         radius = np.sqrt(u * u + v * v) + 1e-6
         gradient = np.sqrt((u / a) ** 2 + (v / b) ** 2) / radius + 1e-6

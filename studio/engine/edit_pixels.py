@@ -148,7 +148,7 @@ def _resize_float(array: np.ndarray, shape: tuple[int, int], box: bool = False) 
     from PIL import Image
 
     height, width = shape
-    method = Image.BOX if box else Image.BILINEAR
+    method = Image.Resampling.BOX if box else Image.Resampling.BILINEAR
     planes = array[..., None] if array.ndim == 2 else array
     out = np.stack(
         [
@@ -168,7 +168,7 @@ def resize_rgb(image: np.ndarray, size: tuple[int, int]) -> np.ndarray:
         return image
     from PIL import Image
 
-    return np.asarray(Image.fromarray(image).resize(tuple(size), Image.LANCZOS))
+    return np.asarray(Image.fromarray(image).resize((size[0], size[1]), Image.Resampling.LANCZOS))
 
 
 def shrink_known(image: np.ndarray, known: np.ndarray, size: tuple[int, int]) -> tuple[np.ndarray, np.ndarray]:

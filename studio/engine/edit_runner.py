@@ -34,7 +34,7 @@ from studio.engine.edit_pixels import (
     resize_rgb,
     shrink_known,
 )
-from studio.engine.events import EditPreview, Event, GeneratedImage, Step
+from studio.engine.events import EditPreview, FinalEvent, GeneratedImage, Step
 from studio.engine.loader import LoadedModel
 from studio.engine.prompts import PromptInput, prepare_prompts
 from studio.engine.runner import CancelFlag, EventHandler, _Stop, run_job, to_uint8
@@ -63,7 +63,9 @@ class _Job:
     inpainting_model: bool
 
 
-def run_edit(engine, request: EditRequest, on_event: EventHandler | None, cancel: CancelFlag, previews: bool) -> Event:
+def run_edit(
+    engine, request: EditRequest, on_event: EventHandler | None, cancel: CancelFlag, previews: bool
+) -> FinalEvent:
     def make_images(emit, cancelled, add) -> tuple[str, ...]:
         model = engine.models.get(request.model)
         inpainting = _check_model(model)
@@ -97,7 +99,7 @@ def _inpaint_pipe(model: LoadedModel):
     """The inpaint pipeline sharing the loaded model's components (made once per model)."""
     pipe = _inpaint_pipes.get(model.pipe)
     if pipe is None:
-        from diffusers import AutoPipelineForInpainting
+        from diffusers.pipelines.auto_pipeline import AutoPipelineForInpainting
 
         try:
             pipe = AutoPipelineForInpainting.from_pipe(model.pipe)

@@ -68,6 +68,7 @@ class EditPreview(Preview):
         """The canvas (H x W x 3 uint8) with this preview blended into the area being made."""
         from studio.engine.edit_pixels import composite_preview
 
+        assert self.base is not None and self.window is not None and self.alpha is not None
         return composite_preview(self.base, self.window, self.rgb, self.alpha)
 
 
@@ -110,3 +111,4 @@ class Failed:
 
 
 Event = Started | Step | Preview | ImageDone | Finished | Cancelled | Failed
+FinalEvent = Finished | Cancelled | Failed  # how a job ends

@@ -29,12 +29,12 @@ class LoadedModel:
 def load_model(info: ModelInfo, device: str | None = None) -> LoadedModel:
     """Load `info` into a pipeline on `device` (or the best one), offline, safetensors only."""
     import torch
-    from diffusers import DiffusionPipeline
+    from diffusers.pipelines.pipeline_utils import DiffusionPipeline
 
     quiet_libraries()
     device = pick_device(device)
     dtype = dtype_for(device)
-    skipped = {name: None for name in _SKIPPED if _listed(info, name)}
+    skipped: dict[str, bool | None] = {name: None for name in _SKIPPED if _listed(info, name)}
     if "safety_checker" in skipped:
         skipped["requires_safety_checker"] = False
     try:

@@ -210,7 +210,8 @@ def _family(path: Path, pipeline_class: str, ref: str) -> str:
         return "sdxl"
     unet = _read_json(path / "unet" / "config.json", ref)
     width = unet.get("cross_attention_dim")
-    return {768: "sd1", 1024: "sd2"}.get(width if isinstance(width, int) else None, "custom")
+    families: dict[int | None, str] = {768: "sd1", 1024: "sd2"}
+    return families.get(width if isinstance(width, int) else None, "custom")
 
 
 def _defaults(path: Path, family: str, studio: dict, ref: str) -> ModelDefaults:

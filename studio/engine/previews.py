@@ -9,6 +9,7 @@ factors are fitted from the model's own autoencoder by least squares.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import cast
 
 import numpy as np
 
@@ -30,6 +31,9 @@ SDXL_FACTORS = (
 SDXL_BIAS = (0.1084, -0.0175, -0.0011)
 
 
+Triple = tuple[float, float, float]
+
+
 @dataclass(frozen=True)
 class PreviewFactors:
     """RGB = latents . factors + bias, per pixel; factors has one row per latent channel."""
@@ -46,7 +50,7 @@ class PreviewFactors:
         bias = tuple(float(v) for v in data.get("bias", (0.0, 0.0, 0.0)))
         if len(bias) != 3:
             raise ValueError("preview bias must be three numbers")
-        return cls(factors=factors, bias=bias, source=source)
+        return cls(factors=cast(tuple[Triple, ...], factors), bias=cast(Triple, bias), source=source)
 
     def to_dict(self) -> dict:
         return {"factors": [list(r) for r in self.factors], "bias": list(self.bias)}
@@ -98,7 +102,7 @@ def fit_preview_factors(vae, images, source: str = "fitted") -> PreviewFactors:
     solution = torch.linalg.lstsq(design.double(), y.double()).solution.float()
     factors = tuple(tuple(float(v) for v in row) for row in solution[:-1])
     bias = tuple(float(v) for v in solution[-1])
-    return PreviewFactors(factors, bias, source)
+    return PreviewFactors(cast(tuple[Triple, ...], factors), cast(Triple, bias), source)  # RGB: three columns
 
 
 def calibration_images(count: int = 8, size: int = 64, seed: int = 0):

@@ -21,6 +21,7 @@ from studio.engine.events import (
     Cancelled,
     Event,
     Failed,
+    FinalEvent,
     Finished,
     GeneratedImage,
     ImageDone,
@@ -58,7 +59,7 @@ def _cancel_check(cancel: CancelFlag) -> Callable[[], bool]:
 ImageMaker = Callable[[EventHandler, Callable[[], bool], Callable[[GeneratedImage], None]], tuple]
 
 
-def run_job(request, on_event: EventHandler | None, cancel: CancelFlag, make_images: ImageMaker) -> Event:
+def run_job(request, on_event: EventHandler | None, cancel: CancelFlag, make_images: ImageMaker) -> FinalEvent:
     """The life of one job: Started, then `make_images(emit, cancelled, add)` (which hands
     each finished image to `add` and returns the job's warnings), then Finished, Cancelled
     or Failed. Every event goes to `on_event`; the last one is also returned."""
@@ -76,7 +77,7 @@ def run_job(request, on_event: EventHandler | None, cancel: CancelFlag, make_ima
         if cancelled():
             raise _Stop(0, 0)
         warnings = make_images(emit, cancelled, add)
-        final: Event = Finished(tuple(results), time.perf_counter() - started, tuple(warnings))
+        final: FinalEvent = Finished(tuple(results), time.perf_counter() - started, tuple(warnings))
     except _Stop as stop:
         final = Cancelled(tuple(results), stop.index, stop.step)
     except StudioError as exc:
@@ -104,7 +105,7 @@ class Engine:
         on_event: EventHandler | None = None,
         cancel: CancelFlag = None,
         previews: bool = True,
-    ) -> Event:
+    ) -> FinalEvent:
         """Run `request`; every event goes to `on_event`; the last one is also returned."""
 
         def make_images(emit, cancelled, add) -> tuple[str, ...]:
@@ -125,7 +126,7 @@ class Engine:
         on_event: EventHandler | None = None,
         cancel: CancelFlag = None,
         previews: bool = True,
-    ) -> Event:
+    ) -> FinalEvent:
         """Run an outpaint or inpaint `EditRequest`: the same events as `run`, previews as
         `EditPreview`s, and each result the whole canvas (see `edit_runner`)."""
         from studio.engine.edit_runner import run_edit

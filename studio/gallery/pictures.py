@@ -18,7 +18,7 @@ import stat
 import struct
 import warnings
 from dataclasses import dataclass
-from typing import BinaryIO
+from typing import TYPE_CHECKING, BinaryIO
 
 import numpy as np
 
@@ -28,6 +28,9 @@ from studio.gallery.targets import file_kind
 from studio.recipe import studio_json
 from studio.recipe.schema import FoundRecipe
 from studio.recipe.walker import MAX_IMAGE_PIXELS, PNG_SIGNATURE, ImageInfo, Unreadable, inspect_file
+
+if TYPE_CHECKING:
+    from PIL import Image
 
 log = logging.getLogger(__name__)
 
@@ -45,7 +48,7 @@ class PictureError(StudioError):
 class Picture:
     """A picture as it is shown: upright, 8-bit RGB or RGBA, and what its file says."""
 
-    image: object  # PIL.Image.Image
+    image: Image.Image
     info: ImageInfo | None  # size and recipe from the file's chunks (None for formats other than PNG, JPEG, WebP)
     notes: tuple[str, ...] = ()  # what was skipped while reading (oversized text chunks, a damaged orientation)
 

@@ -36,7 +36,7 @@ def encode(image, fmt: str, parameters: str = "", studio: str = "") -> bytes:
         image = _flatten(image)
     elif fmt == "WEBP" and image.mode not in ("RGB", "RGBA"):
         image = image.convert("RGBA" if "A" in image.getbands() else "RGB")
-    options = {"quality": QUALITY}
+    options: dict[str, int | bytes] = {"quality": QUALITY}
     if parameters:
         options["exif"] = user_comment_exif(parameters)
     image.save(buffer, format=fmt, **options)

@@ -35,7 +35,9 @@ def read(text: str) -> FoundRecipe | None:
 def read_v2(text: str) -> FoundRecipe | None:
     """What the older `sd-metadata` says; None when it holds no image."""
     data = object_or_none(text)
-    image = data.get("image") if data else None
+    if not data:
+        return None
+    image = data.get("image")
     if not isinstance(image, dict):
         return None
     prompt = image.get("prompt")

@@ -216,6 +216,7 @@ def _inspect_png(handle: BinaryIO, size: int) -> ImageInfo | Unreadable:
         else:
             handle.seek(end)
         position = end
+    assert width is not None and height is not None  # a chunk before IHDR returned early
     return _with_recipe(ImageInfo(width, height, "PNG"), texts)
 
 
@@ -303,7 +304,7 @@ def _inspect_jpeg(handle: BinaryIO, size: int) -> ImageInfo | Unreadable:
             exif_block = data
         elif code == 0xFE and data:
             texts.add("comment", data.decode("utf-8", errors="replace").rstrip("\0"))
-    if width is None:
+    if width is None or height is None:
         return Unreadable("broken JPEG (no frame header)")
     problem = _check_pixels(width, height)
     if problem:
@@ -342,7 +343,7 @@ def _inspect_webp(handle: BinaryIO, size: int) -> ImageInfo | Unreadable:
             else:
                 exif_block = handle.read(length)
         position += 8 + length + (length & 1)
-    if width is None:
+    if width is None or height is None:
         return Unreadable("broken WebP (no picture header)")
     problem = _check_pixels(width, height)
     if problem:

@@ -189,7 +189,8 @@ def write_examples(folder: Path) -> dict[str, Path]:
     files["jpeg"] = export_image(files["a1111"], folder / "a1111.jpg")
     files["webp"] = export_image(files["studio"], folder / "studio.webp")
     for offset, path in enumerate(files.values()):
-        os.utime(path, ns=(1_700_000_000_000_000_000 + offset * 3_600_000_000_000,) * 2)
+        stamp = 1_700_000_000_000_000_000 + offset * 3_600_000_000_000
+        os.utime(path, ns=(stamp, stamp))
     return files
 
 

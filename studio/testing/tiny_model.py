@@ -64,7 +64,9 @@ def build_tiny_components(
     import tempfile
 
     import torch
-    from diffusers import AutoencoderKL, EulerDiscreteScheduler, UNet2DConditionModel
+    from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
+    from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
+    from diffusers.schedulers.scheduling_euler_discrete import EulerDiscreteScheduler
     from transformers import CLIPTextModel, CLIPTokenizer
 
     torch.manual_seed(seed)
@@ -84,9 +86,10 @@ def build_tiny_components(
     vae = AutoencoderKL(
         in_channels=3,
         out_channels=3,
-        block_out_channels=(16, 16, 16, 16),
-        down_block_types=("DownEncoderBlock2D",) * 4,
-        up_block_types=("UpDecoderBlock2D",) * 4,
+        # diffusers annotates these tuple[str] / tuple[int] where it means any length
+        block_out_channels=(16, 16, 16, 16),  # pyright: ignore[reportArgumentType]
+        down_block_types=("DownEncoderBlock2D",) * 4,  # pyright: ignore[reportArgumentType]
+        up_block_types=("UpDecoderBlock2D",) * 4,  # pyright: ignore[reportArgumentType]
         latent_channels=4,
         layers_per_block=1,
         norm_num_groups=8,
@@ -171,14 +174,22 @@ def train_tiny_unet(
 def save_tiny_model(components: dict, folder: str | Path, studio: dict | None = None) -> Path:
     """Save the components as a Stable Diffusion diffusers folder with safetensors weights
     (an inpainting one when the UNet takes 9 channels, SDXL with a second text encoder)."""
-    import diffusers
+    from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion import StableDiffusionPipeline
+    from diffusers.pipelines.stable_diffusion.pipeline_stable_diffusion_inpaint import StableDiffusionInpaintPipeline
+    from diffusers.pipelines.stable_diffusion_xl.pipeline_stable_diffusion_xl import StableDiffusionXLPipeline
 
     if "text_encoder_2" in components:
-        pipe = diffusers.StableDiffusionXLPipeline(**components)
+        pipe = StableDiffusionXLPipeline(**components)
     else:
         inpainting = components["unet"].config.in_channels == 9
-        pipeline_class = diffusers.StableDiffusionInpaintPipeline if inpainting else diffusers.StableDiffusionPipeline
-        pipe = pipeline_class(**components, safety_checker=None, feature_extractor=None, requires_safety_checker=False)
+        pipeline_class = StableDiffusionInpaintPipeline if inpainting else StableDiffusionPipeline
+        # diffusers annotates these two without Optional, yet documents None as the way to leave them out
+        pipe = pipeline_class(
+            **components,
+            safety_checker=None,  # pyright: ignore[reportArgumentType]
+            feature_extractor=None,  # pyright: ignore[reportArgumentType]
+            requires_safety_checker=False,
+        )
     folder = Path(folder)
     pipe.save_pretrained(folder, safe_serialization=True)
     if studio is not None:
@@ -229,7 +240,7 @@ def build_tiny_sdxl_components(seed: int = 0, width: int = 64, max_length: int =
     """A seeded tiny SDXL: two CLIP text encoders (the second with a projection, whose pooled
     output joins the size/crop conditioning), a UNet with SDXL's text-time embedding."""
     import torch
-    from diffusers import UNet2DConditionModel
+    from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
     from transformers import CLIPTextModelWithProjection
 
     base = build_tiny_components(seed=seed, width=width, max_length=max_length, prediction_type="epsilon")

@@ -108,6 +108,7 @@ def main(argv: list[str] | None = None) -> None:
 
         def import_folder(*_) -> None:
             model = studio.gallery_model
+            assert model is not None  # built when the window first painted, before any model loaded
             model.statusChanged.connect(lambda text: text.startswith("Importing") and close())
             model.import_paths([args.source])
 
