@@ -38,6 +38,8 @@ def window_app(qtbot, qapp, tmp_path, tiny_model):
         if wait_for_model:
             with qtbot.waitSignal(studio.worker.modelLoaded, timeout=60000):
                 studio.start()
+            # The app's own slot may run after the one waitSignal connected.
+            qtbot.waitUntil(lambda: studio._loaded_model is not None, timeout=10000)
             qtbot.waitExposed(studio.window)
         else:
             studio.start()

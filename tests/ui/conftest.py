@@ -44,6 +44,8 @@ def make_app(qtbot, qapp, tmp_path, tiny_model):
         qtbot.addWidget(studio.window)
         with qtbot.waitSignal(studio.worker.modelLoaded, timeout=60000):
             studio.start()
+        # The app's own slot for the signal may run after the one waitSignal connected: wait for what it shows.
+        qtbot.waitUntil(lambda: "ready" in studio.window.model_status.text(), timeout=10000)
         qtbot.waitExposed(studio.window)
         apps.append(studio)
         return studio
