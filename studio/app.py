@@ -11,7 +11,7 @@ import logging
 import os
 import sys
 from pathlib import Path
-from typing import NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from PySide6 import QtGui, QtWidgets  # classes by attribute: each loads when first used
 from PySide6.QtCore import QByteArray, QTimer
@@ -24,6 +24,15 @@ from studio.paths import data_dir, gallery_dir, log_dir
 from studio.ui.main_window import MainWindow
 from studio.ui.theme import apply_theme
 from studio.worker import Worker
+
+if TYPE_CHECKING:  # built after the first paint, and imported there
+    from studio.model.document import Document
+    from studio.model.edits import Edits
+    from studio.model.gallery import GalleryModel
+    from studio.model.job_router import JobRouter
+    from studio.model.jobs import JobQueue
+    from studio.model.recent import RecentImages
+    from studio.ui.gallery_panel import GalleryPanel
 
 ICON = Path(__file__).resolve().parents[1] / "assets" / "icons" / "studio.svg"
 RECENT_ON_START = 40
@@ -40,23 +49,30 @@ class StudioApp:
         self.session.load()
         self.session.remember_model(self.session["model"])
         apply_theme(app, self.session["theme"])
-        self.queue = self.document = self.edits = self.router = None  # built with the panels (see _build)
+        # Built with the panels (see _build); nothing reads them before.
+        self.queue: JobQueue
+        self.document: Document
+        self.edits: Edits
+        self.router: JobRouter
+        self._built = False
         self.worker = Worker(self.gallery, device=device)
         self.window = MainWindow(self.session)
         self.window.log_folder = log_dir(data)
-        self.gallery_model = None  # built once the window has painted (see _build_gallery)
-        self.gallery_panel = None
+        self.gallery_model: GalleryModel | None = None  # built once the window has painted (see _build_gallery)
+        self.gallery_panel: GalleryPanel | None = None
         self._save_timer = QTimer(singleShot=True, interval=800)
         self._save_timer.timeout.connect(self.session.save)
         self._loaded_model: str | None = None
-        self.recent_images = None  # reads the newest gallery images for the strip (see _load_recent)
+        self.recent_images: RecentImages | None = (
+            None  # reads the newest gallery images for the strip (see _load_recent)
+        )
         self._closed = False
         self.window.closing.connect(self.shutdown)
         self._restore_geometry()
 
     def _build(self) -> None:
         """The panels and the models behind them, once the window's frame is on screen."""
-        if self.queue is not None or self._closed:
+        if self._built or self._closed:
             return
         from studio.model.document import Document
         from studio.model.edits import Edits
@@ -65,6 +81,7 @@ class StudioApp:
 
         self.queue, self.document, self.edits = JobQueue(), Document(), Edits()
         self.router = JobRouter(self.worker, self.queue, self.document, self.edits)
+        self._built = True
         self.session.start_from_model_defaults(self.session["model"])
         self.window.build()
         self._wire()
@@ -129,7 +146,8 @@ class StudioApp:
         w.redoRequested.connect(e.redo)
 
     def _build_gallery(self) -> None:
-        """The gallery dock, its model and their wiring; after the first paint, to open fast."""
+        """The gallery dock, its model and their wiring, then the model's start; after the first
+        paint, to open fast."""
         from studio.model.gallery import GalleryModel
         from studio.ui.gallery_grid import install_drop_opener, reveal_in_file_manager
         from studio.ui.gallery_panel import GalleryPanel
@@ -145,6 +163,7 @@ class StudioApp:
         panel.revealRequested.connect(reveal_in_file_manager)
         model.optionsChanged.connect(self._forget_deleted)  # after a delete, an import, a sync that found changes
         self._canvas_drops = install_drop_opener(self.window.canvas, self.open_path)
+        model.start()
 
     def _forget_deleted(self) -> None:
         from studio.model.recent import missing
@@ -167,7 +186,6 @@ class StudioApp:
         if not self.worker.isRunning():
             self._load_recent()
             self._build_gallery()
-            self.gallery_model.start()
             self.worker.start()
             self.load_model(self.session["model"])
 
@@ -399,12 +417,12 @@ class StudioApp:
         self.worker.stop(0)
         if self.recent_images is not None:
             self.recent_images.stop(0)
-        self.session.set("geometry", bytes(self.window.saveGeometry().toBase64()).decode("ascii"))
+        self.session.set("geometry", self.window.saveGeometry().toBase64().toStdString())
         if self.gallery_model is not None:  # else the saved docks would lose the gallery's place
-            self.session.set("window_state", bytes(self.window.saveState().toBase64()).decode("ascii"))
+            self.session.set("window_state", self.window.saveState().toBase64().toStdString())
         self._save_timer.stop()
         self.session.save()
-        if self.edits is not None:
+        if self._built:
             self.edits.blockSignals(True)  # the window goes first; nothing may redraw it after
             self.edits.history.blockSignals(True)
         if self.gallery_model is not None:
@@ -412,7 +430,8 @@ class StudioApp:
 
 
 def application(argv: list[str] | None = None) -> QApplication:
-    app = QApplication.instance() or QApplication(sys.argv if argv is None else argv)
+    existing = QApplication.instance()
+    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv if argv is None else argv)
     app.setApplicationName("Studio")
     if ICON.exists():
         app.setWindowIcon(QtGui.QIcon(str(ICON)))

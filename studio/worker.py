@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from studio.engine.edit import EditRequest
+    from studio.recipe.schema import Recipe
 
 
 @dataclass(frozen=True)
@@ -46,7 +47,7 @@ class JobResult:
     seed: int
     path: str
     image: QImage = field(repr=False)
-    recipe: object = field(repr=False)
+    recipe: Recipe = field(repr=False)
     elapsed_s: float = 0.0
 
 
@@ -199,7 +200,7 @@ class Worker(QThread):
 
     def _run_job(self, engine, job_id: int, request: GenerateRequest) -> None:
         from studio.engine.edit import EditRequest  # numpy: not on the window's startup path
-        from studio.engine.events import Cancelled, Failed, Finished, ImageDone, Preview, Started, Step
+        from studio.engine.events import Cancelled, EditPreview, Failed, Finished, ImageDone, Preview, Started, Step
         from studio.gallery.files import new_image_path
         from studio.recipe.embed import write_png
 
@@ -211,7 +212,7 @@ class Worker(QThread):
             elif isinstance(event, Step):
                 self.stepDone.emit(job_id, event.index, event.step, event.total, event.step_s)
             elif isinstance(event, Preview):
-                rgb = event.canvas_rgb() if hasattr(event, "canvas_rgb") else event.rgb
+                rgb = event.canvas_rgb() if isinstance(event, EditPreview) else event.rgb
                 self.previewReady.emit(job_id, event.index, event.step, to_qimage(rgb))
             elif isinstance(event, ImageDone):
                 result = event.result

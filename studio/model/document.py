@@ -2,8 +2,13 @@
 
 from __future__ import annotations
 
+from typing import TYPE_CHECKING
+
 from PySide6.QtCore import QObject, Signal
 from PySide6.QtGui import QImage
+
+if TYPE_CHECKING:
+    from studio.recipe.schema import Recipe
 
 
 class Document(QObject):
@@ -15,7 +20,7 @@ class Document(QObject):
         super().__init__(parent)
         self.image: QImage = QImage()
         self.path: str | None = None
-        self.recipe = None
+        self.recipe: Recipe | None = None
         self.is_preview = False
         self.candidates: list = []  # JobResults of the latest batch
         self.frames: dict[tuple[int, int], list[QImage]] = {}  # (job, image) -> previews per step
@@ -42,7 +47,7 @@ class Document(QObject):
         self.candidatesChanged.emit()
         self.open(result.image, result.path, result.recipe, frame_key=(result.job_id, result.index))
 
-    def open(self, image: QImage, path: str | None = None, recipe=None, frame_key=None) -> None:
+    def open(self, image: QImage, path: str | None = None, recipe: Recipe | None = None, frame_key=None) -> None:
         self.image, self.path, self.recipe, self.is_preview = image, path, recipe, False
         self.frame_key = frame_key
         self.imageChanged.emit()

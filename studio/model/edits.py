@@ -151,18 +151,20 @@ class Edits(QObject):
         """The whole canvas, H x W x 3: the base in place, the new area black."""
         import numpy as np
 
+        picture = self._editing()
         width, height = self.size
         canvas = np.zeros((height, width, 3), dtype=np.uint8)
-        canvas[self.base_rect.slices] = self.picture.base
+        canvas[self.base_rect.slices] = picture.base
         return canvas
 
     def job_mask(self) -> np.ndarray:
         """H x W uint8 over the whole canvas: 255 in the new area and wherever the brush painted."""
         import numpy as np
 
+        picture = self._editing()
         width, height = self.size
         mask = np.full((height, width), 255, dtype=np.uint8)
-        mask[self.base_rect.slices] = self.picture.mask if self.picture.mask is not None else 0
+        mask[self.base_rect.slices] = picture.mask if picture.mask is not None else 0
         return mask
 
     def painted_rect(self) -> Rect | None:
@@ -207,7 +209,7 @@ class Edits(QObject):
             mask=self.job_mask(),
             fill=fill,
             kind=self.kind,
-            source=self.picture.path,
+            source=self._editing().path,
             extend=self.extend,
         )
 
@@ -302,7 +304,8 @@ class Edits(QObject):
         self.changed.emit()
         self.framesChanged.emit()
 
-    def _place(self, image: QImage) -> None:
+    def _place(self, image: QImage) -> np.ndarray:
+        """Show `image` (a step preview) where it belongs on the canvas; returns the canvas-sized preview."""
         import numpy as np
 
         width, height = self.size
@@ -315,6 +318,7 @@ class Edits(QObject):
         preview = np.zeros((height, width, 3), np.uint8)
         preview[rect.slices] = to_array(scaled)
         self._preview = preview
+        return preview
 
     def add_candidate(self, job_id: int, image: QImage, result) -> None:
         if job_id != self.job_id or self.picture is None:
@@ -378,8 +382,7 @@ class Edits(QObject):
         saved = self._preview, self._preview_whole
         out = []
         for frame in frames:
-            self._place(frame)
-            out.append(self._blended(self._preview))
+            out.append(self._blended(self._place(frame)))
         self._preview, self._preview_whole = saved
         return out + ([final] if final is not None else [])
 
@@ -462,7 +465,12 @@ class Edits(QObject):
 
     # Inside.
     def _push(self, text: str, after: Picture) -> None:
-        self.history.push(_Change(self, text, self.picture, after))
+        self.history.push(_Change(self, text, self._editing(), after))
+
+    def _editing(self) -> Picture:
+        """The picture, for what only runs while there is one (the callers check `has_image`)."""
+        assert self.picture is not None, "no picture is being edited"
+        return self.picture
 
     def _show(self, picture: Picture | None) -> None:
         self.picture = picture

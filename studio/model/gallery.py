@@ -102,13 +102,14 @@ class GalleryModel(GalleryListing):
         )
 
     def _sync_in_background(self, task: Task) -> SyncReport:
-        first = self._background is None
-        if first:
-            self._background = Gallery(self.data_dir)
-            self._background.purge_trash()  # batches deleted more than 30 days ago
-        report = self._background.sync(progress=task.report, stop=task.stop)
+        background = self._background
+        first = background is None
+        if background is None:
+            background = self._background = Gallery(self.data_dir)
+            background.purge_trash()  # batches deleted more than 30 days ago
+        report = background.sync(progress=task.report, stop=task.stop)
         if first and not task.cancelled:
-            self._background.prune_thumbnails()  # of images gone since the last session
+            background.prune_thumbnails()  # of images gone since the last session
         return report
 
     def _synced(self, report: SyncReport | str) -> None:

@@ -12,28 +12,35 @@ from __future__ import annotations
 import io
 import os
 from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING
 
 from PySide6.QtGui import QImage
 
 from studio.model.pixels import to_qimage
 
+if TYPE_CHECKING:
+    from studio.recipe.schema import Recipe
+
 
 @dataclass(frozen=True)
 class OpenedPicture:
     image: QImage  # upright, RGB888
-    recipe: object | None  # studio Recipe, when the file carries one Studio can use
+    recipe: Recipe | None  # when the file carries one Studio can use
     notes: tuple[str, ...]  # what was skipped while reading it, for the person
 
 
 def read_picture(path: str | os.PathLike, side: int | None = None) -> OpenedPicture:
     """The picture at `path`; with `side`, shrunk to fit a square of that side (a thumbnail)."""
     import numpy as np
+    from PIL import Image
 
     from studio.gallery.pictures import open_picture
     from studio.recipe.dialects import runnable
 
     picture = open_picture(path)
     image = picture.image
+    assert isinstance(image, Image.Image)  # what open_picture opens with
     if side is not None and max(image.size) > side:
         image = image.copy()
         image.thumbnail((side, side))
@@ -66,4 +73,4 @@ def save_steps(path: str | os.PathLike, frames: list, size: tuple[int, int]) -> 
     from studio.gallery.targets import check_target_file
 
     check_target_file(path)
-    save_animation(frames, path, size)
+    save_animation(frames, Path(path), size)
