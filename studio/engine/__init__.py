@@ -1,3 +1,4 @@
+# pyright: standard
 """The engine: text-to-image latent diffusion on diffusers, with no Qt.
 
 Importing this package is cheap: torch and diffusers load only when a model is loaded or

@@ -1,3 +1,4 @@
+# pyright: standard
 """Which device and precision a model runs on: CUDA, then MPS, then CPU, unless told."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# pyright: standard
 """Outpainting and inpainting requests, and the window of the canvas that goes through the model.
 
 An edit job regenerates part of a canvas: the new area after the canvas was grown

@@ -1,3 +1,4 @@
+# pyright: standard
 """The pixel work of an edit job, numpy only: what the new area starts from, how strongly each
 pixel is regenerated, colour matching, and pasting the result back.
 

@@ -1,3 +1,4 @@
+# pyright: standard
 """The run loop of an outpaint or inpaint job (`Engine.run_edit`), on diffusers' inpaint pipeline.
 
 The window around the mask (see `edit.plan_window`) is cut out, its new area pre-filled,

@@ -1,3 +1,4 @@
+# pyright: standard
 """The typed events a job emits while it runs, in order:
 
 Started, then for each image of the batch Step and Preview once per denoising step and

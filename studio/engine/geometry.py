@@ -1,3 +1,4 @@
+# pyright: standard
 """Rectangles of a canvas in pixels: the one rectangle type of the engine and the models.
 
 Widgets turn them into QRects where they draw; everything below them (the edit model, the

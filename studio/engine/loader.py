@@ -1,3 +1,4 @@
+# pyright: standard
 """Loading a checked model into a diffusers pipeline, and keeping one loaded between jobs."""
 
 from __future__ import annotations

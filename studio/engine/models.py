@@ -1,3 +1,4 @@
+# pyright: standard
 """Finding, checking and loading models: a diffusers folder, a cached hub id, or the embedded one.
 
 Everything here works offline: a hub id is looked up in the local Hugging Face cache only.

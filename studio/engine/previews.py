@@ -1,3 +1,4 @@
+# pyright: standard
 """Step previews: the model's current guess of the clean image, drawn without the VAE.
 
 A linear map from latent channels to RGB (plus a bias) approximates the VAE decoder well

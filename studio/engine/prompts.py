@@ -1,3 +1,4 @@
+# pyright: standard
 """Prompts longer than the text encoder takes: encoded in chunks, or the dropped words named.
 
 CLIP reads at most `model_max_length` tokens (77 for Stable Diffusion). A longer prompt is

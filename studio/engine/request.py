@@ -1,3 +1,4 @@
+# pyright: standard
 """The request for one generation job: frozen, complete, and checked when it is made."""
 
 from __future__ import annotations

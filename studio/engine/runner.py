@@ -1,3 +1,4 @@
+# pyright: standard
 """The run loop: one request in, typed events out, stoppable at any step boundary.
 
 `Engine.run(request, on_event, cancel)` loads (or reuses) the request's model, makes each

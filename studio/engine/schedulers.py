@@ -1,3 +1,4 @@
+# pyright: standard
 """The sampler names people know, mapped onto diffusers schedulers.
 
 Each job gets its own scheduler instance built from the model's scheduler config, so

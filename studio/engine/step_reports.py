@@ -1,3 +1,4 @@
+# pyright: standard
 """Reporting each denoising step (a Step, then its Preview) without stalling the GPU.
 
 Reading a tensor back from a GPU waits until everything queued before it has run, and the

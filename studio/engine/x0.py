@@ -1,3 +1,4 @@
+# pyright: standard
 """The model's guess of the clean latents (x0) at each step, for any scheduler.
 
 Most diffusers schedulers return it from `step` (`pred_original_sample`, or `denoised`

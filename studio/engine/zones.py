@@ -1,3 +1,4 @@
+# pyright: standard
 """The zones of an outpaint or inpaint job on a canvas, planned without its pixels.
 
 One plan serves the canvas's overlay while a handle is dragged (what a job on the proposed

@@ -1,3 +1,4 @@
+# pyright: standard
 """Writing a sequence of frames (the steps of one image) as an animated GIF or WebP."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# pyright: standard
 """Exporting gallery images as PNG, JPEG or WebP with their recipe, the way AUTOMATIC1111 does.
 
 PNG gets a `parameters` text chunk (and Studio's own `studio` chunk when the image has

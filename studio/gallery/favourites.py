@@ -1,3 +1,4 @@
+# pyright: standard
 """Favourite images, by file name, in DATA_DIR/favourites.json (apart from the index cache)."""
 
 from __future__ import annotations

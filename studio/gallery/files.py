@@ -1,3 +1,4 @@
+# pyright: standard
 """Names and places of image files in the gallery folder.
 
 A new image's name is claimed atomically: `new_image_path` creates the file, empty, with

@@ -1,3 +1,4 @@
+# pyright: standard
 """The gallery index: an SQLite cache of what the image files say, for fast listing and search.
 
 The files are the truth. The index is rebuilt from them when it is missing, damaged or

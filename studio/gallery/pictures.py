@@ -1,3 +1,4 @@
+# pyright: standard
 """Opening a picture file for its pixels, the one safe way every command uses.
 
 `open_picture` refuses what is not a regular file (a FIFO would hang, a device never ends)

@@ -1,3 +1,4 @@
+# pyright: standard
 """The gallery as one object: its folder of images, the index over them, favourites and trash.
 
 Everything the window and the command line do to the gallery goes through `Gallery`:

@@ -1,3 +1,4 @@
+# pyright: standard
 """Checking where a file is to be written, before the work that makes it is done.
 
 A target must be a regular file (to be replaced) or a new name; a FIFO, a device node, a

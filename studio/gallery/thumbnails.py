@@ -1,3 +1,4 @@
+# pyright: standard
 """The thumbnail cache: small JPEGs of gallery images, keyed by file name, time and size.
 
 A thumbnail is made once (in the background, by whoever asks first) and read from disk

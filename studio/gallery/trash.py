@@ -1,3 +1,4 @@
+# pyright: standard
 """The trash: deleted gallery images wait in DATA_DIR/trash so a delete can be undone.
 
 Each delete is one batch folder named by the time it happened, with a manifest of where

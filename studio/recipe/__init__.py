@@ -1,3 +1,4 @@
+# pyright: standard
 """How an image was made, and how that travels inside image files.
 
 `schema`: the recipe itself, in the request's field names: `Recipe` (what Studio made,

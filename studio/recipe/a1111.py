@@ -1,3 +1,4 @@
+# pyright: standard
 """The AUTOMATIC1111 `parameters` text: the one writer and the one parser.
 
 The text is the prompt, a "Negative prompt:" line, then one line of settings ('Steps: 20,

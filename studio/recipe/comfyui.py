@@ -1,3 +1,4 @@
+# pyright: standard
 """ComfyUI's recipes: the `prompt` text chunk (the API graph that ran) and `workflow` (the editor's nodes).
 
 The sampler node is found, and its inputs followed back through links to the prompt texts,

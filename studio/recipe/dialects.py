@@ -1,3 +1,4 @@
+# pyright: standard
 """Which text of an image file holds its recipe, in which tool's dialect, in order of trust.
 
 Studio's own JSON first, then AUTOMATIC1111/Forge `parameters` (or Fooocus JSON there),

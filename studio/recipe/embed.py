@@ -1,3 +1,4 @@
+# pyright: standard
 """Pictures written with their recipe inside, the way AUTOMATIC1111 does.
 
 A PNG gets the `parameters` text chunk that other tools read and Studio's own `studio`

@@ -1,3 +1,4 @@
+# pyright: standard
 """EXIF, as far as recipes go: the UserComment that carries the AUTOMATIC1111 text in JPEG and
 WebP files (and the ImageDescription some tools use), read from an EXIF block and written
 into one the way AUTOMATIC1111 does.

@@ -1,3 +1,4 @@
+# pyright: standard
 """InvokeAI's recipes: `invokeai_metadata` JSON, and `sd-metadata` of its older versions. `read` never raises."""
 
 from __future__ import annotations

@@ -1,3 +1,4 @@
+# pyright: standard
 """The recipe of an image, in the request's field names.
 
 `Recipe` is what Studio made an image with: the whole request (count 1, its own seed), the

@@ -1,3 +1,4 @@
+# pyright: standard
 """Studio's own recipe format: JSON with the whole request, in the `studio` text chunk.
 
 `encode` writes a `Recipe`, `decode` reads one back whole (or raises ValueError), and `read`

@@ -1,3 +1,4 @@
+# pyright: standard
 """Reading what an image file says about itself, safely: its size and the recipe it carries.
 
 The texts come from PNG text chunks and from the EXIF UserComment (or a comment) in JPEG
