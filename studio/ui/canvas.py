@@ -8,7 +8,9 @@ It only asks for changes (signals); the edit model decides.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPalette
@@ -30,6 +32,9 @@ from studio.ui.overlay import (
     legend_corner,
     legend_size,
 )
+
+if TYPE_CHECKING:
+    from studio.engine.zones import Zones
 
 MIN_ZOOM, MAX_ZOOM = 0.05, 32.0
 EDGE = 24  # widget px: a handle dragged this close to the view's edge (or past it) scrolls the view
@@ -73,7 +78,7 @@ class Canvas(QWidget):
         self._mask: QImage | None = None
         self.tool = "extend"
         self.brush_size = 32  # diameter, canvas px
-        self.zone_planner = None  # (left, top, right, bottom) -> the engine's Zones, or None
+        self.zone_planner: Callable[[tuple[int, int, int, int]], Zones | None] | None = None
         self._resize: _Resize | None = None
         self._stroke: list[QPointF] | None = None
         self._hover: str | None = None

@@ -7,6 +7,7 @@ menus, whose modules and Qt classes cost more to load than the frame itself.
 
 from __future__ import annotations
 
+import os
 import re
 
 # Qt classes by attribute where only the panels use them: each loads (with its many enums)
@@ -55,7 +56,7 @@ class MainWindow(QMainWindow):
         super().__init__(parent)
         self.session = session
         self.built = False
-        self.log_folder = None  # DATA_DIR/logs, for Help > Open log folder
+        self.log_folder: str | os.PathLike | None = None  # DATA_DIR/logs, for Help > Open log folder
         self._painted = False
         self.setWindowTitle("Studio")
         self.setMinimumSize(960, 600)
