@@ -43,7 +43,7 @@ case "$command" in
     ruff check studio tests bench scripts
     ruff format --check studio tests bench scripts
     lint-imports --no-cache
-    pyright
+    pyright -p pyproject.toml  # not a pyrightconfig.json that a parent folder may hold
     ;;
   *)
     echo "usage: ./dev.sh start|test|lint [ARGS...]" >&2
