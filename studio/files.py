@@ -66,13 +66,13 @@ def _write(target: Path, data, times_from, exclusive: bool) -> None:
                 shutil.copyfileobj(data, handle, 1024 * 1024)
             handle.flush()
             os.fsync(handle.fileno())
-        if times_from is not None:
-            source = os.stat(times_from)
-            os.utime(temp_name, ns=(source.st_atime_ns, source.st_mtime_ns))
+        source = os.stat(times_from) if times_from is not None else None
         if exclusive:
             _link_new(temp_name, target)
         else:
             os.replace(temp_name, target)
+        if source is not None:  # only now: a temporary file with old times would look like a stale leftover
+            os.utime(target, ns=(source.st_atime_ns, source.st_mtime_ns))
     except BaseException as exc:
         try:
             os.unlink(temp_name)

@@ -22,7 +22,15 @@ from studio.files import os_error_reason, write_atomic
 from studio.gallery.export import export_format, export_image
 from studio.gallery.favourites import Favourites
 from studio.gallery.files import display_name, fit_name, remove_leftovers
-from studio.gallery.index import FileStamp, GalleryIndex, IndexDamaged, Row, is_gallery_file, list_folder
+from studio.gallery.index import (
+    FileStamp,
+    GalleryIndex,
+    IndexDamaged,
+    IndexWriteError,
+    Row,
+    is_gallery_file,
+    list_folder,
+)
 from studio.gallery.thumbnails import prune, thumbnail_key
 from studio.gallery.trash import Trash, TrashBatch, free_name
 from studio.paths import favourites_path, gallery_dir, gallery_index_path, thumbnail_dir, trash_dir
@@ -220,11 +228,16 @@ class Gallery:
                 self.index.remove([source.name for source, _ in batch.items])
         except IndexDamaged as exc:
             self._recover(exc)
+        except IndexWriteError:  # the files moved all the same: keep the undo; the next sync mends the index
+            log.warning("the gallery index could not be updated after a delete", exc_info=True)
         return batch
 
     def restore(self, batch: TrashBatch) -> list[str]:
         restored = self.trash.restore(batch)
-        self.add_files(restored)
+        try:
+            self.add_files(restored)
+        except IndexWriteError:  # the files are back all the same; the next sync indexes them
+            log.warning("the gallery index could not be updated after a restore", exc_info=True)
         return [p.name for p in restored]
 
     def restore_trash(self) -> list[str]:

@@ -127,4 +127,10 @@ class Trash:
         return self.purge(days=-1)
 
     def count(self) -> int:
-        return sum(sum(1 for p in b.iterdir() if p.name != MANIFEST) for b in self.batches())
+        total = 0
+        for batch in self.batches():
+            try:  # a batch the background purge removes meanwhile counts as empty
+                total += sum(1 for p in batch.iterdir() if p.name != MANIFEST)
+            except OSError:
+                pass
+        return total

@@ -237,7 +237,8 @@ class GalleryModel(GalleryListing):
 
         target = Path(target)
         jobs = []
-        if len(names) == 1 and suffix is None:
+        into_folder = not (len(names) == 1 and suffix is None)  # else `target` is the file the person chose
+        if not into_folder:
             jobs.append((self.path(names[0]), target, self.info(names[0])))
         else:
             for name in names:
@@ -255,7 +256,7 @@ class GalleryModel(GalleryListing):
                 if task.cancelled:
                     break
                 try:
-                    export_image(source, free_name(destination) if len(jobs) > 1 else destination, info)
+                    export_image(source, free_name(destination) if into_folder else destination, info)
                     written += 1
                 except StudioError as exc:
                     errors.append(str(exc))

@@ -6,6 +6,7 @@ import hashlib
 import json
 import os
 import sqlite3
+import time
 
 from studio.gallery.store import Gallery
 from studio.paths import gallery_index_path
@@ -181,3 +182,50 @@ def test_a_gallery_folder_that_cannot_be_read_keeps_what_the_index_knows():
         gallery.close()
     finally:
         subprocess.run(["rm", "-rf", str(base)], check=False)
+
+
+def _index_writes_fail(gallery: Gallery, monkeypatch) -> None:
+    """The index refuses every write from now on, as SQLite does on a full disk."""
+    from studio.gallery.index import IndexWriteError
+
+    def refuse(*_args, **_kwargs):
+        raise IndexWriteError("cannot update the gallery index: database or disk is full")
+
+    monkeypatch.setattr(gallery.index, "remove", refuse)
+    monkeypatch.setattr(gallery, "_record", refuse)
+
+
+def test_a_delete_whose_index_write_fails_can_still_be_undone(data, monkeypatch):
+    folder = data / "gallery"
+    save_studio_png(folder / "a.png", "a lake", seed=1)
+    gallery = Gallery(data)
+    gallery.sync()
+    _index_writes_fail(gallery, monkeypatch)
+    batch = gallery.delete(["a.png"])  # the files moved: the undo must be there
+    assert not (folder / "a.png").exists()
+    assert gallery.restore(batch) == ["a.png"]
+    assert (folder / "a.png").exists()
+    monkeypatch.undo()
+    gallery.sync()
+    assert [row.name for row in gallery.query()] == ["a.png"]
+    gallery.close()
+
+
+def test_a_copy_in_progress_never_looks_like_a_stale_leftover(tmp_path, monkeypatch):
+    """Import keeps the source's times; its temporary file must not carry them before its rename,
+    or another process's clean-up of stale temporary files could take it."""
+    from studio.files import STALE_TEMP_S, write_atomic
+
+    source = tmp_path / "old.png"
+    source.write_bytes(b"a picture from long ago")
+    os.utime(source, (1_000_000_000, 1_000_000_000))
+    ages, rename = [], os.replace
+
+    def watched_replace(temp, target):
+        ages.append(time.time() - os.stat(temp).st_mtime)  # what a clean-up would see at this moment
+        rename(temp, target)
+
+    monkeypatch.setattr(os, "replace", watched_replace)
+    target = write_atomic(tmp_path / "copy.png", source.read_bytes(), times_from=source)
+    assert ages and all(age < STALE_TEMP_S for age in ages)
+    assert target.stat().st_mtime == 1_000_000_000
