@@ -122,6 +122,20 @@ def fill(folder: Path) -> None:
         os.close(fd)
 
 
+def import_source(root: Path) -> Path:
+    """A folder of 40 images to import, made once per run."""
+    source = root / "import-source"
+    if not source.exists():
+        fast_gallery(source, 40, side=96)
+    return source
+
+
+def refused_writes(data: Path, before: dict[Path, str], source: Path, tally: Tally, what: str) -> None:
+    """`generate` and `gallery import` where nothing can be written: each must refuse in one line."""
+    results = [run_studio(GENERATE, data), run_studio(["gallery", "import", str(source)], data)]
+    check(data, before, [r.stderr for r in results], tally, what, refusals(results))
+
+
 def refusals(results: list[subprocess.CompletedProcess]) -> list[str]:
     """What is wrong with how the commands refused: each should exit 1 with one line saying why."""
     return [
@@ -151,9 +165,7 @@ def case_kill_generate(root, rounds, rng, span):
 
 def case_kill_import(root, rounds, rng, span):
     tally = Tally()
-    source = root / "import-source"
-    if not source.exists():
-        fast_gallery(source, 40, side=96)
+    source = import_source(root)
     for index in range(rounds):
         data, before = fresh(root, f"kill-import-{index}")
         err = kill_at_random(["gallery", "import", str(source)], data, span, rng)
@@ -174,9 +186,7 @@ def case_kill_list(root, rounds, rng, span):
 
 def case_enospc(root, rounds, rng, span):
     tally = Tally()
-    source = root / "import-source"
-    if not source.exists():
-        fast_gallery(source, 40, side=96)
+    source = import_source(root)
     for index in range(rounds):
         where = root / f"enospc-{index}"
         try:
@@ -184,8 +194,7 @@ def case_enospc(root, rounds, rng, span):
                 data, before = fresh(where, "data")
                 run_studio(["gallery", "list"], data)  # the index exists before the disk fills
                 fill(where)
-                results = [run_studio(GENERATE, data), run_studio(["gallery", "import", str(source)], data)]
-                check(data, before, [r.stderr for r in results], tally, f"round {index}", refusals(results))
+                refused_writes(data, before, source, tally, f"round {index}")
         except PermissionError as exc:
             tally.skipped = f"tmpfs refused: {exc}"
             break
@@ -194,17 +203,14 @@ def case_enospc(root, rounds, rng, span):
 
 def case_erofs(root, rounds, rng, span):
     tally = Tally()
-    source = root / "import-source"
-    if not source.exists():
-        fast_gallery(source, 40, side=96)
+    source = import_source(root)
     for index in range(rounds):
         data, before = fresh(root, f"erofs-{index}")
         if index % 2:
             run_studio(["gallery", "list"], data)  # every other round the index exists before the folder locks
         try:
             with mounted("ro", data):
-                results = [run_studio(GENERATE, data), run_studio(["gallery", "import", str(source)], data)]
-                check(data, before, [r.stderr for r in results], tally, f"round {index}", refusals(results))
+                refused_writes(data, before, source, tally, f"round {index}")
         except PermissionError as exc:
             tally.skipped = f"read-only bind mount refused: {exc}"
             break
