@@ -95,6 +95,9 @@ def build_parser() -> argparse.ArgumentParser:
 
     add_outpaint_parser(commands, common)
     _gallery_parser(commands, common)
+    from studio.cli_models import add_models_parser
+
+    add_models_parser(commands, common)
     return parser
 
 
@@ -148,6 +151,10 @@ def main(argv: list[str] | None = None) -> int:
             from studio.cli_outpaint import outpaint
 
             return outpaint(args)
+        if args.command == "models":
+            from studio.cli_models import run_models_command
+
+            return run_models_command(args)
     except KeyboardInterrupt:
         print("studio: cancelled", file=sys.stderr)
         return EXIT_CANCELLED

@@ -47,3 +47,18 @@ def favourites_path(base: Path) -> Path:
 def log_dir(base: Path) -> Path:
     """Studio's log files: studio.log (rotated) and crash.log (what a crash left)."""
     return base / "logs"
+
+
+MODEL_KINDS = ("checkpoints", "loras", "embeddings", "vae")
+
+
+def models_dir(base: Path) -> Path:
+    """The models library: one folder per kind (checkpoints, loras, embeddings, vae)."""
+    return base / "models"
+
+
+def model_kind_dir(base: Path, kind: str) -> Path:
+    """The library's own folder for models of `kind` (one of MODEL_KINDS)."""
+    if kind not in MODEL_KINDS:
+        raise ValueError(f"unknown kind of model {kind!r}")
+    return models_dir(base) / kind
