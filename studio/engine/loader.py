@@ -39,19 +39,32 @@ def load_model(info: ModelInfo, device: str | None = None) -> LoadedModel:
     if "safety_checker" in skipped:
         skipped["requires_safety_checker"] = False
     try:
-        pipe = DiffusionPipeline.from_pretrained(
-            info.path, dtype=dtype, use_safetensors=True, local_files_only=True, **skipped
-        )
+        if info.checkpoint is not None:
+            from studio.engine.single_file import load_single_file
+
+            pipe = load_single_file(info, dtype)
+        else:
+            pipe = DiffusionPipeline.from_pretrained(
+                info.path,
+                dtype=dtype,
+                use_safetensors=True,
+                local_files_only=True,
+                variant=info.variant,
+                **skipped,
+            )
         pipe = pipe.to(device)
     except torch.cuda.OutOfMemoryError:
         raise ModelError(f"not enough GPU memory to load {info.ref}") from None
+    except ModelError:
+        raise
     except Exception as exc:
         log.exception("loading the model %s from %s failed", info.ref, info.path)
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ModelError(f"cannot load model {info.ref} from {info.path}: {first_line}") from None
     pipe.set_progress_bar_config(disable=True)
     previewer = LatentPreviewer(_preview_factors(info, pipe))
-    return LoadedModel(info, pipe, device, dtype, previewer, dict(pipe.scheduler.config))
+    scheduler_config = {**dict(pipe.scheduler.config), **info.scheduler_overrides}
+    return LoadedModel(info, pipe, device, dtype, previewer, scheduler_config)
 
 
 def quiet_libraries() -> None:
@@ -67,6 +80,9 @@ def quiet_libraries() -> None:
 
 def _listed(info: ModelInfo, component: str) -> bool:
     import json
+
+    if info.checkpoint is not None:
+        return False
 
     index = json.loads((info.path / "model_index.json").read_text(encoding="utf-8"))
     value = index.get(component)

@@ -152,7 +152,7 @@ def test_errors_are_one_line_without_traceback(tiny_model, args, message):
 def test_missing_model_error(tmp_path):
     result = _studio("generate", "x", "--model", tmp_path / "none")
     assert result.returncode == 1
-    assert result.stderr.strip() == f"studio: error: model folder {tmp_path / 'none'} does not exist"
+    assert result.stderr.strip() == f"studio: error: model {tmp_path / 'none'} does not exist (no such file or folder)"
 
 
 def test_ctrl_c_stops_and_keeps_only_finished_images(tiny_model, tmp_path):

@@ -27,14 +27,14 @@ def test_folder_resolves_with_its_defaults(tiny_model):
 
 
 def test_missing_folder(tmp_path):
-    with pytest.raises(ModelError, match=rf"model folder {tmp_path / 'nothing'} does not exist"):
+    with pytest.raises(ModelError, match=rf"model {tmp_path / 'nothing'} does not exist"):
         resolve_model(str(tmp_path / "nothing"))
 
 
-def test_single_file_checkpoint_is_named(tmp_path):
+def test_a_damaged_single_file_checkpoint_says_so(tmp_path):
     checkpoint = tmp_path / "model.safetensors"
     checkpoint.write_bytes(b"\0" * 16)
-    with pytest.raises(ModelError, match="single-file checkpoint"):
+    with pytest.raises(ModelError, match="damaged: it is not a valid safetensors file"):
         resolve_model(str(checkpoint))
 
 
