@@ -201,7 +201,9 @@ def _candidate(
     made = match_colours(made, job.original, job.match_area)
     canvas = paste(np.asarray(request.image), window, made, job.alpha)
     extra = {**request.recipe_extra(), "window": window.to_dict()}
-    recipe = Recipe(request=own, model_name=model.info.name, kind=request.kind, extra=extra)
+    recipe = Recipe(
+        request=own, model_name=model.info.name, kind=request.kind, extra=extra, model_hash=model.info.short_hash
+    )
     return GeneratedImage(index, own.seed, Image.fromarray(canvas), recipe, time.perf_counter() - began)
 
 

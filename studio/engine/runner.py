@@ -177,7 +177,7 @@ class Engine:
         from PIL import Image
 
         image = Image.fromarray(to_uint8(output.images[0]))
-        recipe = Recipe(request=own, model_name=model.info.name)
+        recipe = Recipe(request=own, model_name=model.info.name, model_hash=model.info.short_hash)
         return GeneratedImage(index, own.seed, image, recipe, time.perf_counter() - reporter.began)
 
 

@@ -45,6 +45,7 @@ def recipe_text(recipe: Recipe) -> str:
         "CFG scale": f"{r.guidance_scale:g}",
         "Seed": r.seed,
         "Size": f"{r.width}x{r.height}",
+        "Model hash": recipe.model_hash or None,
         "Model": recipe.model_name,
         **_edit_settings(recipe.kind, recipe.extra),
         "Version": f"Studio {recipe.version}",
@@ -64,6 +65,7 @@ def found_text(found: FoundRecipe | None) -> str:
         "CFG scale": None if found.guidance_scale is None else f"{found.guidance_scale:g}",
         "Seed": found.seed,
         "Size": f"{found.width}x{found.height}" if found.width and found.height else None,
+        "Model hash": found.model_hash or None,
         "Model": found.model or None,
     }
     return write(found.prompt, found.negative_prompt, settings)
@@ -214,6 +216,7 @@ def read(text: str, strict: bool = False) -> FoundRecipe | None:
         guidance_scale=s.get("CFG scale"),
         scheduler=scheduler_name(s.get("Sampler"), s.get("Schedule type", "")),
         model=s.get("Model", ""),
+        model_hash=s.get("Model hash", ""),
         width=width,
         height=height,
         kind=kind,

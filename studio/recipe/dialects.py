@@ -63,4 +63,11 @@ def runnable(found: FoundRecipe | None, size: tuple[int, int] | None = None) -> 
     if not set(RUNNABLE) <= set(settings):
         return None
     request = GenerateRequest(model=found.model or GenerateRequest().model, **settings)
-    return Recipe(request=request, model_name=found.model, kind=found.kind, version="", extra=found.extra)
+    return Recipe(
+        request=request,
+        model_name=found.model,
+        kind=found.kind,
+        version="",
+        extra=found.extra,
+        model_hash=found.model_hash,
+    )

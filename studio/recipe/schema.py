@@ -33,6 +33,7 @@ class Recipe:
     kind: str = "txt2img"
     version: str = __version__
     extra: dict[str, Any] = field(default_factory=dict)
+    model_hash: str = ""  # the model file's short sha256, as AUTOMATIC1111 writes "Model hash"
 
 
 @dataclass(frozen=True)
@@ -49,6 +50,7 @@ class FoundRecipe:
     width: int | None = None
     height: int | None = None
     model: str = ""  # the model's name as the file gives it
+    model_hash: str = ""  # the model's short hash as the file gives it ("Model hash")
     kind: str = "txt2img"
     extra: dict[str, Any] = field(default_factory=dict)  # what an outpaint or inpaint adds
     parameters: str = ""  # the AUTOMATIC1111-style text as found in the file
@@ -71,6 +73,7 @@ class FoundRecipe:
             width=_int(fields.get("width"), 1, 1 << 20),
             height=_int(fields.get("height"), 1, 1 << 20),
             model=text(fields.get("model")),
+            model_hash=_hash(fields.get("model_hash")),
             kind=text(fields.get("kind")) or "txt2img",
             extra=extra if isinstance(extra, dict) else {},
             parameters=text(fields.get("parameters")),
@@ -174,3 +177,11 @@ def scheduler_name(name: Any, schedule: Any = "") -> str:
     if isinstance(schedule, str) and schedule.lower() == "karras" and name in _KARRAS:
         return _KARRAS[name]
     return name if name in SCHEDULER_NAMES else _SAMPLER_ALIASES.get(name, name)
+
+
+def _hash(value: Any) -> str:
+    """A model hash as hex digits (AUTOMATIC1111's 10, or more), lower case; anything else reads as unknown."""
+    if not isinstance(value, str):
+        return ""
+    value = value.strip().lower()
+    return value if 8 <= len(value) <= 64 and all(c in "0123456789abcdef" for c in value) else ""

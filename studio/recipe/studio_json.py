@@ -24,6 +24,7 @@ def encode(recipe: Recipe) -> str:
         "kind": recipe.kind,
         "studio_version": recipe.version,
         "model_name": recipe.model_name,
+        "model_hash": recipe.model_hash,
         "request": recipe.request.to_dict(),
         "extra": recipe.extra,
     }
@@ -46,6 +47,7 @@ def decode(text: str) -> Recipe:
         kind=str(data.get("kind", "txt2img")),
         version=str(data.get("studio_version", "")),
         extra=extra,
+        model_hash=str(data.get("model_hash", "") or ""),
     )
 
 
@@ -67,6 +69,7 @@ def read(text: str) -> FoundRecipe | None:
         guidance_scale=request.get("guidance_scale"),
         scheduler=request.get("scheduler", ""),
         model=data.get("model_name", "") or request.get("model", ""),
+        model_hash=data.get("model_hash", ""),
         width=request.get("width"),
         height=request.get("height"),
         kind=data.get("kind"),
