@@ -277,3 +277,69 @@ def make_tiny_sdxl_model(folder: str | Path, seed: int = 0, max_length: int = 77
             "defaults": {"steps": 4, "width": 64, "height": 64, "scheduler": "Euler"},
         },
     )
+
+
+def build_tiny_sd2_components(seed: int = 0, width: int = 64, max_length: int = 77, in_channels: int = 4) -> dict:
+    """A seeded tiny SD 2.x (v-prediction; 9 input channels makes it an inpainting one).
+
+    SD 2.x's text encoder is OpenCLIP's, which transformers' CLIPTextModel holds exactly when it
+    uses OpenCLIP's exact GELU (CLIP's own default is quick GELU), so this one does; its UNet uses
+    linear transformer projections and per-block head counts, as SD 2.x's does. A single-file SD 2.x
+    checkpoint carries one transformer layer more than its encoder uses; this encoder has only the
+    layers it uses, and `studio.testing.ldm_layout` writes just those.
+    """
+    import torch
+    from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
+    from transformers import CLIPTextModel
+
+    base = build_tiny_components(seed=seed, width=width, max_length=max_length)
+    torch.manual_seed(seed + 5)
+    text_encoder = CLIPTextModel(tiny_clip_config(base["tokenizer"], hidden_act="gelu"))
+    torch.manual_seed(seed + 6)
+    unet = UNet2DConditionModel(
+        sample_size=width // 8,
+        in_channels=in_channels,
+        out_channels=4,
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32,
+        attention_head_dim=(2, 4),  # pyright: ignore[reportArgumentType]  # typed tuple[int], means any length
+        norm_num_groups=16,
+        use_linear_projection=True,
+    )
+    return {**base, "unet": unet, "text_encoder": text_encoder}
+
+
+def build_tiny_sdxl_single_file_components(seed: int = 0, width: int = 64, max_length: int = 77) -> dict:
+    """A seeded tiny SDXL whose second text encoder is wider than the first (48 against 32) and uses
+    OpenCLIP's exact GELU, as SDXL's OpenCLIP bigG does: diffusers' single-file reader tells the two
+    encoders of a checkpoint apart by their width, which `build_tiny_sdxl_components`' equal ones defeat."""
+    import torch
+    from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
+    from transformers import CLIPTextModelWithProjection
+
+    base = build_tiny_components(seed=seed, width=width, max_length=max_length, prediction_type="epsilon")
+    torch.manual_seed(seed + 7)
+    config = tiny_clip_config(base["tokenizer"], projection_dim=48, hidden_act="gelu")
+    config.hidden_size, config.intermediate_size = 48, 56
+    text_encoder_2 = CLIPTextModelWithProjection(config)
+    torch.manual_seed(seed + 8)
+    unet = UNet2DConditionModel(
+        sample_size=width // 8,
+        in_channels=4,
+        out_channels=4,
+        block_out_channels=(32, 64),
+        layers_per_block=1,
+        down_block_types=("DownBlock2D", "CrossAttnDownBlock2D"),
+        up_block_types=("CrossAttnUpBlock2D", "UpBlock2D"),
+        cross_attention_dim=32 + 48,  # both encoders' hidden states side by side
+        attention_head_dim=8,
+        norm_num_groups=16,
+        use_linear_projection=True,
+        addition_embed_type="text_time",
+        addition_time_embed_dim=8,
+        projection_class_embeddings_input_dim=6 * 8 + 48,  # six size/crop numbers, pooled text
+    )
+    return {**base, "unet": unet, "text_encoder_2": text_encoder_2, "tokenizer_2": base["tokenizer"]}
