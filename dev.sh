@@ -22,6 +22,9 @@ setup() {
     # requirement would pull a multi-GB CUDA build.
     python -c "import torch" 2>/dev/null || python -m pip install -q "torch==2.13.0"
     python -m pip install -q -e ".[test]"
+    # The tests compare Studio's CLIP tokenizer with open_clip's; without its dependencies
+    # (torchvision would pull another torch build).
+    python -m pip install -q --no-deps "open-clip-torch==3.3.0"
     echo "$want" > "$stamp"
   fi
 }
