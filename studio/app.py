@@ -87,7 +87,7 @@ class StudioApp:
         self._wire()
         self._restore_state()
         self.window.canvas.firstPainted.connect(self._start_worker)
-        self.window.model_status.setText("Loading model…")
+        self.window.show_model_state(f"Loading {model_name(self.session['model'])}…", busy=True)
 
     def _wire(self) -> None:
         w, s, q, d, r, worker = self.window, self.session, self.queue, self.document, self.router, self.worker
@@ -106,7 +106,7 @@ class StudioApp:
         w.timeline.scrubbed.connect(r.show_frame)
         s.changed.connect(self._session_changed)
 
-        worker.modelLoading.connect(lambda ref: w.model_status.setText("Loading model…"))
+        worker.modelLoading.connect(lambda ref: w.show_model_state(f"Loading {model_name(ref)}…", busy=True))
         worker.modelLoaded.connect(self._model_loaded)
         worker.modelFailed.connect(self._model_failed)
         r.started.connect(self._job_started)
@@ -190,7 +190,7 @@ class StudioApp:
             self.load_model(self.session["model"])
 
     def load_model(self, ref: str) -> None:
-        self.window.model_status.setText("Loading model…")
+        self.window.show_model_state(f"Loading {model_name(ref)}…", busy=True)
         self.worker.load_model(ref)
 
     # What the person asks for.
@@ -349,9 +349,8 @@ class StudioApp:
     def _model_loaded(self, ref: str, defaults) -> None:
         self._loaded_model = ref
         if ref != self.session["model"]:
-            return
-        name = "Studio landscape (embedded)" if ref == "embedded" else Path(ref).name or ref
-        self.window.model_status.setText(f"Model: {name} · ready")
+            return  # another model was chosen meanwhile; its load follows
+        self.window.show_model_state(f"Model: {model_name(ref)} · ready")
         from studio.engine.edit import native_side
 
         self.edits.native = native_side(defaults)
@@ -359,9 +358,16 @@ class StudioApp:
         self.session.start_from_model_defaults(ref, defaults)
 
     def _model_failed(self, ref: str, message: str) -> None:
-        self._loaded_model = None
-        self.window.model_status.setText("No model loaded")
+        """Say why; the model that worked before is chosen again (and loaded again, if the failed load
+        had already let it go), so the person can go on with it."""
+        previous, self._loaded_model = self._loaded_model, None
         self.window.show_error(message)
+        if ref != self.session["model"]:
+            return  # another model was chosen meanwhile; its load follows
+        if previous is None or previous == ref:
+            self.window.show_model_state("No model loaded")
+            return
+        self.session.set("model", previous)  # reloads it (see _session_changed)
 
     def _job_started(self, total_steps: int) -> None:
         self.window.stack.setCurrentWidget(self.window.canvas)
@@ -427,6 +433,13 @@ class StudioApp:
             self.edits.history.blockSignals(True)
         if self.gallery_model is not None:
             self.gallery_model.close()
+
+
+def model_name(ref: str) -> str:
+    """A model as the status bar names it: the embedded one in words, a library name as it is, a path by its last part."""
+    if ref == "embedded":
+        return "Studio landscape (embedded)"
+    return Path(ref).name or ref
 
 
 def application(argv: list[str] | None = None) -> QApplication:

@@ -49,6 +49,7 @@ class MainWindow(QMainWindow):
     undoRequested = Signal()
     redoRequested = Signal()
     themeToggled = Signal(bool)
+    modelsRequested = Signal()  # Models > Manage models…
     closing = Signal()
     firstPainted = Signal()  # the frame is on screen; build() may follow
 
@@ -111,6 +112,12 @@ class MainWindow(QMainWindow):
         self.progress.setObjectName("progress")
         self.progress.setFormat("Ready")
         self.progress.setValue(0)
+        self.model_busy = QProgressBar()  # while a model loads: no percentage to show, only that it works
+        self.model_busy.setRange(0, 0)
+        self.model_busy.setTextVisible(False)
+        self.model_busy.setFixedSize(80, 10)
+        self.model_busy.setVisible(False)
+        self.statusBar().addWidget(self.model_busy)
         self.timeline = Timeline()
         self.recent = RecentStrip()
 
@@ -175,6 +182,14 @@ class MainWindow(QMainWindow):
         self._action(edit, "&Extend tool", "X", lambda: self.edit_bar.set_tool("extend"))
         self._action(edit, "&Brush", "B", lambda: self.edit_bar.set_tool("brush"))
         self._action(edit, "&Eraser", "E", lambda: self.edit_bar.set_tool("eraser"))
+        models = bar.addMenu("&Models")
+        self._action(
+            models,
+            "&Manage models…",
+            None,
+            self.modelsRequested,
+            "The models you have: add, download, remove, defaults",
+        )
         view = self.view_menu = bar.addMenu("&View")
         self._action(view, "&Fit to window", "Ctrl+0", self.show_canvas_fit)
         self._action(view, "&Actual size", "Ctrl+1", self.canvas.actual_size)
@@ -224,6 +239,12 @@ class MainWindow(QMainWindow):
     def show_canvas_fit(self) -> None:
         self.stack.setCurrentWidget(self.canvas)
         self.canvas.fit()
+
+    def show_model_state(self, text: str, busy: bool = False) -> None:
+        """The status bar's model line; `busy` shows the moving bar of a load in progress."""
+        self.model_status.setText(text)
+        if self.built:
+            self.model_busy.setVisible(busy)
 
     def show_error(self, message: str) -> None:
         """One line over the canvas and in the status bar ("" hides it)."""
