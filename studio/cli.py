@@ -23,6 +23,7 @@ import traceback
 from pathlib import Path
 
 from studio import __version__
+from studio.cli_common import add_prediction_option, save_prediction
 from studio.cli_gallery import printable
 from studio.engine.request import EMBEDDED_MODEL, MAX_SEED
 from studio.errors import RequestError, StudioError
@@ -83,7 +84,8 @@ def build_parser() -> argparse.ArgumentParser:
         "--model",
         default=EMBEDDED_MODEL,
         metavar="PATH_OR_ID",
-        help="a diffusers folder, a cached Hugging Face repo id, or 'embedded' (default)",
+        help="a model in the library (by name or hash), a .safetensors checkpoint, a diffusers folder, "
+        "a cached Hugging Face repo id, or 'embedded' (default)",
     )
     where = generate.add_mutually_exclusive_group()
     where.add_argument("--out", metavar="FILE", help="write the one image to FILE")
@@ -91,6 +93,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--prompts-file", metavar="FILE", help="one prompt per line; the model loads once for all")
     generate.add_argument("--json", action="store_true", help="print one JSON object per image on stdout")
     generate.add_argument("--no-previews", action="store_true", help=argparse.SUPPRESS)
+    add_prediction_option(generate)
     from studio.cli_outpaint import add_outpaint_parser
 
     add_outpaint_parser(commands, common)
@@ -140,6 +143,11 @@ def main(argv: list[str] | None = None) -> int:
     from studio.paths import data_dir
 
     setup_logging(data_dir(args.data_dir), create=False, quiet=True)  # stderr stays the command's own lines
+    if args.command in ("generate", "outpaint", "models"):
+        from studio.engine.models import use_model_finder
+        from studio.library.catalog import Library
+
+        use_model_finder(Library(data_dir(args.data_dir)).finder)  # --model NAME: a name in the library
     try:
         if args.command == "generate":
             return generate(args)
@@ -249,6 +257,7 @@ def generate(args) -> int:
         check_targets([Path(args.out)])
     else:
         check_targets([], out_dir, "--out-dir" if args.out_dir else "the gallery folder")
+    save_prediction(args, args.model)
     info = resolve_model(args.model)
     seed = args.seed if args.seed is not None else secrets.randbelow(MAX_SEED + 1)
     requests = [

@@ -19,6 +19,7 @@ import threading
 import time
 from pathlib import Path
 
+from studio.cli_common import add_prediction_option, save_prediction
 from studio.cli_gallery import printable
 from studio.engine.edit import FILLS
 from studio.engine.request import EMBEDDED_MODEL, MAX_SEED
@@ -58,6 +59,7 @@ def add_outpaint_parser(commands, common: argparse.ArgumentParser) -> None:
         "--out", required=True, metavar="FILE", help="where to write the result (FILE-1.png, ... for several)"
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object per candidate on stdout")
+    add_prediction_option(parser)
 
 
 def output_paths(out: str, count: int) -> list[Path]:
@@ -86,7 +88,8 @@ def outpaint(args) -> int:
     picture = open_picture(args.image, max_pixels=MAX_PIXELS, too_large="the engine's maximum canvas; crop it first")
     for note in picture.notes:
         print(f"studio: warning: {printable(f'{args.image}: {note}')}", file=sys.stderr)
-    model, warning = (args.model, "") if args.model else _recipe_model(picture.model, args.data_dir)
+    model, warning = (args.model, "") if args.model else _recipe_model(picture.model, args.data_dir, picture.model_hash)
+    save_prediction(args, model)
     info = resolve_model(model)
     seed = args.seed if args.seed is not None else secrets.randbelow(MAX_SEED + 1)
     canvas, mask = extend_canvas(picture.pixels(), *extension)
@@ -153,16 +156,23 @@ def outpaint(args) -> int:
     return 0
 
 
-def _recipe_model(ref: str, data: str | None) -> tuple[str, str]:
+def _recipe_model(ref: str, data: str | None, model_hash: str = "") -> tuple[str, str]:
     """The model to use for IMAGE, and a warning when it is not the one its recipe names.
 
     A picture may come from anywhere, so the model its recipe names is used only when it is
-    in Studio's model list (the ones the person added) and can be used; else the embedded one."""
+    in Studio's model list or the models library and can be used; else the embedded one. The
+    recipe's model hash finds a library model first, whatever it is called now."""
     from studio.engine.models import resolve_model
+    from studio.library.catalog import Library
+    from studio.paths import data_dir
 
+    library = Library(data_dir(data))
+    found = library.find(model_hash) if model_hash else None
+    if found is not None and not found.problem:
+        return found.name, ""
     if not ref or ref == EMBEDDED_MODEL:
         return EMBEDDED_MODEL, ""
-    if not in_library(ref, data):
+    if not in_library(ref, data) and library.find(ref) is None:
         return EMBEDDED_MODEL, (
             f"the image's recipe names model {ref}, which is not in Studio's model list; "
             f"using the embedded model (pass --model to choose one)"

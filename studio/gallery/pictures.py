@@ -82,6 +82,11 @@ class Picture:
                 pass
         return self.recipe.model
 
+    @property
+    def model_hash(self) -> str:
+        """The short hash of the model the recipe names ("" when it gives none)."""
+        return self.recipe.model_hash if self.recipe else ""
+
 
 def check_picture_file(path: str | os.PathLike) -> None:
     """Raise PictureError unless `path` is an existing regular file (links followed)."""

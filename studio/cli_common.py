@@ -1,0 +1,23 @@
+"""Options that several commands share: the prediction a model is run with (saved per model)."""
+
+from __future__ import annotations
+
+
+def add_prediction_option(parser) -> None:
+    parser.add_argument(
+        "--prediction",
+        choices=("v", "epsilon", "auto"),
+        help="what the model predicts, when its file does not say rightly (SD 2.x); saved for this model "
+        "in the models library (auto: what the file says)",
+    )
+
+
+def save_prediction(args, model: str) -> None:
+    """Save --prediction for `model` in the library, so the window and later commands use it too."""
+    choice = getattr(args, "prediction", None)
+    if not choice:
+        return
+    from studio.library.catalog import Library
+    from studio.paths import data_dir
+
+    Library(data_dir(args.data_dir)).set_prediction(model, choice)
