@@ -62,9 +62,21 @@ def test_outpaint_finds_the_recipes_model_by_hash_under_its_new_name(tmp_path, c
     picture = tmp_path / "old.png"
     recipe = Recipe(GenerateRequest(prompt="a lake", width=64, height=64), "a name it had once", model_hash=sha[:10])
     write_png(picture, Image.fromarray(np.full((64, 64, 3), 120, np.uint8)), recipe)
+    out_file = str(tmp_path / "wide.png")
     status = main(
-        ["outpaint", str(picture), "--right", "16", "--steps", "2", "--out", str(tmp_path / "wide.png"), "--json"]
-        + ["--data-dir", str(data)]
+        [
+            "outpaint",
+            str(picture),
+            "--right",
+            "16",
+            "--steps",
+            "2",
+            "--out",
+            out_file,
+            "--json",
+            "--data-dir",
+            str(data),
+        ]
     )
     out = capsys.readouterr()
     assert status == 0, out.err
