@@ -47,6 +47,9 @@ def recipe_text(recipe: Recipe) -> str:
         "Size": f"{r.width}x{r.height}",
         "Model hash": recipe.model_hash or None,
         "Model": recipe.model_name,
+        "VAE hash": recipe.vae_hash or None,
+        "VAE": recipe.vae or None,
+        "Lora hashes": lora_text(recipe.lora_hashes),
         **_edit_settings(recipe.kind, recipe.extra),
         "Version": f"Studio {recipe.version}",
     }
@@ -67,8 +70,16 @@ def found_text(found: FoundRecipe | None) -> str:
         "Size": f"{found.width}x{found.height}" if found.width and found.height else None,
         "Model hash": found.model_hash or None,
         "Model": found.model or None,
+        "VAE hash": found.vae_hash or None,
+        "VAE": found.vae or None,
+        "Lora hashes": lora_text(found.lora_hashes),
     }
     return write(found.prompt, found.negative_prompt, settings)
+
+
+def lora_text(pairs) -> str | None:
+    """AUTOMATIC1111's "Lora hashes" value: "name: hash, name: hash" (None when there are none)."""
+    return ", ".join(f"{name}: {digest}" for name, digest in pairs) or None
 
 
 def _quote(value: str) -> str:
@@ -217,6 +228,9 @@ def read(text: str, strict: bool = False) -> FoundRecipe | None:
         scheduler=scheduler_name(s.get("Sampler"), s.get("Schedule type", "")),
         model=s.get("Model", ""),
         model_hash=s.get("Model hash", ""),
+        lora_hashes=s.get("Lora hashes", ""),
+        vae=s.get("VAE", ""),
+        vae_hash=s.get("VAE hash", ""),
         width=width,
         height=height,
         kind=kind,

@@ -70,4 +70,7 @@ def runnable(found: FoundRecipe | None, size: tuple[int, int] | None = None) -> 
         version="",
         extra=found.extra,
         model_hash=found.model_hash,
+        lora_hashes=found.lora_hashes,
+        vae=found.vae,
+        vae_hash=found.vae_hash,
     )

@@ -34,6 +34,9 @@ class Recipe:
     version: str = __version__
     extra: dict[str, Any] = field(default_factory=dict)
     model_hash: str = ""  # the model file's short sha256, as AUTOMATIC1111 writes "Model hash"
+    lora_hashes: tuple[tuple[str, str], ...] = ()  # (name, short hash) of each LoRA the prompt used
+    vae: str = ""  # the VAE chosen instead of the model's own ("" = the model's)
+    vae_hash: str = ""
 
 
 @dataclass(frozen=True)
@@ -51,6 +54,9 @@ class FoundRecipe:
     height: int | None = None
     model: str = ""  # the model's name as the file gives it
     model_hash: str = ""  # the model's short hash as the file gives it ("Model hash")
+    lora_hashes: tuple[tuple[str, str], ...] = ()  # (name, short hash) as "Lora hashes" gives them
+    vae: str = ""
+    vae_hash: str = ""
     kind: str = "txt2img"
     extra: dict[str, Any] = field(default_factory=dict)  # what an outpaint or inpaint adds
     parameters: str = ""  # the AUTOMATIC1111-style text as found in the file
@@ -74,6 +80,9 @@ class FoundRecipe:
             height=_int(fields.get("height"), 1, 1 << 20),
             model=text(fields.get("model")),
             model_hash=_hash(fields.get("model_hash")),
+            lora_hashes=lora_pairs(fields.get("lora_hashes")),
+            vae=text(fields.get("vae")),
+            vae_hash=_hash(fields.get("vae_hash")),
             kind=text(fields.get("kind")) or "txt2img",
             extra=extra if isinstance(extra, dict) else {},
             parameters=text(fields.get("parameters")),
@@ -185,3 +194,17 @@ def _hash(value: Any) -> str:
         return ""
     value = value.strip().lower()
     return value if 8 <= len(value) <= 64 and all(c in "0123456789abcdef" for c in value) else ""
+
+
+def lora_pairs(value: Any) -> tuple[tuple[str, str], ...]:
+    """(name, short hash) pairs from a list of pairs or AUTOMATIC1111's "name: hash, name: hash" text;
+    a pair whose hash is not hex keeps its name with hash ""."""
+    if isinstance(value, str):
+        value = [part.rsplit(":", 1) for part in value.split(",") if ":" in part]
+    if not isinstance(value, (list, tuple)):
+        return ()
+    pairs = []
+    for item in value[:100]:
+        if isinstance(item, (list, tuple)) and len(item) == 2 and isinstance(item[0], str) and item[0].strip():
+            pairs.append((item[0].strip(), _hash(item[1])))
+    return tuple(pairs)

@@ -12,7 +12,7 @@ import json
 from typing import Any
 
 from studio.engine.request import GenerateRequest
-from studio.recipe.schema import FoundRecipe, Recipe
+from studio.recipe.schema import FoundRecipe, Recipe, lora_pairs
 
 STUDIO_KEY = "studio"
 RECIPE_FORMAT = 1
@@ -25,6 +25,9 @@ def encode(recipe: Recipe) -> str:
         "studio_version": recipe.version,
         "model_name": recipe.model_name,
         "model_hash": recipe.model_hash,
+        "lora_hashes": [list(pair) for pair in recipe.lora_hashes],
+        "vae": recipe.vae,
+        "vae_hash": recipe.vae_hash,
         "request": recipe.request.to_dict(),
         "extra": recipe.extra,
     }
@@ -48,6 +51,9 @@ def decode(text: str) -> Recipe:
         version=str(data.get("studio_version", "")),
         extra=extra,
         model_hash=str(data.get("model_hash", "") or ""),
+        lora_hashes=lora_pairs(data.get("lora_hashes")),
+        vae=str(data.get("vae", "") or ""),
+        vae_hash=str(data.get("vae_hash", "") or ""),
     )
 
 
@@ -70,6 +76,9 @@ def read(text: str) -> FoundRecipe | None:
         scheduler=request.get("scheduler", ""),
         model=data.get("model_name", "") or request.get("model", ""),
         model_hash=data.get("model_hash", ""),
+        lora_hashes=data.get("lora_hashes"),
+        vae=data.get("vae", ""),
+        vae_hash=data.get("vae_hash", ""),
         width=request.get("width"),
         height=request.get("height"),
         kind=data.get("kind"),

@@ -44,3 +44,21 @@ def test_studio_json_round_trips_the_hash():
     recipe = Recipe(REQUEST, "m", model_hash="0123456789")
     assert studio_json.decode(studio_json.encode(recipe)).model_hash == "0123456789"
     assert studio_json.read(studio_json.encode(recipe)).model_hash == "0123456789"
+
+
+def test_lora_and_vae_hashes_are_written_and_read_as_automatic1111_does():
+    recipe = Recipe(
+        REQUEST,
+        "m",
+        lora_hashes=(("watercolor", "a1b2c3d4e5f6"), ("ink", "00ff00ff00ff")),
+        vae="sdxl_vae",
+        vae_hash="235745af8d",
+    )
+    text = a1111.recipe_text(recipe)
+    assert 'Lora hashes: "watercolor: a1b2c3d4e5f6, ink: 00ff00ff00ff"' in text
+    assert "VAE hash: 235745af8d, VAE: sdxl_vae" in text
+    found = a1111.read(text)
+    assert found.lora_hashes == recipe.lora_hashes and (found.vae, found.vae_hash) == ("sdxl_vae", "235745af8d")
+    back = studio_json.decode(studio_json.encode(recipe))
+    assert (back.lora_hashes, back.vae, back.vae_hash) == (recipe.lora_hashes, "sdxl_vae", "235745af8d")
+    assert a1111.read(text.replace("a1b2c3d4e5f6", "zz")).lora_hashes[0] == ("watercolor", "")
