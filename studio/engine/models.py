@@ -113,6 +113,22 @@ def use_model_finder(finder: ModelFinder | None) -> None:
     _finder = finder
 
 
+# (kind, name) -> (path, short hash): "loras", "embeddings" or "vae" files the library holds.
+ResourceFinder = Callable[[str, str], "tuple[Path, str] | None"]
+_resource_finder: ResourceFinder | None = None
+
+
+def use_resource_finder(finder: ResourceFinder | None) -> None:
+    """Let `finder` find LoRAs, embeddings and VAEs by name (the models library does)."""
+    global _resource_finder
+    _resource_finder = finder
+
+
+def find_resource(kind: str, name: str) -> tuple[Path, str] | None:
+    """The file (or folder) of the LoRA, embedding or VAE called `name`, with its short hash; None when unknown."""
+    return _resource_finder(kind, name) if _resource_finder is not None else None
+
+
 def embedded_model_path() -> Path:
     return EMBEDDED_PATH
 
