@@ -26,7 +26,7 @@ from studio.testing.tiny_model import (
 )
 
 
-def build_tiny_sdxl_two_widths(seed: int) -> dict:
+def build_tiny_sdxl_two_widths(seed: int, in_channels: int = 4) -> dict:
     """A tiny SDXL whose two text encoders differ in width, as SDXL's do (768 and 1280): diffusers'
     reader tells the two apart by that width, so same-width encoders would be read into one slot."""
     from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
@@ -52,7 +52,7 @@ def build_tiny_sdxl_two_widths(seed: int) -> dict:
     torch.manual_seed(seed + 8)
     unet = UNet2DConditionModel(
         sample_size=8,
-        in_channels=4,
+        in_channels=in_channels,
         out_channels=4,
         block_out_channels=(32, 64),
         layers_per_block=1,
@@ -73,7 +73,9 @@ BUILDERS = {
     "sd1": lambda: build_tiny_components(seed=11, prediction_type="epsilon"),
     "sd1-inpaint": lambda: build_tiny_components(seed=12, in_channels=9, prediction_type="epsilon"),
     "sd2": lambda: build_tiny_sd2_components(seed=13),
+    "sd2-inpaint": lambda: build_tiny_sd2_components(seed=15, in_channels=9),
     "sdxl": lambda: build_tiny_sdxl_two_widths(seed=14),
+    "sdxl-inpaint": lambda: build_tiny_sdxl_two_widths(seed=16, in_channels=9),
 }
 PARTS = ("unet", "vae", "text_encoder", "text_encoder_2")
 
