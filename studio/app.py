@@ -31,8 +31,10 @@ if TYPE_CHECKING:  # built after the first paint, and imported there
     from studio.model.gallery import GalleryModel
     from studio.model.job_router import JobRouter
     from studio.model.jobs import JobQueue
+    from studio.model.models_library import ModelsLibrary
     from studio.model.recent import RecentImages
     from studio.ui.gallery_panel import GalleryPanel
+    from studio.ui.models_dialog import ModelsDialog
 
 ICON = Path(__file__).resolve().parents[1] / "assets" / "icons" / "studio.svg"
 RECENT_ON_START = 40
@@ -54,6 +56,8 @@ class StudioApp:
         self.document: Document
         self.edits: Edits
         self.router: JobRouter
+        self.models: ModelsLibrary
+        self.models_dialog: ModelsDialog | None = None  # built when first opened
         self._built = False
         self.worker = Worker(self.gallery, device=device)
         self.window = MainWindow(self.session)
@@ -79,6 +83,7 @@ class StudioApp:
         from studio.model.job_router import JobRouter
         from studio.model.jobs import JobQueue
 
+        self._open_library()
         self.queue, self.document, self.edits = JobQueue(), Document(), Edits()
         self.router = JobRouter(self.worker, self.queue, self.document, self.edits)
         self._built = True
@@ -95,7 +100,8 @@ class StudioApp:
         w.cancelRequested.connect(r.cancel)
         w.controls.removeJobRequested.connect(r.remove)
         w.controls.reuseSeedRequested.connect(self.reuse_last_seed)
-        w.controls.addModelRequested.connect(self.add_model)
+        w.controls.addModelRequested.connect(self.show_models)
+        w.modelsRequested.connect(self.show_models)
         w.openRequested.connect(self.open_image)
         w.saveAsRequested.connect(self.save_as)
         w.exportAnimationRequested.connect(self.export_animation)
@@ -271,10 +277,33 @@ class StudioApp:
         if self.document.recipe is not None:
             self.session.apply_request(self.document.recipe.request)
 
-    def add_model(self) -> None:
-        folder = QtWidgets.QFileDialog.getExistingDirectory(self.window, "Add a diffusers model folder")
-        if folder:
-            self.add_model_folder(folder)
+    def _open_library(self) -> None:
+        """The models library: its names work as model refs in the worker, its checkpoints fill the picker."""
+        from studio.engine.models import use_model_finder
+        from studio.model.models_library import ModelsLibrary
+
+        self.models = ModelsLibrary(self.data)
+        use_model_finder(self.models.library.finder)
+        self.models.changed.connect(self._library_changed)
+        self.models.failed.connect(self.window.show_error)
+        self.models.refresh()
+
+    def _library_changed(self) -> None:
+        checkpoints = [e for e in self.models.entries("checkpoints") if not e.problem]
+        self.window.controls.set_library(
+            [(e.name, f"{e.path}\n{e.description}" if e.description else str(e.path)) for e in checkpoints]
+        )
+
+    def show_models(self) -> None:
+        """Models › Manage models… (and the Add… button beside the picker)."""
+        if self.models_dialog is None:
+            from studio.ui.models_dialog import ModelsDialog
+
+            self.models_dialog = ModelsDialog(self.models, self.window)
+            self.models_dialog.useRequested.connect(lambda name: self.session.set("model", name))
+        self.models_dialog.show()
+        self.models_dialog.raise_()
+        self.models_dialog.activateWindow()
 
     def add_model_folder(self, folder: str) -> None:
         self.session.remember_model(folder)
@@ -351,6 +380,9 @@ class StudioApp:
         if ref != self.session["model"]:
             return  # another model was chosen meanwhile; its load follows
         self.window.show_model_state(f"Model: {model_name(ref)} · ready")
+        entry = self.models.entry(ref)
+        if entry is not None and not entry.short_hash:  # for the recipes of the images to come
+            self.models.hash_model(entry)
         from studio.engine.edit import native_side
 
         self.edits.native = native_side(defaults)
@@ -433,6 +465,11 @@ class StudioApp:
             self.edits.history.blockSignals(True)
         if self.gallery_model is not None:
             self.gallery_model.close()
+        if self._built:
+            from studio.engine.models import use_model_finder
+
+            self.models.close()
+            use_model_finder(None)
 
 
 def model_name(ref: str) -> str:

@@ -66,6 +66,7 @@ class Controls(QWidget):
         self.session = session
         self._updating = False
         self._base = 128
+        self._library: list[tuple[str, str]] = []  # the library's checkpoints: (name, tooltip)
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 12, 12, 12)
         layout.setSpacing(8)
@@ -96,9 +97,9 @@ class Controls(QWidget):
         layout.addWidget(_section("Model"))
         model_row = QHBoxLayout()
         self.model = QComboBox()
-        self.model.setToolTip("The model that draws; add any diffusers folder")
+        self.model.setToolTip("The model that draws: the embedded one, or one from your models library")
         self.add_model = QPushButton("Add…")
-        self.add_model.setToolTip("Add a diffusers model folder")
+        self.add_model.setToolTip("Add a model: a .safetensors checkpoint, a diffusers folder, or a download")
         model_row.addWidget(self.model, 1)
         model_row.addWidget(self.add_model)
         layout.addLayout(model_row)
@@ -245,17 +246,36 @@ class Controls(QWidget):
             self._updating = False
 
     def _fill_models(self) -> None:
+        """The embedded model, the library's checkpoints by name, then the folders added before the library."""
         s = self.session
-        refs = [EMBEDDED_MODEL, *s["models"]]
-        if s["model"] not in refs:
-            refs.append(s["model"])
-        labels = ["Studio landscape (embedded)" if r == EMBEDDED_MODEL else r.rstrip("/").split("/")[-1] for r in refs]
-        if [self.model.itemData(i) for i in range(self.model.count())] != refs:
+        models = [(EMBEDDED_MODEL, "Studio landscape (embedded)", "The small landscape model that comes with Studio")]
+        models += [(name, name, tip) for name, tip in self._library]
+        known = {ref for ref, _, _ in models}
+        for ref in [*s["models"], s["model"]]:
+            if ref not in known:
+                known.add(ref)
+                models.append((ref, ref.rstrip("/").split("/")[-1] or ref, ref))
+        shown = [
+            (self.model.itemData(i), self.model.itemText(i), self.model.itemData(i, Qt.ItemDataRole.ToolTipRole))
+            for i in range(self.model.count())
+        ]
+        if shown != models:
             self.model.clear()
-            for label, ref in zip(labels, refs):
+            for ref, label, tip in models:
                 self.model.addItem(label, ref)
-                self.model.setItemData(self.model.count() - 1, ref, Qt.ItemDataRole.ToolTipRole)
-        self.model.setCurrentIndex(refs.index(s["model"]))
+                self.model.setItemData(self.model.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
+        self.model.setCurrentIndex([ref for ref, _, _ in models].index(s["model"]))
+
+    def set_library(self, models: list[tuple[str, str]]) -> None:
+        """The library's checkpoints for the picker: (name, tooltip) each."""
+        if models == self._library:
+            return
+        self._library = list(models)
+        self._updating = True
+        try:
+            self._fill_models()
+        finally:
+            self._updating = False
 
     def _fill_sizes(self) -> None:
         s = self.session
