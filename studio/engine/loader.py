@@ -6,7 +6,7 @@ from __future__ import annotations
 import gc
 import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 from studio.engine.devices import dtype_for, pick_device
@@ -25,6 +25,8 @@ class LoadedModel:
     dtype: Any
     previewer: LatentPreviewer
     scheduler_config: dict  # as the model was saved; every job's scheduler starts from it
+    # LoRA adapters loaded into the pipeline (see engine.loras): (file, mtime_ns, size) -> adapter name
+    loras: dict[tuple[str, int, int], str] = field(default_factory=dict)
 
 
 def load_model(info: ModelInfo, device: str | None = None) -> LoadedModel:
