@@ -32,6 +32,7 @@ def config_folder_for(name: str) -> Path:
 def load_single_file(info: ModelInfo, dtype) -> Any:
     """The pipeline of checkpoint `info` (its `checkpoint` set), on the CPU in `dtype`."""
     import diffusers
+    from diffusers.schedulers.scheduling_euler_discrete import EulerDiscreteScheduler
     from transformers import CLIPTokenizer
 
     from studio.engine.model_configs import load_tokenizer
@@ -43,9 +44,9 @@ def load_single_file(info: ModelInfo, dtype) -> Any:
     for slot, kind in zip(("tokenizer", "tokenizer_2"), _TOKENIZERS[checkpoint.family], strict=False):
         own = folder / slot
         components[slot] = CLIPTokenizer.from_pretrained(own) if own.is_dir() else load_tokenizer(kind)
-    scheduler_class = diffusers.EulerDiscreteScheduler
-    config = scheduler_class.load_config(str(folder), subfolder="scheduler", local_files_only=True)
-    components["scheduler"] = scheduler_class.from_config(config, **info.scheduler_overrides)
+    config = EulerDiscreteScheduler.load_config(str(folder), subfolder="scheduler", local_files_only=True)
+    assert isinstance(config, dict)
+    components["scheduler"] = EulerDiscreteScheduler.from_config(config, **info.scheduler_overrides)
     if checkpoint.family == "sdxl":
         components.update(image_encoder=None, feature_extractor=None)
     else:
