@@ -279,11 +279,13 @@ class StudioApp:
 
     def _open_library(self) -> None:
         """The models library: its names work as model refs in the worker, its checkpoints fill the picker."""
-        from studio.engine.models import use_model_finder
+        from studio.engine.models import use_model_finder, use_resource_finder
+        from studio.library.resources import resource_finder
         from studio.model.models_library import ModelsLibrary
 
         self.models = ModelsLibrary(self.data)
         use_model_finder(self.models.library.finder)
+        use_resource_finder(resource_finder(self.models.library))  # LoRAs, embeddings, VAEs by name
         self.models.changed.connect(self._library_changed)
         self.models.failed.connect(self.window.show_error)
         self.models.refresh()
@@ -466,10 +468,11 @@ class StudioApp:
         if self.gallery_model is not None:
             self.gallery_model.close()
         if self._built:
-            from studio.engine.models import use_model_finder
+            from studio.engine.models import use_model_finder, use_resource_finder
 
             self.models.close()
             use_model_finder(None)
+            use_resource_finder(None)
 
 
 def model_name(ref: str) -> str:

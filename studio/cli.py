@@ -144,10 +144,13 @@ def main(argv: list[str] | None = None) -> int:
 
     setup_logging(data_dir(args.data_dir), create=False, quiet=True)  # stderr stays the command's own lines
     if args.command in ("generate", "outpaint", "models"):
-        from studio.engine.models import use_model_finder
+        from studio.engine.models import use_model_finder, use_resource_finder
         from studio.library.catalog import Library
+        from studio.library.resources import resource_finder
 
-        use_model_finder(Library(data_dir(args.data_dir)).finder)  # --model NAME: a name in the library
+        library = Library(data_dir(args.data_dir))
+        use_model_finder(library.finder)  # --model NAME: a name in the library
+        use_resource_finder(resource_finder(library))  # <lora:NAME>, embeddings, VAEs by their library names
     try:
         if args.command == "generate":
             return generate(args)

@@ -37,6 +37,7 @@ from studio.engine.edit_pixels import (
 )
 from studio.engine.events import EditPreview, FinalEvent, GeneratedImage, Step
 from studio.engine.loader import LoadedModel
+from studio.engine.loras import LoraUse, activate_for_prompts, lora_hashes
 from studio.engine.prompts import PromptInput, prepare_prompts
 from studio.engine.runner import CancelFlag, EventHandler, _Stop, run_job, to_uint8
 from studio.engine.schedulers import make_scheduler
@@ -74,9 +75,10 @@ def run_edit(
         pipe = _inpaint_pipe(model)
         if cancelled():
             raise _Stop(0, 0)
+        loras = activate_for_prompts(model, request.prompt, request.negative_prompt)
         prompts = prepare_prompts(pipe, request.prompt, request.negative_prompt, model.device)
         for index in range(request.count):
-            add(_candidate(model, pipe, request, job, index, prompts, emit, cancelled, previews))
+            add(_candidate(model, pipe, request, job, index, prompts, emit, cancelled, previews, loras))
         return prompts.warnings
 
     return run_job(request, on_event, cancel, make_images)
@@ -139,6 +141,7 @@ def _candidate(
     emit: EventHandler,
     cancelled: Callable[[], bool],
     previews: bool,
+    loras: tuple[LoraUse, ...] = (),
 ) -> GeneratedImage:
     import torch
     from PIL import Image
@@ -202,7 +205,12 @@ def _candidate(
     canvas = paste(np.asarray(request.image), window, made, job.alpha)
     extra = {**request.recipe_extra(), "window": window.to_dict()}
     recipe = Recipe(
-        request=own, model_name=model.info.name, kind=request.kind, extra=extra, model_hash=model.info.short_hash
+        request=own,
+        model_name=model.info.name,
+        kind=request.kind,
+        extra=extra,
+        model_hash=model.info.short_hash,
+        lora_hashes=lora_hashes(loras),
     )
     return GeneratedImage(index, own.seed, Image.fromarray(canvas), recipe, time.perf_counter() - began)
 

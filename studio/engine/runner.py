@@ -29,6 +29,7 @@ from studio.engine.events import (
     Started,
 )
 from studio.engine.loader import LoadedModel, ModelCache
+from studio.engine.loras import LoraUse, activate_for_prompts, lora_hashes
 from studio.engine.prompts import PromptInput, prepare_prompts
 from studio.engine.request import GenerateRequest
 from studio.engine.schedulers import make_scheduler
@@ -114,9 +115,10 @@ class Engine:
             _check_text_to_image(model)
             if cancelled():
                 raise _Stop(0, 0)
+            loras = activate_for_prompts(model, request.prompt, request.negative_prompt)
             prompts = prepare_prompts(model.pipe, request.prompt, request.negative_prompt, model.device)
             for index in range(request.count):
-                add(self._image(model, request, index, prompts, emit, cancelled, previews))
+                add(self._image(model, request, index, prompts, emit, cancelled, previews, loras))
             return prompts.warnings
 
         return run_job(request, on_event, cancel, make_images)
@@ -143,6 +145,7 @@ class Engine:
         emit: EventHandler,
         cancelled: Callable[[], bool],
         previews: bool,
+        loras: tuple[LoraUse, ...] = (),
     ) -> GeneratedImage:
         import torch
 
@@ -177,7 +180,12 @@ class Engine:
         from PIL import Image
 
         image = Image.fromarray(to_uint8(output.images[0]))
-        recipe = Recipe(request=own, model_name=model.info.name, model_hash=model.info.short_hash)
+        recipe = Recipe(
+            request=own,
+            model_name=model.info.name,
+            model_hash=model.info.short_hash,
+            lora_hashes=lora_hashes(loras),
+        )
         return GeneratedImage(index, own.seed, image, recipe, time.perf_counter() - reporter.began)
 
 
