@@ -1,12 +1,23 @@
 # pyright: standard
-"""Prompts longer than the text encoder takes: encoded in chunks, or the dropped words named.
+"""Prompts as the pipeline takes them: weights applied, long ones encoded in chunks.
 
-CLIP reads at most `model_max_length` tokens (77 for Stable Diffusion). A longer prompt is
-split into windows of that size (preferring to cut after a comma), each encoded on its
-own, and the results joined along the sequence, as AUTOMATIC1111 does. SDXL encodes each
-window with both of its encoders, side by side as its pipeline does, and takes the pooled
-embedding from the first window. Pipelines with another arrangement of encoders (the SDXL
-refiner has only the second) keep the first window, and the words past it are reported.
+The text is read with AUTOMATIC1111's syntax (`prompt_syntax`): LoRA tags are taken out
+(the LoRA loader reads them from the same parse), and a prompt whose weights are all 1,
+with no BREAK, that fits the text encoder, goes to the pipeline as plain text, exactly as
+it always has.
+
+Otherwise Studio encodes it. CLIP reads at most `model_max_length` tokens (77 for Stable
+Diffusion): the tokens are split into windows of that size (preferring to cut after a
+comma; a BREAK always ends one), each encoded on its own, and the results joined along the
+sequence, as AUTOMATIC1111 does. Each piece of text is tokenized on its own (through the
+pipeline's textual-inversion expansion when it has one), so every token carries its
+piece's weight; after encoding, each window's token embeddings are multiplied by their
+weights and the window is rescaled to the mean it had before (AUTOMATIC1111's way). A
+window whose weights are all 1 is left untouched. SDXL encodes each window with both of
+its encoders, side by side as its pipeline does, weights each encoder's output on its
+own, and takes the pooled embedding (unweighted) from the first window. Pipelines with
+another arrangement of encoders (the SDXL refiner has only the second) get the plain text:
+the words past the first window are reported, and so are weights that could not be applied.
 """
 
 from __future__ import annotations
@@ -14,7 +25,11 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+from studio.engine.prompt_syntax import ParsedPrompt, parse
+
 COMMA_LOOKBACK = 20
+
+Weights = list[list[float]]
 
 
 @dataclass(frozen=True)
@@ -30,12 +45,15 @@ def token_ids(tokenizer, text: str) -> list[int]:
 
 
 def prepare_prompts(pipe, prompt: str, negative: str, device) -> PromptInput:
+    parsed, negative_parsed = parse(prompt), parse(negative)
+    text, negative_text = parsed.plain_text, negative_parsed.plain_text
     tokenizer = pipe.tokenizer
     limit = tokenizer.model_max_length - 2
-    ids = token_ids(tokenizer, prompt)
-    negative_ids = token_ids(tokenizer, negative)
-    plain = PromptInput({"prompt": prompt, "negative_prompt": negative})
-    if len(ids) <= limit and len(negative_ids) <= limit:
+    ids = token_ids(tokenizer, _expand(pipe, tokenizer, text))
+    negative_ids = token_ids(tokenizer, _expand(pipe, tokenizer, negative_text))
+    plain = PromptInput({"prompt": text, "negative_prompt": negative_text})
+    weighted = parsed.weighted or negative_parsed.weighted
+    if not weighted and len(ids) <= limit and len(negative_ids) <= limit:
         return plain
     two_encoders = _has_two_matching_encoders(pipe)
     if getattr(pipe, "text_encoder", None) is None or (
@@ -46,22 +64,28 @@ def prepare_prompts(pipe, prompt: str, negative: str, device) -> PromptInput:
             for label, token_list in (("prompt", ids), ("negative prompt", negative_ids))
             if len(token_list) > limit
         ]
+        if weighted:
+            warnings.append(
+                "this model's text encoders cannot take prompt weights or BREAK here; the prompt was read without them"
+            )
         return PromptInput(plain.kwargs, tuple(warnings))
     comma = tokenizer.convert_tokens_to_ids(",</w>")
-    chunks = split_chunks(ids, limit, comma)
-    negative_chunks = split_chunks(negative_ids, limit, comma)
+    chunks, weights = weighted_chunks(pipe, parsed, limit, comma)
+    negative_chunks, negative_weights = weighted_chunks(pipe, negative_parsed, limit, comma)
     count = max(len(chunks), len(negative_chunks))
-    chunks += [[]] * (count - len(chunks))
-    negative_chunks += [[]] * (count - len(negative_chunks))
+    for token_chunks, chunk_weights in ((chunks, weights), (negative_chunks, negative_weights)):
+        missing = count - len(token_chunks)
+        token_chunks += [[]] * missing
+        chunk_weights += [[]] * missing
     if not two_encoders:
         return PromptInput(
             {
-                "prompt_embeds": _encode(pipe, chunks, device),
-                "negative_prompt_embeds": _encode(pipe, negative_chunks, device),
+                "prompt_embeds": _encode(pipe, chunks, device, weights),
+                "negative_prompt_embeds": _encode(pipe, negative_chunks, device, negative_weights),
             }
         )
-    embeds, pooled = _encode_two(pipe, chunks, device)
-    negative_embeds, negative_pooled = _encode_two(pipe, negative_chunks, device)
+    embeds, pooled = _encode_two(pipe, chunks, device, weights)
+    negative_embeds, negative_pooled = _encode_two(pipe, negative_chunks, device, negative_weights)
     return PromptInput(
         {
             "prompt_embeds": embeds,
@@ -70,6 +94,39 @@ def prepare_prompts(pipe, prompt: str, negative: str, device) -> PromptInput:
             "negative_pooled_prompt_embeds": negative_pooled,
         }
     )
+
+
+def weighted_chunks(pipe, parsed: ParsedPrompt, limit: int, comma: int | None) -> tuple[list[list[int]], Weights]:
+    """The token windows of a parsed prompt and each token's weight.
+
+    Every BREAK-separated segment is split on its own; an empty segment is an empty window,
+    except a last one (a BREAK at the very end adds nothing), as in AUTOMATIC1111.
+    """
+    tokenizer = pipe.tokenizer
+    chunks: list[list[int]] = []
+    weights: Weights = []
+    segments = parsed.segments
+    for index, segment in enumerate(segments):
+        ids: list[int] = []
+        token_weights: list[float] = []
+        for piece in segment:
+            piece_ids = token_ids(tokenizer, _expand(pipe, tokenizer, piece.text)) if piece.text else []
+            ids += piece_ids
+            token_weights += [piece.weight] * len(piece_ids)
+        if not ids and index == len(segments) - 1 and chunks:
+            break
+        start = 0
+        for chunk in split_chunks(ids, limit, comma):
+            chunks.append(chunk)
+            weights.append(token_weights[start : start + len(chunk)])
+            start += len(chunk)
+    return chunks, weights
+
+
+def _expand(pipe, tokenizer, text: str) -> str:
+    """The text with each multi-vector textual-inversion token spelt out, as the pipeline does."""
+    convert = getattr(pipe, "maybe_convert_prompt", None)
+    return convert(text, tokenizer) if convert is not None else text
 
 
 def split_chunks(ids: list[int], limit: int, comma: int | None = None) -> list[list[int]]:
@@ -98,12 +155,36 @@ def _rows(tokenizer, chunks: list[list[int]], device):
     return torch.tensor(rows, dtype=torch.long, device=device)
 
 
-def _encode(pipe, chunks: list[list[int]], device):
+def _encode(pipe, chunks: list[list[int]], device, weights: Weights | None = None):
     import torch
 
     with torch.no_grad():
         hidden = pipe.text_encoder(_rows(pipe.tokenizer, chunks, device))[0]
+        hidden = apply_weights(hidden, weights)
     return hidden.reshape(1, -1, hidden.shape[-1])
+
+
+def apply_weights(hidden, weights: Weights | None):
+    """Each window's token embeddings times their weights (start, end and padding weigh 1),
+    then the window rescaled to its former mean. Windows weighing 1 throughout are untouched."""
+    import torch
+
+    if weights is None or all(weight == 1.0 for chunk in weights for weight in chunk):
+        return hidden
+    rows = []
+    for window, chunk_weights in zip(hidden, weights):
+        if all(weight == 1.0 for weight in chunk_weights):
+            rows.append(window)
+            continue
+        factors = torch.ones(window.shape[0], dtype=window.dtype, device=window.device)
+        factors[1 : 1 + len(chunk_weights)] = torch.tensor(chunk_weights, dtype=window.dtype)
+        mean = window.mean()
+        scaled = window * factors[:, None]
+        new_mean = scaled.mean()
+        if bool(new_mean != 0) and bool(torch.isfinite(new_mean)):
+            scaled = scaled * (mean / new_mean)
+        rows.append(scaled)
+    return torch.stack(rows)
 
 
 def _has_two_matching_encoders(pipe) -> bool:
@@ -119,16 +200,17 @@ def _has_two_matching_encoders(pipe) -> bool:
     )
 
 
-def _encode_two(pipe, chunks: list[list[int]], device):
-    """Each window through both encoders (their next-to-last layers side by side), joined
-    along the sequence; the pooled embedding of the second encoder on the first window."""
+def _encode_two(pipe, chunks: list[list[int]], device, weights: Weights | None = None):
+    """Each window through both encoders (their next-to-last layers, each weighted, side by
+    side), joined along the sequence; the pooled embedding of the second encoder on the first
+    window."""
     import torch
 
     hidden = []
     with torch.no_grad():
         for tokenizer, encoder in ((pipe.tokenizer, pipe.text_encoder), (pipe.tokenizer_2, pipe.text_encoder_2)):
             output = encoder(_rows(tokenizer, chunks, device), output_hidden_states=True)
-            hidden.append(output.hidden_states[-2])
+            hidden.append(apply_weights(output.hidden_states[-2], weights))
         pooled = output[0][:1]
     joined = torch.cat(hidden, dim=-1)
     return joined.reshape(1, -1, joined.shape[-1]), pooled
