@@ -286,6 +286,8 @@ class ModelsDialog(QDialog):
         self.message.setVisible(False)
         layout.addWidget(self.message)
 
+        for button in self.findChildren(QPushButton):  # Return in the download line downloads, nothing else
+            button.setAutoDefault(False)
         self.table.itemSelectionChanged.connect(self._selection_changed)
         self.table.itemDoubleClicked.connect(lambda _: self._use())
         self.use.clicked.connect(self._use)

@@ -12,7 +12,7 @@ from PySide6.QtGui import QDragEnterEvent, QDropEvent
 from PySide6.QtWidgets import QApplication, QMessageBox
 
 from studio.engine.checkpoints import UNET, pack_header
-from studio.ui.models_dialog import COLUMNS, DefaultsDialog, ModelsDialog
+from studio.ui.models_dialog import COLUMNS, DefaultsDialog, ModelsDialog, transfer_text
 
 pytestmark = pytest.mark.qt_log_ignore(  # the offscreen platform, with top-level dialogs
     "This plugin does not support propagateSizeHints", "This plugin does not support raise"
@@ -292,3 +292,68 @@ def test_the_picker_lists_the_library_and_uses_its_models(qtbot, make_app, tmp_p
     with qtbot.waitSignal(studio.worker.jobFinished, timeout=60000):
         studio.window.controls.generate.click()
     assert len(list(studio.gallery.glob("*.png"))) == 1
+
+
+REPO_FILE = "studio-test/tiny-ckpt/dream.safetensors"
+BIG_FILE = "studio-test/tiny-ckpt/big.safetensors"  # 800 KB: minutes at the speed the tests set
+
+
+@pytest.fixture
+def hub(tmp_path, monkeypatch):
+    """The local stand-in for the Hub, serving one single-file checkpoint, and this process pointed at it."""
+    import huggingface_hub.constants
+
+    from studio.testing.hub_server import HubServer
+
+    root = tmp_path / "hub"
+    checkpoint(root / REPO_FILE, {**SD1, "model.diffusion_model.out.2.weight": ("F16", (4, 1024))})
+    checkpoint(root / BIG_FILE, {**SD1, "model.diffusion_model.out.2.weight": ("F16", (4, 100_000))})
+    with HubServer(root) as server:
+        monkeypatch.setenv("HF_ENDPOINT", server.url)
+        for name in ("HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "HF_TOKEN", "HUGGING_FACE_HUB_TOKEN"):
+            monkeypatch.delenv(name, raising=False)
+        monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)  # read when it was imported
+        monkeypatch.setattr(huggingface_hub.constants, "HF_TOKEN_PATH", str(tmp_path / "no-token"))
+        yield server
+
+
+def test_a_download_shows_bytes_speed_and_time_left_then_lists_the_model(qtbot, hub, models, dialog):
+    hub.slow(REPO_FILE, 4000)  # about two seconds for its 9 KB
+    seen = []
+    models.progress.connect(lambda t: seen.append((transfer_text(t), dialog.transfer_bar.value())))
+    qtbot.keyClicks(dialog.source, REPO_FILE)
+    with qtbot.waitSignal(models.transferEnded, timeout=30000) as ended:
+        qtbot.keyClick(dialog.source, Qt.Key.Key_Return)
+        qtbot.waitUntil(lambda: dialog.transfer_row.isVisible(), timeout=10000)
+        assert not dialog.download.isEnabled() and dialog.cancel.isEnabled()
+    assert ended.args == ["Downloaded dream", True]
+    moving = [(text, value) for text, value in seen if " of 9 KB · " in text and "/s" in text and "left" in text]
+    assert moving and all(0 < value < 1000 for _, value in moving), seen
+    assert moving[0][0].startswith(f"Downloading {REPO_FILE} · ")
+    assert not dialog.transfer_row.isVisible() and dialog.download.isEnabled()
+    qtbot.waitUntil(lambda: dialog.table.rowCount() == 1, timeout=10000)
+    assert rows(dialog)[0]["Name"] == "dream" and rows(dialog)[0]["Model"] == "SD 1.x"
+
+
+def test_a_download_can_be_cancelled_and_keeps_nothing_in_the_list(qtbot, tmp_path, hub, models, dialog):
+    hub.slow(BIG_FILE, 4000)
+    dialog.source.setText(BIG_FILE)
+    with qtbot.waitSignal(models.progress, timeout=30000, check_params_cb=lambda t: t.done > 0):
+        dialog.download.click()
+    with qtbot.waitSignal(models.transferEnded, timeout=10000) as ended:
+        dialog.cancel.click()
+    assert ended.args == ["Cancelled", False]
+    assert not dialog.transfer_row.isVisible() and dialog.download.isEnabled()
+    assert dialog.message.text() == "Cancelled"
+    qtbot.waitUntil(lambda: not models._transfers.busy, timeout=10000)  # the transfer stopped, long before its end
+    folder = tmp_path / "data" / "models" / "checkpoints"
+    assert [p.name.startswith(".big.") for p in folder.iterdir()] == [True]  # what arrived, hidden, to resume
+    assert models.library.entries() == [] and dialog.table.rowCount() == 0
+
+
+def test_downloading_offline_says_so(qtbot, models, dialog):
+    dialog.source.setText(REPO_FILE)
+    with qtbot.waitSignal(models.transferEnded, timeout=10000) as ended:
+        dialog.download.click()
+    assert ended.args == ["downloads are switched off (HF_HUB_OFFLINE is set)", False]
+    assert dialog.message.isVisible() and dialog.message.text() == ended.args[0]
