@@ -347,3 +347,18 @@ def test_weights_are_dropped_with_a_warning_where_studio_cannot_encode():
     assert prepared.kwargs == {"prompt": "a red house", "negative_prompt": "dark  night"}
     assert len(prepared.warnings) == 1 and "weights" in prepared.warnings[0]
     assert prepare_prompts(pipe, "a red house", "", "cpu").warnings == ()
+
+
+def test_an_outpaint_takes_weights_too(engine, tiny_model):
+    from studio.engine.edit import EditRequest, extend_canvas
+
+    source = np.random.default_rng(0).integers(0, 256, (64, 64, 3), dtype=np.uint8)
+    canvas, mask = extend_canvas(source, 0, 0, 32, 0)
+    outputs = []
+    for prompt in ("a red house", "a (red:1.0) house", "a (red:1.6) house BREAK sky"):
+        request = EditRequest(_request(tiny_model, prompt=prompt), canvas, mask, extend=(0, 0, 32, 0))
+        final = engine.run_edit(request)
+        assert isinstance(final, Finished) and final.warnings == (), final
+        outputs.append(np.asarray(final.results[0].image))
+    assert np.array_equal(outputs[0], outputs[1])
+    assert not np.array_equal(outputs[0], outputs[2])
