@@ -288,6 +288,7 @@ class StudioApp:
         use_resource_finder(resource_finder(self.models.library))  # LoRAs, embeddings, VAEs by name
         self.models.changed.connect(self._library_changed)
         self.models.failed.connect(self.window.show_error)
+        self.models.transferEnded.connect(lambda text, ok: self.window.statusBar().showMessage(text, 10000))
         self.models.refresh()
 
     def _library_changed(self) -> None:

@@ -81,7 +81,8 @@ def defaults_text(entry) -> str:
     d = entry.defaults
     if not d:
         return ""
-    text = f"{d['steps']} steps · CFG {d['guidance_scale']:g} · {d['scheduler']} · {d['width']}×{d['height']}"
+    steps = f"{d['steps']} step" + ("" if d["steps"] == 1 else "s")
+    text = f"{steps} · CFG {d['guidance_scale']:g} · {d['scheduler']} · {d['width']}×{d['height']}"
     if entry.prediction:
         text += " · v-prediction" if entry.prediction == "v" else " · epsilon"
     return text
@@ -99,7 +100,12 @@ def _local_paths(mime) -> list[Path]:
 
 
 class DefaultsDialog(QDialog):
-    """A checkpoint's defaults (steps, CFG, sampler, size) and its prediction, for editing."""
+    """A checkpoint's defaults (steps, CFG, sampler, size) and its prediction, for editing.
+
+    OK (or "The model's own") asks to save with `saveRequested`; whoever saves closes it with
+    `accept()`, or leaves it open with `show_message(why)`."""
+
+    saveRequested = Signal()
 
     def __init__(self, entry, parent: QWidget | None = None):
         super().__init__(parent)
@@ -149,15 +155,19 @@ class DefaultsDialog(QDialog):
         self.reset.setText("The model's own")
         self.reset.setToolTip("Forget what was saved: the model's own defaults and prediction")
         self.ok = buttons.button(QDialogButtonBox.StandardButton.Ok)
-        buttons.accepted.connect(self.accept)
+        buttons.accepted.connect(self._ask_save)
         buttons.rejected.connect(self.reject)
         form.addRow(buttons)
         self.restored = False
         self.reset.clicked.connect(self._restore)
 
+    def _ask_save(self) -> None:
+        self.restored = False
+        self.saveRequested.emit()
+
     def _restore(self) -> None:
         self.restored = True
-        self.accept()
+        self.saveRequested.emit()
 
     def values(self) -> dict:
         """The settings that differ from the entry's (None for each when restoring the model's own)."""
@@ -190,7 +200,7 @@ class ModelsDialog(QDialog):
         self.library = library
         self.setWindowTitle("Models")
         self.setAcceptDrops(True)
-        self.resize(980, 560)
+        self.resize(1080, 560)
         layout = QVBoxLayout(self)
         layout.setSpacing(8)
 
@@ -205,8 +215,8 @@ class ModelsDialog(QDialog):
         self.table.setAlternatingRowColors(True)
         header = self.table.horizontalHeader()
         header.setSectionResizeMode(QHeaderView.ResizeMode.ResizeToContents)
-        header.setSectionResizeMode(COLUMNS.index("Model"), QHeaderView.ResizeMode.Stretch)
-        header.setStretchLastSection(False)
+        header.setSectionResizeMode(COLUMNS.index("Where"), QHeaderView.ResizeMode.Stretch)
+        self.table.setTextElideMode(Qt.TextElideMode.ElideMiddle)  # a long folder keeps both its ends
         layout.addWidget(self.table, 1)
         self.empty = QLabel(
             "No models yet. Add a .safetensors checkpoint or a diffusers folder, drop one here, "
@@ -250,7 +260,7 @@ class ModelsDialog(QDialog):
         folders.setContentsMargins(0, 0, 0, 0)
         folders.addWidget(QLabel("Read in place:"))
         self.folders = QListWidget()
-        self.folders.setMaximumHeight(56)
+        self.folders.setMaximumHeight(48)
         folders.addWidget(self.folders, 1)
         self.forget_folder = QPushButton("Stop reading")
         self.forget_folder.setToolTip("Its models leave the list; nothing in the folder changes")
@@ -280,11 +290,17 @@ class ModelsDialog(QDialog):
         transfer.addWidget(self.cancel)
         self.transfer_row.setVisible(False)
         layout.addWidget(self.transfer_row)
+        bottom = QHBoxLayout()
         self.message = QLabel()
         self.message.setWordWrap(True)
         self.message.setTextFormat(Qt.TextFormat.PlainText)
         self.message.setVisible(False)
-        layout.addWidget(self.message)
+        bottom.addWidget(self.message, 1)
+        close = QPushButton("Close")
+        close.setToolTip("Adds and downloads go on in the background")
+        close.clicked.connect(self.reject)
+        bottom.addWidget(close, 0, Qt.AlignmentFlag.AlignRight | Qt.AlignmentFlag.AlignBottom)
+        layout.addLayout(bottom)
 
         for button in self.findChildren(QPushButton):  # Return in the download line downloads, nothing else
             button.setAutoDefault(False)
@@ -323,9 +339,9 @@ class ModelsDialog(QDialog):
         red = self._error_colour()
         for row, entry in enumerate(entries):
             hashed = entry.short_hash or ("hashing…" if self.library.is_hashing(entry) else "")
-            model = entry.description or (KIND_NAMES.get(entry.kind, entry.kind) if not entry.problem else "")
-            if entry.problem:
-                model = f"{model}: {entry.problem}" if model else entry.problem
+            model = entry.description or KIND_NAMES.get(entry.kind, entry.kind)
+            if entry.problem:  # the reason itself: in the line under the table, and the tooltip
+                model = f"⚠ {entry.description or 'cannot be used'}"
             cells = (
                 entry.name,
                 KIND_NAMES.get(entry.kind, entry.kind),
@@ -378,9 +394,13 @@ class ModelsDialog(QDialog):
             if entry is not None and entry.location not in ("library", "link")
             else "A copy goes to the trash folder, a link is deleted; the models it points to stay"
         )
-        if entry is None:
-            self.details.setText("")
-            self.details.setStyleSheet("")
+        if entry is None:  # what cannot be used, and why
+            problems = [e for e in self.library.entries() if e.problem]
+            lines = [f"{e.name}: {e.problem}" for e in problems[:3]]
+            if len(problems) > 3:
+                lines.append(f"… and {len(problems) - 3} more (select one to see why)")
+            self.details.setText("\n".join(lines))
+            self.details.setStyleSheet(f"color: {self._error_colour().name()};" if lines else "")
         else:
             text = f"{entry.name}  ·  {entry.path}"
             if entry.problem:
@@ -467,15 +487,16 @@ class ModelsDialog(QDialog):
             return
         editor = DefaultsDialog(entry, self)
         editor.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
-        editor.accepted.connect(lambda: self._save_defaults(editor))
+        editor.saveRequested.connect(lambda: self._save_defaults(editor))
         editor.open()
 
     def _save_defaults(self, editor: DefaultsDialog) -> None:
         try:
             self.library.set_defaults(editor.entry, editor.chosen_prediction(), **editor.values())
         except StudioError as exc:
-            self.say(str(exc), error=True)
+            editor.show_message(str(exc))
             return
+        editor.accept()
         self.say(f"Saved the defaults of {editor.entry.name}")
 
     # Transfers

@@ -107,7 +107,9 @@ def test_the_dialog_lists_the_library_with_hashes_defaults_and_problems(qtbot, t
         "Where": "library",
     }
     old = row_of(dialog, "old")
-    assert "convert" in rows(dialog)[old]["Model"]
+    assert rows(dialog)[old]["Model"] == "⚠ pickle (.ckpt)"
+    problem = "old: a Python pickle: convert it with studio models convert "
+    assert dialog.details.text().startswith(problem)  # nothing selected: what cannot be used, and why
     name = dialog.table.item(old, 0)
     assert name is not None and name.foreground().color() == dialog._error_colour()
     dialog.table.selectRow(old)
@@ -261,7 +263,7 @@ def test_a_refused_default_says_why_and_saves_nothing(qtbot, tmp_path, models, d
     editor = _open_defaults(qtbot, dialog)
     editor.width_box.setValue(500)  # typed: not a multiple of 8
     editor.ok.click()
-    assert dialog.message.isVisible() and "multiple of 8" in dialog.message.text()
+    assert editor.isVisible() and editor.message.isVisible() and "multiple of 8" in editor.message.text()
     from studio.library.catalog import Library
 
     assert Library(tmp_path / "data").entries()[0].defaults["width"] == 512
