@@ -21,6 +21,7 @@ from studio.errors import RequestError
 from studio.model.pixels import to_array
 from studio.model.session import Session
 from studio.paths import data_dir, gallery_dir, log_dir
+from studio.resources import APP_ID, icon_path
 from studio.ui.main_window import MainWindow
 from studio.ui.theme import apply_theme
 from studio.worker import Worker
@@ -36,7 +37,6 @@ if TYPE_CHECKING:  # built after the first paint, and imported there
     from studio.ui.gallery_panel import GalleryPanel
     from studio.ui.models_dialog import ModelsDialog
 
-ICON = Path(__file__).resolve().parents[1] / "assets" / "icons" / "studio.svg"
 RECENT_ON_START = 40
 
 
@@ -485,10 +485,16 @@ def model_name(ref: str) -> str:
 
 def application(argv: list[str] | None = None) -> QApplication:
     existing = QApplication.instance()
-    app = existing if isinstance(existing, QApplication) else QApplication(sys.argv if argv is None else argv)
+    if isinstance(existing, QApplication):
+        app = existing
+    else:
+        # Qt names the X11 window's WM class after argv[0]; "studio" whatever launched it
+        # (the script, python -m, a bundle), so docks group it under studio.desktop.
+        app = QApplication([APP_ID, *(sys.argv if argv is None else argv)[1:]])
     app.setApplicationName("Studio")
-    if ICON.exists():
-        app.setWindowIcon(QtGui.QIcon(str(ICON)))
+    app.setDesktopFileName(APP_ID)  # docks and Wayland match the window to studio.desktop by this
+    if icon_path().exists():
+        app.setWindowIcon(QtGui.QIcon(str(icon_path())))
     return app
 
 

@@ -1,6 +1,6 @@
 """How well the autoencoder reproduces the landscape world, and how fast it decodes.
 
-    python -m studio.embedded.evaluate_vae --model assets/models/landscape/vae
+    python -m studio.embedded.evaluate_vae --model studio/assets/models/landscape/vae
     python -m studio.embedded.evaluate_vae --checkpoint runs/vae/checkpoint.pt --grid runs/vae/grid.png
 
 Reports reconstruction PSNR on fresh renders (square, wide and tall; over the whole set and

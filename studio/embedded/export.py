@@ -1,7 +1,7 @@
 """Assemble the embedded model's diffusers folder from a training run.
 
-    python -m studio.embedded.export --run runs/ldm --vae assets/models/landscape/vae \
-        --out assets/models/landscape
+    python -m studio.embedded.export --run runs/ldm --vae studio/assets/models/landscape/vae \
+        --out studio/assets/models/landscape
 
 Writes a Stable-Diffusion-format folder (model_index.json, one folder per component,
 safetensors weights; the UNet is the moving average of training) and `studio.json` with
@@ -84,8 +84,8 @@ def export(run: Path, vae_path: Path, out: Path, unet_dtype: str = "float16") ->
 def main(argv=None) -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--run", type=Path, default=Path("runs/ldm"))
-    parser.add_argument("--vae", type=Path, default=Path("assets/models/landscape/vae"))
-    parser.add_argument("--out", type=Path, default=Path("assets/models/landscape"))
+    parser.add_argument("--vae", type=Path, default=Path("studio/assets/models/landscape/vae"))
+    parser.add_argument("--out", type=Path, default=Path("studio/assets/models/landscape"))
     args = parser.parse_args(argv)
     folder = export(args.run, args.vae, args.out)
     size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())

@@ -27,6 +27,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from studio.embedded.scene import BODY_SIDES, GROUNDS, TIMES, TREE_COUNTS
+from studio.resources import judge_dir
 
 # Each attribute, in Scene's field order, and its classes in the network's output order.
 CLASSES: dict[str, tuple] = {
@@ -42,7 +43,7 @@ INPUT_SIZE = 128
 DEFAULT_CHANNELS = (16, 32, 64, 96)
 MAP_CHANNELS = 4  # channels of the coarse 8 x 8 map the head sees besides the pooled features
 HIDDEN = 64
-JUDGE_DIR = Path(__file__).resolve().parents[2] / "assets" / "judge"
+JUDGE_DIR = judge_dir()  # package data: studio/assets/judge
 DEFAULT_PATH = JUDGE_DIR / "judge.safetensors"
 CONFIG_NAME = "config.json"
 READ_BATCH = 64

@@ -9,7 +9,7 @@ Every batch mixes squares, panoramas, tall views and other multiples of 8, each 
 pictures (a decoder's) read the same. The loss is the sum of one cross-entropy per attribute.
 Checkpoints (model, optimizer, step, random states) go to OUT/checkpoint.pt every few
 minutes; --resume continues from there. Accuracy on a fixed validation set of every main
-shape is logged as training goes; at the end the judge is exported to assets/judge.
+shape is logged as training goes; at the end the judge is exported to studio/assets/judge.
 """
 
 from __future__ import annotations

@@ -1,6 +1,6 @@
 """Train the embedded model's text encoder and UNet together on the landscape world.
 
-    python -m studio.embedded.train_ldm --vae assets/models/landscape/vae --out runs/ldm \
+    python -m studio.embedded.train_ldm --vae studio/assets/models/landscape/vae --out runs/ldm \
         [--steps N] [--batch 32] [--threads 1] [--device cuda|cpu] [--resume]
 
 The autoencoder is trained first (train_vae) and frozen here. Scenes are rendered at
@@ -55,7 +55,7 @@ TRAINING_SHORT_HEADS = ("ground", "neither")
 
 @dataclass(frozen=True)
 class TrainConfig:
-    vae: str = "assets/models/landscape/vae"
+    vae: str = "studio/assets/models/landscape/vae"
     steps: int = 30000
     batch: int = 32
     lr: float = 5e-4

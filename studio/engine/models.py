@@ -21,11 +21,12 @@ from typing import Any, Callable
 from studio.engine.checkpoints import PICKLE_SUFFIXES, Checkpoint, inspect_checkpoint, is_pickle, pickle_message
 from studio.engine.request import EMBEDDED_MODEL, GenerateRequest
 from studio.errors import ModelError, RequestError
+from studio.resources import embedded_model_dir
 
 log = logging.getLogger(__name__)
 
 STUDIO_FILE = "studio.json"
-EMBEDDED_PATH = Path(__file__).resolve().parents[2] / "assets" / "models" / "landscape"
+EMBEDDED_PATH = embedded_model_dir()  # package data: studio/assets/models/landscape
 _REPO_ID = re.compile(r"^[A-Za-z0-9][\w.-]*/[\w.-]+$")
 _WEIGHTED = {"unet", "vae", "text_encoder", "text_encoder_2", "transformer"}
 _REQUIRED = ("unet", "vae", "text_encoder", "tokenizer", "scheduler")
@@ -130,6 +131,7 @@ def find_resource(kind: str, name: str) -> tuple[Path, str] | None:
 
 
 def embedded_model_path() -> Path:
+    """Where the embedded model lives (shipped inside the package)."""
     return EMBEDDED_PATH
 
 
