@@ -296,6 +296,7 @@ class StudioApp:
         self.window.controls.set_library(
             [(e.name, f"{e.path}\n{e.description}" if e.description else str(e.path)) for e in checkpoints]
         )
+        self.window.controls.set_prompt_library(self.models.entries())  # LoRAs and embeddings in the prompt boxes
 
     def show_models(self) -> None:
         """Models › Manage models… (and the Add… button beside the picker)."""

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
+from PySide6.QtGui import QTextCursor
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -22,6 +23,9 @@ from PySide6.QtWidgets import (
 
 from studio.engine.request import EMBEDDED_MODEL, MAX_COUNT, MAX_GUIDANCE, MAX_STEPS
 from studio.engine.schedulers import SCHEDULER_NAMES
+from studio.model.prompt_edit import insertion
+from studio.model.prompt_marks import PromptVocabulary
+from studio.ui.prompt_highlighter import PromptAssist
 from studio.ui.seed_box import SeedBox
 
 ASPECTS = (
@@ -67,11 +71,21 @@ class Controls(QWidget):
         self._updating = False
         self._base = 128
         self._library: list[tuple[str, str]] = []  # the library's checkpoints: (name, tooltip)
+        self._entries: list = []  # every library entry (LibraryEntry), for the prompt boxes and the LoRA picker
+        self.lora_picker = None
         layout = QVBoxLayout(self)
         layout.setContentsMargins(12, 12, 12, 12)
         layout.setSpacing(8)
 
-        layout.addWidget(_section("Prompt"))
+        prompt_row = QHBoxLayout()
+        prompt_row.addWidget(_section("Prompt"))
+        prompt_row.addStretch(1)
+        self.lora_button = QToolButton()
+        self.lora_button.setObjectName("loraButton")
+        self.lora_button.setText("LoRA…")
+        self.lora_button.setToolTip("Insert a LoRA from the library into the prompt, with its weight")
+        prompt_row.addWidget(self.lora_button)
+        layout.addLayout(prompt_row)
         self.prompt = QPlainTextEdit()
         self.prompt.setObjectName("prompt")
         self.prompt.setPlaceholderText("Describe a picture…  (Ctrl+Enter to generate)")
@@ -93,6 +107,8 @@ class Controls(QWidget):
         self.negative.setMaximumHeight(70)
         self.negative.setVisible(False)
         layout.addWidget(self.negative)
+        self.prompt_assist = PromptAssist(self.prompt)  # highlighting, tooltips, Ctrl+Up/Down
+        self.negative_assist = PromptAssist(self.negative)
 
         layout.addWidget(_section("Model"))
         model_row = QHBoxLayout()
@@ -187,6 +203,7 @@ class Controls(QWidget):
         self.size_combo.currentIndexChanged.connect(self._size_chosen)
         self.model.currentIndexChanged.connect(self._model_chosen)
         self.add_model.clicked.connect(self.addModelRequested)
+        self.lora_button.clicked.connect(self.show_lora_picker)
         self.generate.clicked.connect(self.generateRequested)
         self.cancel.clicked.connect(self.cancelRequested)
         self.reuse_seed.clicked.connect(self.reuseSeedRequested)
@@ -229,6 +246,7 @@ class Controls(QWidget):
         try:
             if self.prompt.toPlainText() != s["prompt"]:
                 self.prompt.setPlainText(s["prompt"])
+                self.prompt.moveCursor(QTextCursor.MoveOperation.End)  # where a LoRA picked goes
             if self.negative.toPlainText() != s["negative_prompt"]:
                 self.negative.setPlainText(s["negative_prompt"])
             self.negative_toggle.setChecked(s["negative_open"] or bool(s["negative_prompt"]))
@@ -242,6 +260,7 @@ class Controls(QWidget):
             self.count.setValue(s["count"])
             self._fill_models()
             self._fill_sizes()
+            self._fill_prompt_library()
         finally:
             self._updating = False
 
@@ -276,6 +295,38 @@ class Controls(QWidget):
             self._fill_models()
         finally:
             self._updating = False
+
+    def set_prompt_library(self, entries: list) -> None:
+        """Every library entry (LibraryEntry): the LoRAs and embeddings the prompt boxes know, the LoRA picker's list."""
+        self._entries = list(entries)
+        self._fill_prompt_library()
+
+    def _fill_prompt_library(self) -> None:
+        vocabulary = PromptVocabulary.from_entries(self._entries, self.session["model"])
+        self.prompt_assist.set_vocabulary(vocabulary)
+        self.negative_assist.set_vocabulary(vocabulary)
+        if self.lora_picker is not None:
+            self.lora_picker.set_loras(list(vocabulary.loras), vocabulary.model_family)
+
+    def show_lora_picker(self) -> None:
+        if self.lora_picker is None:
+            from studio.ui.lora_picker import LoraPicker
+
+            self.lora_picker = LoraPicker(self)
+            self.lora_picker.insertRequested.connect(self.insert_into_prompt)
+            self._fill_prompt_library()
+        self.lora_picker.show()
+        self.lora_picker.raise_()
+        self.lora_picker.activateWindow()
+
+    def insert_into_prompt(self, piece: str) -> None:
+        """Put `piece` into the prompt at its cursor, set off from its neighbours by commas."""
+        cursor = self.prompt.textCursor()
+        cursor.beginEditBlock()
+        cursor.removeSelectedText()
+        cursor.insertText(insertion(self.prompt.toPlainText(), cursor.position(), piece))
+        cursor.endEditBlock()
+        self.prompt.setTextCursor(cursor)
 
     def _fill_sizes(self) -> None:
         s = self.session
