@@ -276,3 +276,23 @@ def test_a_large_lora_is_hashed_in_the_background(engine, tiny_model, sd_pairs, 
     second = _run(engine, tiny_model, "a cat <lora:unhashed:0.5>")
     assert second.recipe.lora_hashes[0][0] == "unhashed" and len(second.recipe.lora_hashes[0][1]) == 12
     assert np.array_equal(np.asarray(first.image), np.asarray(second.image))
+
+
+def test_an_outpaint_uses_the_loras_and_records_them(engine, tiny_model, sd_files):
+    from studio.engine.edit import EditRequest, extend_canvas
+
+    source = np.full((64, 64, 3), 120, np.uint8)
+    source[:, 32:] = 200
+    canvas, mask = extend_canvas(source, right=32)
+
+    def outpaint(prompt):
+        request = EditRequest(_request(tiny_model, prompt, width=96), canvas, mask, extend=(0, 0, 32, 0))
+        final = engine.run_edit(request, previews=False)
+        assert isinstance(final, Finished), final
+        return final.results[0]
+
+    plain = outpaint("a red cat")
+    styled = outpaint("a red cat <lora:styleA:1>")
+    assert np.abs(np.asarray(styled.image).astype(int) - np.asarray(plain.image)).max() > 10
+    assert [name for name, _ in styled.recipe.lora_hashes] == ["styleA"] and plain.recipe.lora_hashes == ()
+    assert np.array_equal(np.asarray(outpaint("a red cat <lora:styleA:0>").image), np.asarray(plain.image))
