@@ -101,6 +101,12 @@ def build_parser() -> argparse.ArgumentParser:
     from studio.cli_models import add_models_parser
 
     add_models_parser(commands, common)
+    from studio.cli_doctor import add_doctor_parser
+
+    add_doctor_parser(commands, common)
+    from studio.cli_desktop import add_desktop_parser
+
+    add_desktop_parser(commands, common)
     return parser
 
 
@@ -166,6 +172,14 @@ def main(argv: list[str] | None = None) -> int:
             from studio.cli_models import run_models_command
 
             return run_models_command(args)
+        if args.command == "doctor":
+            from studio.cli_doctor import run_doctor
+
+            return run_doctor(args)
+        if args.command == "install-desktop":
+            from studio.cli_desktop import run_desktop
+
+            return run_desktop(args)
     except KeyboardInterrupt:
         print("studio: cancelled", file=sys.stderr)
         return EXIT_CANCELLED

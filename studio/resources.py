@@ -31,3 +31,8 @@ def judge_dir() -> Path:
 def icon_path() -> Path:
     """Studio's icon, scalable (SVG)."""
     return asset("icons", f"{APP_ID}.svg")
+
+
+def icon_png_path() -> Path:
+    """Studio's icon as a 256 x 256 PNG (rendered from the SVG by packaging/render_icon.py)."""
+    return asset("icons", f"{APP_ID}-256.png")
