@@ -47,7 +47,7 @@ def write_atomic(
         release_claim(target)
         raise
     _claims.discard(os.fspath(target))
-    _sync_folder(target.parent)
+    sync_folder(target.parent)
     _tidy_once(target.parent)
     return target
 
@@ -68,7 +68,7 @@ def _write(target: Path, data, times_from, exclusive: bool) -> None:
             os.fsync(handle.fileno())
         source = os.stat(times_from) if times_from is not None else None
         if exclusive:
-            _link_new(temp_name, target)
+            link_new(temp_name, target)
         else:
             os.replace(temp_name, target)
         if source is not None:  # only now: a temporary file with old times would look like a stale leftover
@@ -140,7 +140,7 @@ def _create_temp(target: Path) -> tuple[int, str]:
     raise FileExistsError(errno.EEXIST, "no free temporary name", str(target.parent))
 
 
-def _link_new(temp_name: str, target: Path) -> None:
+def link_new(temp_name: str, target: Path) -> None:
     """Give the finished temporary file the name `target` only if no file holds it (atomic)."""
     try:
         os.link(temp_name, target)
@@ -190,7 +190,7 @@ def _tidy_once(folder: Path) -> None:
         remove_stale_temp_files(folder)
 
 
-def _sync_folder(folder: Path) -> None:
+def sync_folder(folder: Path) -> None:
     try:
         fd = os.open(folder, os.O_RDONLY)
     except OSError:

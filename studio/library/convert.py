@@ -33,7 +33,7 @@ from typing import TYPE_CHECKING
 
 from studio import __version__
 from studio.errors import ModelError, WriteError
-from studio.files import _link_new, _sync_folder, os_error_reason, remove_stale_temp_files, temp_name_for
+from studio.files import link_new, os_error_reason, remove_stale_temp_files, sync_folder, temp_name_for
 
 if TYPE_CHECKING:
     import torch
@@ -74,7 +74,7 @@ def convert_pickle(path: str | os.PathLike, out: str | os.PathLike | None = None
     except BaseException:
         _remove(temp)
         raise
-    _sync_folder(target.parent)
+    sync_folder(target.parent)
     return ConvertResult(target, len(tensors), tuple(dropped), target.stat().st_size)
 
 
@@ -320,7 +320,7 @@ def _save(source: Path, target: Path, tensors: dict[str, torch.Tensor], temp: Pa
 def _give_name(temp: Path, target: Path) -> None:
     """Name the finished file `target`, only if no file holds that name."""
     try:
-        _link_new(os.fspath(temp), target)
+        link_new(os.fspath(temp), target)
     except FileExistsError:
         raise WriteError(f"{target} already exists; it was not overwritten") from None
     except OSError as exc:

@@ -19,7 +19,7 @@ from collections.abc import Callable
 from pathlib import Path
 
 from studio.errors import ModelError, StudioError, WriteError
-from studio.files import NAME_MAX, name_bytes, os_error_reason
+from studio.files import NAME_MAX, name_bytes, os_error_reason, sync_folder
 
 BLOCK = 8 * 1024 * 1024
 PARTIAL = ".partial"
@@ -70,11 +70,11 @@ def copy_in(source: Path, target: Path, progress: Progress | None = None, cancel
                 (partial / inside).parent.mkdir(parents=True, exist_ok=True)
                 done = _copy_file(file, partial / inside, done, total, progress, cancel)
             for folder in sorted({(partial / inside).parent for _, inside in files}, reverse=True):
-                _sync(folder)
+                sync_folder(folder)
         else:
             _copy_file(source, partial, 0, total, progress, cancel)
         _publish(partial, target)
-        _sync(target.parent)
+        sync_folder(target.parent)
     except BaseException as exc:
         _remove(partial)
         if isinstance(exc, FileExistsError):
@@ -92,7 +92,7 @@ def link_in(source: Path, target: Path) -> None:
         raise ModelError(f"the library already has {target.name} ({target})") from None
     except OSError as exc:
         raise WriteError(f"cannot link {source.name} into {target.parent}: {os_error_reason(exc)}") from None
-    _sync(target.parent)
+    sync_folder(target.parent)
 
 
 def _check_room(source: Path, folder: Path, total: int) -> None:
@@ -182,16 +182,3 @@ def _tidy(folder: Path) -> None:
                 _remove(Path(item.path))
         except OSError:
             pass
-
-
-def _sync(folder: Path) -> None:
-    try:
-        fd = os.open(folder, os.O_RDONLY)
-    except OSError:
-        return
-    try:
-        os.fsync(fd)
-    except OSError:
-        pass
-    finally:
-        os.close(fd)
