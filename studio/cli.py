@@ -23,7 +23,7 @@ import traceback
 from pathlib import Path
 
 from studio import __version__
-from studio.cli_common import add_prediction_option, save_prediction
+from studio.cli_common import add_prediction_option, add_vae_option, save_prediction, save_vae
 from studio.cli_gallery import printable
 from studio.engine.request import EMBEDDED_MODEL, MAX_SEED
 from studio.errors import RequestError, StudioError
@@ -94,6 +94,7 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--json", action="store_true", help="print one JSON object per image on stdout")
     generate.add_argument("--no-previews", action="store_true", help=argparse.SUPPRESS)
     add_prediction_option(generate)
+    add_vae_option(generate)
     from studio.cli_outpaint import add_outpaint_parser
 
     add_outpaint_parser(commands, common)
@@ -275,6 +276,7 @@ def generate(args) -> int:
     else:
         check_targets([], out_dir, "--out-dir" if args.out_dir else "the gallery folder")
     save_prediction(args, args.model)
+    save_vae(args, args.model)
     info = resolve_model(args.model)
     seed = args.seed if args.seed is not None else secrets.randbelow(MAX_SEED + 1)
     requests = [

@@ -1,4 +1,5 @@
-"""Options that several commands share: the prediction a model is run with (saved per model)."""
+"""Options that several commands share: the prediction a model is run with and the VAE it decodes
+with (each saved per model in the models library)."""
 
 from __future__ import annotations
 
@@ -21,3 +22,23 @@ def save_prediction(args, model: str) -> None:
     from studio.paths import data_dir
 
     Library(data_dir(args.data_dir)).set_prediction(model, choice)
+
+
+def add_vae_option(parser) -> None:
+    parser.add_argument(
+        "--vae",
+        metavar="NAME|auto",
+        help="decode with this VAE from the models library (studio models list --kind vae); saved for this "
+        "model (auto: the model's own)",
+    )
+
+
+def save_vae(args, model: str) -> None:
+    """Save --vae for `model` in the library, so the window and later commands use it too."""
+    choice = getattr(args, "vae", None)
+    if choice is None:
+        return
+    from studio.library.catalog import Library
+    from studio.paths import data_dir
+
+    Library(data_dir(args.data_dir)).set_vae(model, choice)

@@ -19,7 +19,7 @@ import threading
 import time
 from pathlib import Path
 
-from studio.cli_common import add_prediction_option, save_prediction
+from studio.cli_common import add_prediction_option, add_vae_option, save_prediction, save_vae
 from studio.cli_gallery import printable
 from studio.engine.edit import FILLS
 from studio.engine.request import EMBEDDED_MODEL, MAX_SEED
@@ -60,6 +60,7 @@ def add_outpaint_parser(commands, common: argparse.ArgumentParser) -> None:
     )
     parser.add_argument("--json", action="store_true", help="print one JSON object per candidate on stdout")
     add_prediction_option(parser)
+    add_vae_option(parser)
 
 
 def output_paths(out: str, count: int) -> list[Path]:
@@ -90,6 +91,7 @@ def outpaint(args) -> int:
         print(f"studio: warning: {printable(f'{args.image}: {note}')}", file=sys.stderr)
     model, warning = (args.model, "") if args.model else _recipe_model(picture.model, args.data_dir, picture.model_hash)
     save_prediction(args, model)
+    save_vae(args, model)
     info = resolve_model(model)
     seed = args.seed if args.seed is not None else secrets.randbelow(MAX_SEED + 1)
     canvas, mask = extend_canvas(picture.pixels(), *extension)

@@ -35,6 +35,8 @@ from studio.engine.edit_pixels import (
     resize_rgb,
     shrink_known,
 )
+from studio.engine.embeddings import ensure as ensure_embeddings
+from studio.engine.embeddings import spelled
 from studio.engine.events import EditPreview, FinalEvent, GeneratedImage, Step
 from studio.engine.loader import LoadedModel
 from studio.engine.loras import LoraUse, activate_for_prompts, lora_hashes
@@ -76,10 +78,12 @@ def run_edit(
         if cancelled():
             raise _Stop(0, 0)
         loras = activate_for_prompts(model, request.prompt, request.negative_prompt)
-        prompts = prepare_prompts(pipe, request.prompt, request.negative_prompt, model.device)
+        notes = ensure_embeddings(model, [request.prompt, request.negative_prompt])
+        prompt, negative = spelled(model, request.prompt), spelled(model, request.negative_prompt)
+        prompts = prepare_prompts(pipe, prompt, negative, model.device)
         for index in range(request.count):
             add(_candidate(model, pipe, request, job, index, prompts, emit, cancelled, previews, loras))
-        return prompts.warnings
+        return notes + prompts.warnings
 
     return run_job(request, on_event, cancel, make_images)
 
@@ -101,7 +105,7 @@ def _check_model(model: LoadedModel) -> bool:
 def _inpaint_pipe(model: LoadedModel):
     """The inpaint pipeline sharing the loaded model's components (made once per model)."""
     pipe = _inpaint_pipes.get(model.pipe)
-    if pipe is None:
+    if pipe is None or pipe.vae is not model.pipe.vae:  # made anew when another VAE was chosen
         from diffusers.pipelines.auto_pipeline import AutoPipelineForInpainting
 
         try:
@@ -211,6 +215,8 @@ def _candidate(
         extra=extra,
         model_hash=model.info.short_hash,
         lora_hashes=lora_hashes(loras),
+        vae=model.vae,
+        vae_hash=model.vae_hash,
     )
     return GeneratedImage(index, own.seed, Image.fromarray(canvas), recipe, time.perf_counter() - began)
 

@@ -3,6 +3,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import gc
 import logging
 import threading
@@ -27,6 +28,9 @@ class LoadedModel:
     scheduler_config: dict  # as the model was saved; every job's scheduler starts from it
     # LoRA adapters loaded into the pipeline (see engine.loras): (file, mtime_ns, size) -> adapter name
     loras: dict[tuple[str, int, int], str] = field(default_factory=dict)
+    vae: str = ""  # the library's VAE decoding for it ("" = its own), see `use_vae`
+    vae_hash: str = ""
+    own_vae: Any = None  # the model's own VAE, kept while another one decodes
 
 
 def load_model(info: ModelInfo, device: str | None = None) -> LoadedModel:
@@ -66,7 +70,44 @@ def load_model(info: ModelInfo, device: str | None = None) -> LoadedModel:
     pipe.set_progress_bar_config(disable=True)
     previewer = LatentPreviewer(_preview_factors(info, pipe))
     scheduler_config = {**dict(pipe.scheduler.config), **info.scheduler_overrides}
-    return LoadedModel(info, pipe, device, dtype, previewer, scheduler_config)
+    loaded = LoadedModel(info, pipe, device, dtype, previewer, scheduler_config)
+    if info.vae:
+        use_vae(loaded, info.vae)
+    return loaded
+
+
+def use_vae(model: LoadedModel, name: str) -> None:
+    """Decode with the library's VAE `name` ("" = the model's own), previews refitted for it."""
+    import torch
+
+    from studio.engine.vae import load_vae
+
+    if name == model.vae:
+        return
+    own = model.own_vae if model.own_vae is not None else model.pipe.vae
+    if name:
+        vae, short_hash = load_vae(model.info, own, name, model.dtype)
+        try:
+            vae = vae.to(model.device)
+        except torch.cuda.OutOfMemoryError:
+            raise ModelError(f"not enough GPU memory to load the VAE {name}") from None
+        model.pipe.vae = vae
+        factors = _vae_preview_factors(vae, name) or _preview_factors(model.info, model.pipe)
+    else:
+        model.pipe.vae, short_hash = own, ""
+        factors = _preview_factors(model.info, model.pipe)
+    model.own_vae = own if name else None
+    model.vae, model.vae_hash = name, short_hash
+    model.previewer = LatentPreviewer(factors)
+
+
+def _vae_preview_factors(vae, name: str) -> PreviewFactors | None:
+    """Factors fitted to the chosen VAE; None when the fit is not usable (half precision overflowing)."""
+    import math
+
+    factors = fit_preview_factors(vae, calibration_images(), source=f"fitted for the VAE {name}")
+    values = [v for row in factors.factors for v in row] + list(factors.bias)
+    return factors if all(math.isfinite(v) for v in values) else None
 
 
 def quiet_libraries() -> None:
@@ -123,6 +164,9 @@ class ModelCache:
             info = resolve_model(ref)
             current = self._loaded
             if current is not None and current.info.path == info.path and current.info.ref == info.ref:
+                if current.info.vae != info.vae:  # another VAE chosen since: swapped in, the rest kept
+                    use_vae(current, info.vae)
+                    current.info = dataclasses.replace(current.info, vae=info.vae)
                 return current
             self._unload()
             self._loaded = load_model(info, self.device)

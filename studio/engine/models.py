@@ -84,6 +84,7 @@ class ModelInfo:
     speed: str | None = None  # lcm, turbo, lightning, hyper
     scheduler_overrides: dict = field(default_factory=dict)  # over the model's own scheduler config
     short_hash: str = ""  # as AUTOMATIC1111 prints it, when the library knows it
+    vae: str = ""  # the library's VAE chosen for this model ("" = its own)
 
     @property
     def description(self) -> str:
@@ -102,6 +103,7 @@ class ModelSettings:
     prediction: str | None = None  # v or epsilon, over what the file says
     defaults: dict = field(default_factory=dict)  # steps, guidance_scale, scheduler, width, height
     short_hash: str = ""
+    vae: str = ""  # the name of the library's VAE to decode with ("" = the model's own)
 
 
 ModelFinder = Callable[[str], "ModelSettings | None"]
@@ -196,6 +198,8 @@ def _inspect(
         info = dataclasses.replace(info, defaults=_checked_defaults(info.defaults, saved.defaults, ref, "the library"))
     if saved.short_hash:
         info = dataclasses.replace(info, short_hash=saved.short_hash)
+    if saved.vae:
+        info = dataclasses.replace(info, vae=saved.vae)
     return info
 
 

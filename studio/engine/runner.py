@@ -18,6 +18,8 @@ from typing import Callable
 
 import numpy as np
 
+from studio.engine.embeddings import ensure as ensure_embeddings
+from studio.engine.embeddings import spelled
 from studio.engine.events import (
     Cancelled,
     Event,
@@ -116,10 +118,12 @@ class Engine:
             if cancelled():
                 raise _Stop(0, 0)
             loras = activate_for_prompts(model, request.prompt, request.negative_prompt)
-            prompts = prepare_prompts(model.pipe, request.prompt, request.negative_prompt, model.device)
+            notes = ensure_embeddings(model, [request.prompt, request.negative_prompt])
+            prompt, negative = spelled(model, request.prompt), spelled(model, request.negative_prompt)
+            prompts = prepare_prompts(model.pipe, prompt, negative, model.device)
             for index in range(request.count):
                 add(self._image(model, request, index, prompts, emit, cancelled, previews, loras))
-            return prompts.warnings
+            return notes + prompts.warnings
 
         return run_job(request, on_event, cancel, make_images)
 
@@ -185,6 +189,8 @@ class Engine:
             model_name=model.info.name,
             model_hash=model.info.short_hash,
             lora_hashes=lora_hashes(loras),
+            vae=model.vae,
+            vae_hash=model.vae_hash,
         )
         return GeneratedImage(index, own.seed, image, recipe, time.perf_counter() - reporter.began)
 

@@ -339,6 +339,35 @@ class Library:
 
         self.settings.update(change)
 
+    def set_vae(self, name_or_path: str, vae: str | None) -> None:
+        """Save the library VAE a checkpoint (a library name or any path) decodes with; None or "auto": its own."""
+        choice = (vae or "").strip()
+        if choice.lower() == "auto":
+            choice = ""
+        if choice:
+            entry = self.find(choice, "vae")
+            if entry is None:
+                raise ModelError(f"the library has no VAE named {choice!r} (studio models list --kind vae shows them)")
+            if entry.problem:
+                raise ModelError(f"the VAE {entry.name} cannot be used: {entry.problem}")
+            choice = entry.name
+        hit = self._lookup(name_or_path, "checkpoints", self.settings.load())
+        path = hit[1].path if hit else Path(name_or_path).expanduser()
+        if hit is None and not path.exists():
+            raise ModelError(f"the library has no checkpoint named {name_or_path!r} and no such file exists")
+        key = model_key(path)
+
+        def change(settings: dict) -> None:
+            model = settings["models"].setdefault(key, {})
+            if choice:
+                model["vae"] = choice
+            else:
+                model.pop("vae", None)
+            if not model:
+                settings["models"].pop(key)
+
+        self.settings.update(change)
+
     # Extra folders
 
     def folders(self) -> list[Path]:
@@ -393,6 +422,7 @@ class Library:
             prediction=chosen.get("prediction"),
             defaults=dict(chosen.get("defaults") or {}),
             short_hash=short_hash(self.cache.cached(path) or "", "checkpoints"),
+            vae=chosen.get("vae") or "",
         )
 
     def hash_now(

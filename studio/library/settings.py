@@ -2,7 +2,7 @@
 """DATA_DIR/models/library.json: the extra folders the library reads and what the person chose per model.
 
     {"folders": ["/abs/folder", ...],
-     "models": {"<resolved path>": {"defaults": {"steps": 4, ...}, "prediction": "v"}}}
+     "models": {"<resolved path>": {"defaults": {"steps": 4, ...}, "prediction": "v", "vae": "NAME"}}}
 
 Every change reads the file afresh, changes it and writes it atomically, so a window and a
 command working at the same time lose nothing of each other's. A damaged file reads as empty;
@@ -93,6 +93,8 @@ def _clean(raw: dict) -> dict:
                 entry["defaults"] = dict(value["defaults"])
             if value.get("prediction") in ("v", "epsilon"):
                 entry["prediction"] = value["prediction"]
+            if isinstance(value.get("vae"), str) and value["vae"]:
+                entry["vae"] = value["vae"]
             if entry:
                 clean["models"][str(key)] = entry
     return clean
