@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
-# Build Studio's wheel into dist/. The embedded model's weights live in assets/ beside the
-# package and are used from a source checkout (./dev.sh start), not from the wheel.
+# Build Studio's wheel: packaging/build-wheel.sh [OUT_DIR] (default dist/). The wheel carries
+# everything Studio needs at run time (the embedded model, the judge, the icons: studio/assets/)
+# but not torch, which each machine picks for itself (README, Install).
 set -euo pipefail
-cd "$(dirname "$0")/.."
-python -m pip wheel --no-deps -w dist .
+root="$(cd "$(dirname "$0")/.." && pwd)"
+out="$(mkdir -p "${1:-$root/dist}" && cd "${1:-$root/dist}" && pwd)"
+"${PYTHON:-python3}" -m pip wheel --quiet --no-deps --wheel-dir "$out" "$root"
+ls "$out"/studio-*.whl
