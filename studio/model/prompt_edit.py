@@ -5,7 +5,7 @@ the cursor) become `(words:1.1)`; the weight of a `(words:X)` the selection or t
 or of a plain `(words)` (1.1), steps by the amount, and the brackets go when it comes back to 1.
 Inside a `<lora:NAME:W>` tag it steps the LoRA's weight. Weights never step below 0 or above
 the parser's largest. `insertion` sets a piece of text (a LoRA tag, trigger words) off from its
-neighbours with commas.
+neighbours with commas, at an `insertion_point` outside any brackets.
 """
 
 from __future__ import annotations
@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass
 
-from studio.engine.prompt_syntax import MAX_LORA_WEIGHT, MAX_WEIGHT
+from studio.engine.prompt_syntax import MAX_LORA_WEIGHT, MAX_WEIGHT, spans
 
 _TAG = re.compile(r"<(?i:lora|lyco):[^<>]*>")
 _WEIGHT_END = re.compile(r":\s*([+-]?(?:\d+(?:\.\d*)?|\.\d+))\s*$")
@@ -77,6 +77,18 @@ def insertion(text: str, at: int, piece: str) -> str:
     else:
         trail = ", "
     return lead + piece + trail
+
+
+def insertion_point(text: str, at: int) -> int:
+    """Where an insertion asked for at `at` goes: after the brackets or the tag `at` stands inside
+    (the outermost), so that a LoRA tag never lands within another's weight."""
+    moved = True
+    while moved:
+        moved = False
+        for span in spans(text):
+            if span.kind in ("weight", "lora") and span.start < at < span.end:
+                at, moved = span.end, True
+    return at
 
 
 def weight_text(weight: float) -> str:

@@ -17,6 +17,7 @@ from functools import cached_property
 from typing import TYPE_CHECKING
 
 from studio.engine.prompt_syntax import Span, spans
+from studio.engine.request import EMBEDDED_MODEL
 from studio.library.kinds import FAMILY_WORDS
 from studio.model.prompt_edit import weight_text
 
@@ -29,11 +30,13 @@ _NUMBER = re.compile(r"[-+]?[\d.]+")
 _TRAILING = ".!?;'\""
 _WEIGHT_CLOSE = re.compile(r":\s*[+-]?(?:\d+(?:\.\d*)?|\.\d+)\s*\)$")
 _HEX = re.compile(r"[0-9a-fA-F]{10,64}")
+EMBEDDED = "embedded"
 
 
 @dataclass(frozen=True)
 class PromptVocabulary:
-    """The library's LoRAs and embeddings, and the family of the model chosen ("" when unknown)."""
+    """The library's LoRAs and embeddings, and the family of the model chosen: "sd1", "sd2", "sdxl",
+    EMBEDDED (Studio's own model, which no LoRA or embedding fits) or "" when unknown."""
 
     loras: tuple[LibraryEntry, ...] = ()
     embeddings: tuple[LibraryEntry, ...] = ()
@@ -44,6 +47,8 @@ class PromptVocabulary:
         """From the library's entries (any kinds) and the model chosen (a library name or a path)."""
         entries = list(entries)
         family = next((e.family for e in entries if e.kind == "checkpoints" and model in (e.name, str(e.path))), "")
+        if model == EMBEDDED_MODEL:
+            family = EMBEDDED
         return cls(
             tuple(e for e in entries if e.kind == "loras"),
             tuple(e for e in entries if e.kind == "embeddings"),
@@ -182,9 +187,7 @@ def _embeddings(text: str, vocabulary: PromptVocabulary) -> list[Mark]:
         for word in dict.fromkeys((run.group(), run.group().rstrip(_TRAILING))):
             entry = vocabulary.embedding(word) if word and not _NUMBER.fullmatch(word) else None
             if entry is not None:
-                problem = entry.problem or _family_problem(
-                    "Embedding", entry, vocabulary, ": its name is read as words"
-                )
+                problem = entry.problem or family_problem(entry, vocabulary.model_family)
                 marks.append(Mark(run.start(), run.start() + len(word), "embedding", 1.0, word, entry, problem))
                 break
     return marks
@@ -199,11 +202,19 @@ def _lora_problem(name: str, entry: LibraryEntry | None, vocabulary: PromptVocab
         return f"No LoRA named {name} in the library"
     if entry.problem:
         return f"LoRA {entry.name} cannot be used: {entry.problem}"
-    return _family_problem("LoRA", entry, vocabulary, "")
+    return family_problem(entry, vocabulary.model_family)
 
 
-def _family_problem(what: str, entry: LibraryEntry, vocabulary: PromptVocabulary, after: str) -> str:
-    own, model = entry.family, vocabulary.model_family
-    if own in FAMILY_WORDS and model in FAMILY_WORDS and own != model:
-        return f"{what} {entry.name} is for {FAMILY_WORDS[own]} and the model is {FAMILY_WORDS[model]}{after}"
-    return ""
+def family_problem(entry: LibraryEntry, model_family: str) -> str:
+    """Why a LoRA or an embedding does not fit the model chosen, as the engine will find it ("" when
+    it fits, or when either family is unknown)."""
+    own = entry.family
+    if own not in FAMILY_WORDS or model_family not in (*FAMILY_WORDS, EMBEDDED) or own == model_family:
+        return ""
+    what = "LoRA" if entry.kind == "loras" else "Embedding"
+    if model_family == EMBEDDED:
+        model = f"the embedded model takes no {'LoRAs' if entry.kind == 'loras' else 'embeddings'}"
+    else:
+        model = f"the model is {FAMILY_WORDS[model_family]}"
+    after = "" if entry.kind == "loras" else ": its name is read as words"
+    return f"{what} {entry.name} is for {FAMILY_WORDS[own]} and {model}{after}"

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 
 from studio.engine.request import EMBEDDED_MODEL, MAX_COUNT, MAX_GUIDANCE, MAX_STEPS
 from studio.engine.schedulers import SCHEDULER_NAMES
-from studio.model.prompt_edit import insertion
+from studio.model.prompt_edit import insertion, insertion_point
 from studio.model.prompt_marks import PromptVocabulary
 from studio.ui.prompt_highlighter import PromptAssist
 from studio.ui.seed_box import SeedBox
@@ -77,15 +77,7 @@ class Controls(QWidget):
         layout.setContentsMargins(12, 12, 12, 12)
         layout.setSpacing(8)
 
-        prompt_row = QHBoxLayout()
-        prompt_row.addWidget(_section("Prompt"))
-        prompt_row.addStretch(1)
-        self.lora_button = QToolButton()
-        self.lora_button.setObjectName("loraButton")
-        self.lora_button.setText("LoRA…")
-        self.lora_button.setToolTip("Insert a LoRA from the library into the prompt, with its weight")
-        prompt_row.addWidget(self.lora_button)
-        layout.addLayout(prompt_row)
+        layout.addWidget(_section("Prompt"))
         self.prompt = QPlainTextEdit()
         self.prompt.setObjectName("prompt")
         self.prompt.setPlaceholderText("Describe a picture…  (Ctrl+Enter to generate)")
@@ -100,7 +92,15 @@ class Controls(QWidget):
         self.negative_toggle.setToolButtonStyle(Qt.ToolButtonStyle.ToolButtonTextBesideIcon)
         self.negative_toggle.setArrowType(Qt.ArrowType.RightArrow)
         self.negative_toggle.setToolTip("What to keep out of the picture")
-        layout.addWidget(self.negative_toggle)
+        self.lora_button = QToolButton()
+        self.lora_button.setObjectName("loraButton")
+        self.lora_button.setText("LoRA…")
+        self.lora_button.setToolTip("Insert a LoRA from the library into the prompt, with its weight")
+        under_prompt = QHBoxLayout()
+        under_prompt.addWidget(self.negative_toggle)
+        under_prompt.addStretch(1)
+        under_prompt.addWidget(self.lora_button)
+        layout.addLayout(under_prompt)
         self.negative = QPlainTextEdit()
         self.negative.setPlaceholderText("e.g. blurry, low quality")
         self.negative.setTabChangesFocus(True)
@@ -320,12 +320,13 @@ class Controls(QWidget):
         self.lora_picker.activateWindow()
 
     def insert_into_prompt(self, piece: str) -> None:
-        """Put `piece` into the prompt at its cursor, set off from its neighbours by commas."""
+        """Put `piece` into the prompt at its cursor (after the brackets or tag it stands in; a selection
+        is not replaced), set off from its neighbours by commas."""
         cursor = self.prompt.textCursor()
-        cursor.beginEditBlock()
-        cursor.removeSelectedText()
-        cursor.insertText(insertion(self.prompt.toPlainText(), cursor.position(), piece))
-        cursor.endEditBlock()
+        text = self.prompt.toPlainText()
+        at = insertion_point(text, cursor.selectionEnd())
+        cursor.setPosition(at)
+        cursor.insertText(insertion(text, at, piece))
         self.prompt.setTextCursor(cursor)
 
     def _fill_sizes(self) -> None:

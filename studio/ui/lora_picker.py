@@ -23,6 +23,7 @@ from studio.library.catalog import LibraryEntry
 from studio.library.kinds import FAMILY_WORDS
 from studio.library.lora_info import trigger_words
 from studio.model.prompt_edit import weight_text
+from studio.model.prompt_marks import family_problem
 
 SLIDER_STEP = 0.05
 SLIDER_MAX = 2.0
@@ -202,6 +203,4 @@ def _why_not(entry: LibraryEntry, model_family: str) -> str:
         return entry.problem
     if not tag_name(entry):
         return "its name cannot be written in a tag and it has no hash yet"
-    if entry.family in FAMILY_WORDS and model_family in FAMILY_WORDS and entry.family != model_family:
-        return f"For {FAMILY_WORDS[entry.family]}; the model is {FAMILY_WORDS[model_family]}"
-    return ""
+    return family_problem(entry, model_family)

@@ -87,7 +87,8 @@ class PromptHighlighter(QSyntaxHighlighter):
             form.setForeground(QColor(c["break"]))
             form.setFontWeight(QFont.Weight.Bold)
         elif mark.kind in ("lora", "embedding"):
-            form.setForeground(QColor(c[mark.kind]))
+            if not mark.problem:  # one that will not work keeps the text's colour: only what works shines
+                form.setForeground(QColor(c[mark.kind]))
             if mark.kind == "lora":
                 form.setFontWeight(QFont.Weight.DemiBold)
         if mark.problem:
@@ -107,7 +108,7 @@ class PromptHighlighter(QSyntaxHighlighter):
         # A bracket on one line weights the lines after it; Qt redoes only the line that changed.
         if self.document().blockCount() > 1 and not self._whole_pending:
             self._whole_pending = True
-            QTimer.singleShot(0, self._rehighlight_all)
+            QTimer.singleShot(0, self, self._rehighlight_all)  # never after the box is gone
 
     def _rehighlight_all(self) -> None:
         self._whole_pending = False

@@ -11,7 +11,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 from PySide6.QtCore import QEvent, Qt
-from PySide6.QtGui import QHelpEvent, QTextCharFormat, QTextCursor
+from PySide6.QtGui import QColor, QHelpEvent, QPalette, QTextCharFormat, QTextCursor
 from PySide6.QtWidgets import QApplication, QPlainTextEdit, QToolTip
 from safetensors.numpy import save_file
 
@@ -125,6 +125,7 @@ def test_an_unknown_lora_is_underlined_with_the_reason(qtbot, box):
     form = format_at(edit, at("missing"))
     assert form.underlineStyle() == QTextCharFormat.UnderlineStyle.WaveUnderline
     assert form.underlineColor().name() == c["problem"]
+    assert colour(form) == ""  # the text's own colour: only what will work is coloured
     assert assist.tip_at(at("missing")) == "No LoRA named missing in the library"
     # The same tooltip when the pointer rests over the word.
     cursor = QTextCursor(edit.document())
@@ -162,6 +163,35 @@ def test_a_lora_or_embedding_for_another_family_is_underlined(box, vocabulary):
     edit.setPlainText("<lora:xl_detail>")
     assert format_at(edit, 3).underlineStyle() == QTextCharFormat.UnderlineStyle.NoUnderline
     assert assist.tip_at(3).endswith("Trigger words: hyperdetailed")
+
+
+def test_nothing_fits_the_embedded_model(qtbot, data):
+    session = Session()
+    session.set("model", "embedded")
+    controls = Controls(session)
+    qtbot.addWidget(controls)
+    controls.set_prompt_library(Library(data).entries())
+    controls.prompt.setPlainText("<lora:watercolor:0.5>, easynegative")
+    assist = controls.prompt_assist
+    assert format_at(controls.prompt, 3).underlineStyle() == QTextCharFormat.UnderlineStyle.WaveUnderline
+    assert assist.tip_at(3).startswith("LoRA watercolor is for SD 1.x and the embedded model takes no LoRAs\n")
+    assert assist.tip_at(25).startswith(
+        "Embedding EasyNegative is for SD 1.x and the embedded model takes no embeddings"
+    )
+    controls.show_lora_picker()
+    picker = controls.lora_picker
+    assert picker is not None
+    assert picker.list.topLevelItem(0).toolTip(0).endswith("the embedded model takes no LoRAs")
+    picker.close()
+
+
+def test_the_colours_follow_the_theme(box):
+    edit, _ = box
+    for base, wanted in (("#16171b", "#f4b860"), ("#ffffff", "#b35c00")):  # the dark theme's, the light one's
+        palette = edit.palette()
+        palette.setColor(QPalette.ColorRole.Base, QColor(base))
+        edit.setPalette(palette)
+        assert colour(format_at(edit, at("golden"))) == wanted
 
 
 def test_a_bracket_on_one_line_colours_the_next(qtbot, box):
@@ -208,6 +238,7 @@ def test_ctrl_up_and_down_weight_the_selected_words(qtbot):
 
 def test_the_picker_inserts_a_tag_and_trigger_words(qtbot, data):
     session = Session()
+    session.set("model", str(data / "a-model-outside-the-library"))  # of no family known: every LoRA may fit
     session.set("prompt", "a castle")
     controls = Controls(session)
     qtbot.addWidget(controls)
@@ -234,6 +265,10 @@ def test_the_picker_inserts_a_tag_and_trigger_words(qtbot, data):
     picker.slider.setValue(40)
     qtbot.mouseClick(picker.insert, Qt.MouseButton.LeftButton)
     assert session["prompt"].endswith("castle, <lora:xl_detail:2>")
+    controls.prompt.setPlainText("a (castle:1.2), fog")
+    select(controls.prompt, 4, 10)  # a selection (Ctrl+Up's) inside a weight: the tag goes after it
+    qtbot.mouseClick(picker.insert, Qt.MouseButton.LeftButton)
+    assert session["prompt"] == "a (castle:1.2), <lora:xl_detail:2>, fog"
     picker.filter.setText("nothing like it")
     assert picker.chosen() is None and not picker.insert.isEnabled()
     picker.close()

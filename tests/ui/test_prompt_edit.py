@@ -8,7 +8,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from studio.engine.prompt_syntax import parse
-from studio.model.prompt_edit import insertion, step_weight
+from studio.model.prompt_edit import insertion, insertion_point, step_weight
 
 
 def stepped(marked: str, delta: float) -> str:
@@ -100,3 +100,23 @@ def test_any_text_and_selection_never_fail(text, a, b, delta):
 )
 def test_an_insertion_is_set_off_by_commas(text, at, piece, inserted):
     assert insertion(text, at, piece) == inserted
+
+
+@pytest.mark.parametrize(
+    ("marked", "moved"),
+    [
+        ("a ca|stle, fog", "a ca|stle, fog"),
+        ("a (cas|tle:1.2), fog", "a (castle:1.2)|, fog"),
+        ("a ((cas|tle):1.2), fog", "a ((castle):1.2)|, fog"),
+        ("a [f|og] b", "a [fog]| b"),
+        ("a <lora:w|c:1>, b", "a <lora:wc:1>|, b"),
+        ("a (open| end", "a (open end|"),
+        ("|(a)", "|(a)"),
+        ("(a)|", "(a)|"),
+    ],
+)
+def test_an_insertion_never_lands_inside_brackets_or_a_tag(marked, moved):
+    at = marked.index("|")
+    text = marked.replace("|", "")
+    to = insertion_point(text, at)
+    assert text[:to] + "|" + text[to:] == moved
