@@ -22,8 +22,22 @@ started=$SECONDS
 
 wheel="$("$root/packaging/build-wheel.sh" "$work/dist")"
 echo "wheel: $(basename "$wheel"), $(du -k "$wheel" | cut -f1) KB"
-unzip -l "$wheel" | grep "studio/assets/models/landscape/unet/diffusion_pytorch_model.safetensors" >/dev/null \
-  || { echo "check-wheel: the embedded model is not in the wheel" >&2; exit 1; }
+"$python" - "$wheel" <<'PY'
+import sys
+import zipfile
+
+names = set(zipfile.ZipFile(sys.argv[1]).namelist())
+wanted = [
+    "studio/assets/models/landscape/model_index.json",
+    "studio/assets/models/landscape/unet/diffusion_pytorch_model.safetensors",
+    "studio/assets/judge/judge.safetensors",
+    "studio/assets/icons/studio.svg",
+    "studio/assets/icons/studio-256.png",
+]
+missing = [name for name in wanted if name not in names]
+if missing:
+    sys.exit(f"check-wheel: the wheel lacks {', '.join(missing)}")
+PY
 
 "$python" -m venv "$work/venv"
 "$work/venv/bin/python" -m pip install --quiet "$torch_pin"
