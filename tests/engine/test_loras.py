@@ -296,3 +296,47 @@ def test_an_outpaint_uses_the_loras_and_records_them(engine, tiny_model, sd_file
     assert np.abs(np.asarray(styled.image).astype(int) - np.asarray(plain.image)).max() > 10
     assert [name for name, _ in styled.recipe.lora_hashes] == ["styleA"] and plain.recipe.lora_hashes == ()
     assert np.array_equal(np.asarray(outpaint("a red cat <lora:styleA:0>").image), np.asarray(plain.image))
+
+
+def _base_weights(pipe) -> dict:
+    """The UNet's and text encoders' own weights by name, without the LoRA layers PEFT adds."""
+    weights = {}
+    for part in ("unet", "text_encoder", "text_encoder_2"):
+        module = getattr(pipe, part, None)
+        for name, tensor in (module.state_dict() if module is not None else {}).items():
+            if ".lora_" not in name:
+                weights[f"{part}.{name.replace('.base_layer', '')}"] = tensor
+    return weights
+
+
+def test_after_a_lora_job_the_weights_are_the_models_own_bit_for_bit(engine, tiny_model, sd_files):
+    model = engine.load(str(tiny_model))
+    fresh = _base_weights(Engine(device="cpu").load(str(tiny_model)).pipe)
+    _run(engine, tiny_model, "a cat <lora:styleA:0.9> <lora:styleB:0.3>")
+    fused = _base_weights(model.pipe)
+    assert fused.keys() == fresh.keys()
+    assert any(not fused[k].equal(fresh[k]) for k in fresh)  # the LoRAs are in the weights while they are used
+    _run(engine, tiny_model, "a cat <lora:styleA:0.4>")
+    _run(engine, tiny_model, "a cat")
+    after = _base_weights(model.pipe)
+    assert all(after[k].equal(fresh[k]) for k in fresh)
+
+
+def test_a_lora_that_fails_to_load_leaves_nothing_behind(engine, tiny_model, sd_files, loras):
+    import torch
+    from safetensors.torch import save_file
+
+    # LoRA keys of a real layer, with the wrong width: diffusers refuses it while loading.
+    key = "lora_unet_down_blocks_1_attentions_0_transformer_blocks_0_attn1_to_q"
+    save_file(
+        {f"{key}.lora_down.weight": torch.ones(4, 7), f"{key}.lora_up.weight": torch.ones(64, 4)},
+        str(loras / "broken.safetensors"),
+    )
+    fresh = _fresh_pixels(tiny_model, "a red cat")
+    _run(engine, tiny_model, "a red cat <lora:styleA>")
+    message = _failure(engine, tiny_model, "a red cat <lora:styleB> <lora:broken>")
+    assert message.startswith("LoRA 'broken' cannot be loaded")
+    assert np.array_equal(_pixels(engine, tiny_model, "a red cat"), fresh)
+    model = engine.load(str(tiny_model))
+    listed = {name for names in model.pipe.get_list_adapters().values() for name in names}
+    assert listed == set(model.loras.values())
