@@ -3,7 +3,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import gc
 import logging
 import threading
@@ -31,6 +30,13 @@ class LoadedModel:
     vae: str = ""  # the library's VAE decoding for it ("" = its own), see `use_vae`
     vae_hash: str = ""
     own_vae: Any = None  # the model's own VAE, kept while another one decodes
+    saved_scheduler: dict = field(default_factory=dict)  # the scheduler config as saved, before overrides
+
+    def refresh(self, info: ModelInfo) -> None:
+        """Take what changed in the model's settings since it loaded (defaults, prediction, hash, name)."""
+        if info.scheduler_overrides != self.info.scheduler_overrides:
+            self.scheduler_config = {**self.saved_scheduler, **info.scheduler_overrides}
+        self.info = info
 
 
 def load_model(info: ModelInfo, device: str | None = None) -> LoadedModel:
@@ -71,6 +77,7 @@ def load_model(info: ModelInfo, device: str | None = None) -> LoadedModel:
     previewer = LatentPreviewer(_preview_factors(info, pipe))
     scheduler_config = {**dict(pipe.scheduler.config), **info.scheduler_overrides}
     loaded = LoadedModel(info, pipe, device, dtype, previewer, scheduler_config)
+    loaded.saved_scheduler = dict(pipe.scheduler.config)
     if info.vae:
         use_vae(loaded, info.vae)
     return loaded
@@ -166,7 +173,7 @@ class ModelCache:
             if current is not None and current.info.path == info.path and current.info.ref == info.ref:
                 if current.info.vae != info.vae:  # another VAE chosen since: swapped in, the rest kept
                     use_vae(current, info.vae)
-                    current.info = dataclasses.replace(current.info, vae=info.vae)
+                current.refresh(info)
                 return current
             self._unload()
             self._loaded = load_model(info, self.device)

@@ -84,3 +84,20 @@ def test_outpaint_finds_the_recipes_model_by_hash_under_its_new_name(tmp_path, c
     assert json.loads(out.out.splitlines()[-1])["model"] == "tiny test model"  # the library model's own name
     made = read_recipe(tmp_path / "wide.png")
     assert made is not None and made.model_hash == sha[:10]
+
+
+def test_a_changed_prediction_reaches_the_loaded_model_without_a_reload(sd2_file, tmp_path, monkeypatch):
+    from studio.engine.runner import Engine
+
+    file, configs = sd2_file
+    monkeypatch.setenv("STUDIO_MODEL_CONFIGS", str(configs))
+    library = Library(tmp_path / "data")
+    use_model_finder(library.finder)
+    engine = Engine(device="cpu")
+    first = engine.load(str(file))
+    assert first.scheduler_config["prediction_type"] == "v_prediction"
+    library.set_prediction(str(file), "epsilon")
+    again = engine.load(str(file))
+    assert again is first and again.pipe is first.pipe
+    assert again.scheduler_config["prediction_type"] == "epsilon"
+    assert again.info.scheduler_overrides["prediction_type"] == "epsilon"
