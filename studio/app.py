@@ -91,6 +91,7 @@ class StudioApp:
         self.window.build()
         self._wire()
         self._restore_state()
+        self._show_model_hints()
         self.window.canvas.firstPainted.connect(self._start_worker)
         self.window.show_model_state(f"Loading {model_name(self.session['model'])}…", busy=True)
 
@@ -420,8 +421,16 @@ class StudioApp:
         if self.gallery_model is not None:
             self.gallery_model.add_file(result.path)
 
+    def _show_model_hints(self) -> None:
+        """What the chosen model says it draws, read from its files while its weights load."""
+        from studio.model.prompt_vocabulary import model_hints
+
+        self.window.controls.set_model_hints(model_hints(self.session["model"]))
+
     def _session_changed(self, key: str) -> None:
         self._save_timer.start()
+        if key == "model":
+            self._show_model_hints()
         if key == "model" and self.session["model"] != self._loaded_model:
             self.session.start_from_model_defaults(self.session["model"])
             self.load_model(self.session["model"])

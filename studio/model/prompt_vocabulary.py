@@ -126,3 +126,17 @@ def _read_json(path: Path):
     except (OSError, ValueError) as exc:
         log.warning("cannot read %s: %s", path, exc)
         return None
+
+
+def model_hints(ref: str) -> ModelHints:
+    """The hints of model `ref` (a path, a library name, a cached hub id or the embedded model),
+    read from its files without its weights; none when it cannot be found (loading it says why)."""
+    from studio.engine.models import resolve_model
+    from studio.errors import StudioError
+
+    try:
+        info = resolve_model(ref)
+    except (StudioError, OSError):
+        return ModelHints()
+    tokenizer = info.path / "tokenizer" if info.path.is_dir() else None
+    return hints_from_studio(info.studio, tokenizer)

@@ -1,9 +1,13 @@
-"""The left panel: prompt, negative prompt, model, size, sampler settings, seed, batch, queue."""
+"""The left panel: prompt, negative prompt, model, size, sampler settings, seed, batch, queue.
+
+The chosen model's hints (ModelHints) show here: its first example prompt as the prompt box's
+placeholder, all of them under "Examples", its note under the model picker, and a gentle line
+under the prompt when none of its words is one the model knows (Generate stays available)."""
 
 from __future__ import annotations
 
 from PySide6.QtCore import Qt, Signal
-from PySide6.QtGui import QTextCursor
+from PySide6.QtGui import QPalette, QTextCursor
 from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
@@ -13,6 +17,7 @@ from PySide6.QtWidgets import (
     QLabel,
     QListWidget,
     QListWidgetItem,
+    QMenu,
     QPlainTextEdit,
     QPushButton,
     QSpinBox,
@@ -25,6 +30,7 @@ from studio.engine.request import EMBEDDED_MODEL, MAX_COUNT, MAX_GUIDANCE, MAX_S
 from studio.engine.schedulers import SCHEDULER_NAMES
 from studio.model.prompt_edit import insertion, insertion_point
 from studio.model.prompt_marks import PromptVocabulary
+from studio.model.prompt_vocabulary import ModelHints, has_known_word
 from studio.ui.prompt_highlighter import PromptAssist
 from studio.ui.seed_box import SeedBox
 
@@ -52,6 +58,19 @@ def size_presets(base: int) -> list[tuple[str, int, int]]:
     return presets
 
 
+PLACEHOLDER = "Describe a picture…  (Ctrl+Enter to generate)"
+
+
+def _quiet_label(name: str) -> QLabel:
+    """A small muted line, hidden until it has something to say; its colour follows the theme."""
+    label = QLabel()
+    label.setObjectName(name)
+    label.setWordWrap(True)
+    label.setForegroundRole(QPalette.ColorRole.PlaceholderText)
+    label.setVisible(False)
+    return label
+
+
 def _section(text: str) -> QLabel:
     label = QLabel(text.upper())
     label.setObjectName("section")
@@ -77,14 +96,35 @@ class Controls(QWidget):
         layout.setContentsMargins(12, 12, 12, 12)
         layout.setSpacing(8)
 
-        layout.addWidget(_section("Prompt"))
+        # The examples, as a link in the section's heading: the row under the prompt is full.
+        self.examples_button = QToolButton()
+        self.examples_button.setObjectName("examplesButton")
+        self.examples_button.setText("Examples ▾")
+        self.examples_button.setToolTip("Prompts this model draws well: pick one to put it in the prompt")
+        self.examples_button.setPopupMode(QToolButton.ToolButtonPopupMode.InstantPopup)
+        self.examples_button.setMenu(QMenu(self.examples_button))
+        self.examples_button.setStyleSheet(
+            "QToolButton { border: none; padding: 0 2px; background: transparent; color: palette(highlight); }"
+            " QToolButton:hover { text-decoration: underline; } QToolButton::menu-indicator { image: none; width: 0; }"
+        )
+        self.examples_button.setVisible(False)
+        heading = QHBoxLayout()
+        heading.addWidget(_section("Prompt"))
+        heading.addStretch(1)
+        heading.addWidget(self.examples_button)
+        layout.addLayout(heading)
         self.prompt = QPlainTextEdit()
         self.prompt.setObjectName("prompt")
-        self.prompt.setPlaceholderText("Describe a picture…  (Ctrl+Enter to generate)")
+        self.prompt.setPlaceholderText(PLACEHOLDER)
         self.prompt.setTabChangesFocus(True)
         self.prompt.setMinimumHeight(90)
         self.prompt.setMaximumHeight(140)
         layout.addWidget(self.prompt)
+        self._hints = ModelHints()
+        self.prompt_warning = _quiet_label("promptWarning")
+        self.prompt_warning.setText("This model knows none of these words.")
+        self.prompt_warning.setToolTip("It may draw something else. Examples (above) lists prompts it draws well.")
+        layout.addWidget(self.prompt_warning)
 
         self.negative_toggle = QToolButton()
         self.negative_toggle.setText("Negative prompt")
@@ -119,6 +159,8 @@ class Controls(QWidget):
         model_row.addWidget(self.model, 1)
         model_row.addWidget(self.add_model)
         layout.addLayout(model_row)
+        self.model_note = _quiet_label("modelNote")
+        layout.addWidget(self.model_note)
 
         layout.addWidget(_section("Settings"))
         form = QFormLayout()
@@ -192,6 +234,7 @@ class Controls(QWidget):
     def _connect(self) -> None:
         s = self.session
         self.prompt.textChanged.connect(lambda: self._store("prompt", self.prompt.toPlainText()))
+        self.prompt.textChanged.connect(self._check_words)
         self.negative.textChanged.connect(lambda: self._store("negative_prompt", self.negative.toPlainText()))
         self.negative_toggle.toggled.connect(self._show_negative)
         self.steps.valueChanged.connect(lambda v: self._store("steps", v))
@@ -284,6 +327,33 @@ class Controls(QWidget):
                 self.model.addItem(label, ref)
                 self.model.setItemData(self.model.count() - 1, tip, Qt.ItemDataRole.ToolTipRole)
         self.model.setCurrentIndex([ref for ref, _, _ in models].index(s["model"]))
+
+    def set_model_hints(self, hints: ModelHints) -> None:
+        """What the chosen model says it draws (nothing for a model without hints)."""
+        self._hints = hints
+        examples = hints.examples
+        self.prompt.setPlaceholderText(f"{examples[0]}  (Ctrl+Enter to generate)" if examples else PLACEHOLDER)
+        menu = self.examples_button.menu()
+        menu.clear()
+        for example in examples:
+            menu.addAction(example, lambda text=example: self.use_example(text))
+        self.examples_button.setVisible(bool(examples))
+        self.model_note.setText(hints.note)
+        self.model_note.setToolTip(hints.note)
+        self.model_note.setVisible(bool(hints.note))
+        self._check_words()
+
+    def use_example(self, text: str) -> None:
+        """Put an example in the prompt in place of its text, as an edit that undo takes back."""
+        cursor = self.prompt.textCursor()
+        cursor.select(QTextCursor.SelectionType.Document)
+        cursor.insertText(text)
+        self.prompt.setTextCursor(cursor)
+        self.prompt.setFocus()
+
+    def _check_words(self) -> None:
+        known = has_known_word(self.prompt.toPlainText(), self._hints.vocabulary)
+        self.prompt_warning.setVisible(not known)
 
     def set_library(self, models: list[tuple[str, str]]) -> None:
         """The library's checkpoints for the picker: (name, tooltip) each."""

@@ -97,3 +97,19 @@ def test_an_open_vocabulary_is_not_a_list_of_what_the_model_knows(tmp_path):
     (folder / "vocab.json").write_text(json.dumps({f"w{i}</w>": i for i in range(60000)}))
     assert tokenizer_words(folder) == frozenset()
     assert tokenizer_words(Path(tmp_path / "nowhere")) == frozenset()
+
+
+def test_hints_by_model_reference(tmp_path):
+    import shutil
+
+    from studio.model.prompt_vocabulary import model_hints
+
+    assert model_hints("embedded") == hints_for_folder(embedded_model_dir())
+    assert model_hints("embedded").examples
+    plain = shutil.copytree(embedded_model_dir(), tmp_path / "plain")
+    studio = json.loads((plain / "studio.json").read_text())
+    for key in ("examples", "note", "vocabulary"):
+        del studio[key]
+    (plain / "studio.json").write_text(json.dumps(studio))
+    assert model_hints(str(plain)) == ModelHints()
+    assert model_hints(str(tmp_path / "no such model")) == ModelHints()
