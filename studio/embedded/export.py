@@ -74,6 +74,7 @@ def export(run: Path, vae_path: Path, out: Path, unet_dtype: str = "float16") ->
         if values.pop("_name_or_path", None) is not None:
             file.write_text(json.dumps(values, indent=2, sort_keys=True) + "\n", encoding="utf-8")
     studio = {"name": NAME, "trained_steps": state["step"], "defaults": DEFAULTS, "preview": preview_factors(vae)}
+    studio.update(_hints(out / "studio.json"))
     (staging / "studio.json").write_text(json.dumps(studio, indent=2), encoding="utf-8")
     if out.exists():
         shutil.rmtree(out)
@@ -94,3 +95,12 @@ def main(argv=None) -> None:
 
 if __name__ == "__main__":
     main()
+
+
+def _hints(previous: Path) -> dict:
+    """What a person wrote into the model's studio.json (examples, note, vocabulary): kept on re-export."""
+    try:
+        data = json.loads(previous.read_text(encoding="utf-8"))
+    except (OSError, ValueError):
+        return {}
+    return {key: data[key] for key in ("examples", "note", "vocabulary") if isinstance(data, dict) and key in data}
