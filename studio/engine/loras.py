@@ -8,8 +8,8 @@ diffusers/PEFT layouts, UNet and text encoders alike) and makes exactly those ac
 their weights. Adapters stay loaded on the `LoadedModel` between jobs, keyed by file, time
 and size, so a new weight costs no load and the base model is never reloaded.
 
-The active LoRAs are fused into the weights of the layers they change (diffusers'
-`fuse_lora`), so a job's steps cost what they cost without LoRAs. The original weights of
+The active LoRAs are fused into the weights of the layers they change (PEFT's own `merge`
+of each such layer), so a job's steps cost what they cost without LoRAs. The original weights of
 those layers are kept (in main memory) the first time, and put back exactly before the next
 change, so a job with no LoRA (every adapter then disabled) draws the base model's own
 pixels, never a rounding away from them. A job with the same LoRAs and weights as the one
@@ -33,7 +33,7 @@ from studio.errors import ModelError
 
 log = logging.getLogger(__name__)
 
-KEPT = 8  # adapters kept loaded between jobs; the least recently used beyond these are deleted
+KEPT = 4  # adapters kept loaded between jobs (each one kept makes loading the next slower); the least recently used beyond these are deleted
 _FAMILIES = {768: "SD 1.x", 1024: "SD 2.x", 2048: "SDXL"}
 _MODEL_FAMILIES = {"sd1": "SD 1.x", "sd2": "SD 2.x", "sdxl": "SDXL"}
 _LORA_PARTS = (".lora_down.", ".lora_up.", ".lora_A.", ".lora_B.", ".lora.down.", ".lora.up.", "_lora.down.")
@@ -51,6 +51,8 @@ class _Fusion:
     state: tuple[tuple[Key, float], ...] = ()  # the LoRAs fused and their weights; () when none
     changed: list = field(default_factory=list)  # the layers the fused LoRAs changed
     originals: dict = field(default_factory=dict)  # layer -> its base weight before any LoRA, on the CPU
+    layers: dict[str, list] = field(default_factory=dict)  # adapter -> the PEFT layers it holds weights in
+    disabled: bool = False  # every adapter disabled (diffusers' disable_lora) since the last job with LoRAs
 
 
 _fusions: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
@@ -78,10 +80,11 @@ def activate(model: LoadedModel, wanted: list[tuple[str, float]], kept: int = KE
     state = tuple(zip(keys, [use.weight for use in uses]))
     if state and state == fusion.state and all(key in model.loras for key in keys):
         return tuple(uses)
-    _unfuse(pipe, fusion)
+    _unfuse(fusion)
     if not uses:
-        if model.loras:
+        if model.loras and not fusion.disabled:
             pipe.disable_lora()
+            fusion.disabled = True
         return ()
     adapters = []
     for use, key in zip(uses, keys):
@@ -90,7 +93,9 @@ def activate(model: LoadedModel, wanted: list[tuple[str, float]], kept: int = KE
         model.loras[key] = adapter  # last in the dict: most recently used
         adapters.append(adapter)
     _evict(model, set(adapters), kept)
-    pipe.enable_lora()
+    if fusion.disabled:
+        pipe.enable_lora()
+        fusion.disabled = False
     pipe.set_adapters(adapters, [use.weight for use in uses])
     _fuse(pipe, fusion, adapters, state)
     return tuple(uses)
@@ -98,39 +103,49 @@ def activate(model: LoadedModel, wanted: list[tuple[str, float]], kept: int = KE
 
 def _fuse(pipe, fusion: _Fusion, adapters: list[str], state: tuple) -> None:
     """Fuse the active adapters into the weights, keeping the original weights of the layers they change."""
-    from peft.tuners.tuners_utils import BaseTunerLayer
-
-    changed = []
-    for part in ("unet", "text_encoder", "text_encoder_2"):
-        component = getattr(pipe, part, None)
-        if component is None:
-            continue
-        for layer in component.modules():
-            if isinstance(layer, BaseTunerLayer) and any(a in getattr(layer, "lora_A", {}) for a in adapters):
-                weight = _base_weight(layer)
-                if layer not in fusion.originals:
-                    fusion.originals[layer] = weight.detach().to("cpu", copy=True)
-                changed.append(layer)
-    fusion.changed = changed
+    changed: dict[Any, list[str]] = {}
+    for adapter in adapters:
+        if adapter not in fusion.layers:
+            fusion.layers[adapter] = _layers_of(pipe, adapter)
+        for layer in fusion.layers[adapter]:
+            changed.setdefault(layer, []).append(adapter)
+    for layer in changed:
+        if layer not in fusion.originals:
+            fusion.originals[layer] = _base_weight(layer).detach().to("cpu", copy=True)
+    fusion.changed = list(changed)
     with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        pipe.fuse_lora(adapter_names=adapters)
+        for layer, names in changed.items():
+            layer.merge(adapter_names=names)
     fusion.state = state
+
+
+def _layers_of(pipe, adapter: str) -> list:
+    from peft.tuners.tuners_utils import BaseTunerLayer
+
+    found = []
+    for part in ("unet", "text_encoder", "text_encoder_2"):
+        component = getattr(pipe, part, None)
+        for layer in component.modules() if component is not None else ():
+            if isinstance(layer, BaseTunerLayer) and adapter in getattr(layer, "lora_A", {}):
+                found.append(layer)
+    return found
 
 
 def _base_weight(layer: Any):
     return layer.get_base_layer().weight
 
 
-def _unfuse(pipe, fusion: _Fusion) -> None:
-    """Take the fused LoRAs out of the weights: diffusers' unfuse, then the original weights exactly."""
+def _unfuse(fusion: _Fusion) -> None:
+    """Take the fused LoRAs out of the weights: PEFT's unmerge, then the original weights exactly."""
     if not fusion.state:
         return
     import torch
 
-    with warnings.catch_warnings():  # PEFT says so of each layer whose adapters were not fused
+    with warnings.catch_warnings():
         warnings.simplefilter("ignore", UserWarning)
-        pipe.unfuse_lora()
+        for layer in fusion.changed:
+            layer.unmerge()
     with torch.no_grad():
         for layer in fusion.changed:
             _base_weight(layer).copy_(fusion.originals[layer])
@@ -217,7 +232,7 @@ def _forget_changed(model: LoadedModel, key: Key) -> None:
     """Delete the adapter of an earlier version of this file (it changed on disk since)."""
     stale = [old for old in model.loras if old[0] == key[0] and old != key]
     if stale:
-        _delete(model.pipe, [model.loras.pop(old) for old in stale])
+        _delete(model, [model.loras.pop(old) for old in stale])
 
 
 def _evict(model: LoadedModel, in_use: set[str], kept: int) -> None:
@@ -225,17 +240,20 @@ def _evict(model: LoadedModel, in_use: set[str], kept: int) -> None:
     if extra <= 0:
         return
     gone = [key for key, adapter in model.loras.items() if adapter not in in_use][:extra]
-    _delete(model.pipe, [model.loras.pop(key) for key in gone])
-    fusion = _fusions.get(model.pipe)
-    if fusion is not None:  # the originals of layers no adapter changes any more are not needed
-        for layer in [layer for layer in fusion.originals if not getattr(layer, "lora_A", None)]:
-            del fusion.originals[layer]
+    _delete(model, [model.loras.pop(key) for key in gone])
 
 
-def _delete(pipe, adapters: list[str]) -> None:
+def _delete(model: LoadedModel, adapters: list[str]) -> None:
+    """Delete adapters (none of them fused), and the originals of the layers no adapter changes any more."""
     with warnings.catch_warnings():  # PEFT says which adapter it makes active instead; set_adapters follows
         warnings.simplefilter("ignore", UserWarning)
-        pipe.delete_adapters(adapters)
+        model.pipe.delete_adapters(adapters)
+    fusion = _fusions.get(model.pipe)
+    if fusion is not None:
+        for adapter in adapters:
+            fusion.layers.pop(adapter, None)
+        for layer in [layer for layer in fusion.originals if not getattr(layer, "lora_A", None)]:
+            del fusion.originals[layer]
 
 
 def _load(model: LoadedModel, use: LoraUse) -> str:
@@ -269,7 +287,9 @@ def _new_adapter_name(model: LoadedModel) -> str:
 def _drop(pipe, adapter: str) -> None:
     try:
         if any(adapter in names for names in pipe.get_list_adapters().values()):
-            _delete(pipe, [adapter])
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore", UserWarning)
+                pipe.delete_adapters([adapter])
     except Exception:
         log.warning("a half-loaded LoRA adapter %s could not be deleted", adapter, exc_info=True)
 
