@@ -12,7 +12,7 @@ Stable Diffusion layout (fp16, as model sites hand them out), then measures side
     hash MB/s         Studio's sha256 (studio.library.hashes) against `sha256sum`, same file,
                       page cache warm for both (a CPU figure, not a disk one)
 
-Loads alternate (studio, diffusers, studio, ...) with the file dropped from the page cache
+Loads alternate (studio, diffusers, diffusers, studio, ...) with the file dropped from the page cache
 before each; medians are reported. The table is printed and written as JSON.
 
 Run: python bench/models.py [--repeats 3] [--out bench/results/models-cpu.json] [--tiny] [--keep DIR]
@@ -218,8 +218,8 @@ def main() -> None:
                 flush=True,
             )
         runs: dict[str, list[dict]] = {"studio": [], "diffusers": []}
-        for _ in range(args.repeats):
-            for kind in runs:
+        for round_ in range(args.repeats):
+            for kind in list(runs)[:: 1 if round_ % 2 == 0 else -1]:  # ABBA: neither always goes first
                 drop_from_page_cache(Path(built["path"]))
                 runs[kind].append(child("load", args, folder, ["--kind", kind]))
                 print(
