@@ -307,37 +307,13 @@ class Library:
         own = self._facts_of(hit[1], entry.prediction).own_defaults
         _effective(own, chosen, entry.name)
 
-        def change(settings: dict) -> None:
-            model = settings["models"].setdefault(key, {})
-            if chosen:
-                model["defaults"] = chosen
-            else:
-                model.pop("defaults", None)
-            if not model:
-                settings["models"].pop(key)
-
-        self.settings.update(change)
+        self._save_choice(key, "defaults", chosen)
         return self._entry(*hit, self.settings.load())
 
     def set_prediction(self, name_or_path: str, prediction: str | None) -> None:
         """Save "v" or "epsilon" for a checkpoint (a library name or any path); None or "auto": what the file says."""
         choice = _prediction(prediction)
-        hit = self._lookup(name_or_path, "checkpoints", self.settings.load())
-        path = hit[1].path if hit else Path(name_or_path).expanduser()
-        if hit is None and not path.exists():
-            raise ModelError(f"the library has no checkpoint named {name_or_path!r} and no such file exists")
-        key = model_key(path)
-
-        def change(settings: dict) -> None:
-            model = settings["models"].setdefault(key, {})
-            if choice:
-                model["prediction"] = choice
-            else:
-                model.pop("prediction", None)
-            if not model:
-                settings["models"].pop(key)
-
-        self.settings.update(change)
+        self._save_choice(self._checkpoint_key(name_or_path), "prediction", choice)
 
     def set_vae(self, name_or_path: str, vae: str | None) -> None:
         """Save the library VAE a checkpoint (a library name or any path) decodes with; None or "auto": its own."""
@@ -351,18 +327,25 @@ class Library:
             if entry.problem:
                 raise ModelError(f"the VAE {entry.name} cannot be used: {entry.problem}")
             choice = entry.name
+        self._save_choice(self._checkpoint_key(name_or_path), "vae", choice)
+
+    def _checkpoint_key(self, name_or_path: str) -> str:
+        """The settings key of a library checkpoint's name, or of any existing path."""
         hit = self._lookup(name_or_path, "checkpoints", self.settings.load())
         path = hit[1].path if hit else Path(name_or_path).expanduser()
         if hit is None and not path.exists():
             raise ModelError(f"the library has no checkpoint named {name_or_path!r} and no such file exists")
-        key = model_key(path)
+        return model_key(path)
+
+    def _save_choice(self, key: str, setting: str, value) -> None:
+        """Save one of a model's settings in library.json; an empty value forgets it (and an empty model)."""
 
         def change(settings: dict) -> None:
             model = settings["models"].setdefault(key, {})
-            if choice:
-                model["vae"] = choice
+            if value:
+                model[setting] = value
             else:
-                model.pop("vae", None)
+                model.pop(setting, None)
             if not model:
                 settings["models"].pop(key)
 
