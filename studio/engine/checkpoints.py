@@ -95,6 +95,11 @@ def is_pickle(path: Path) -> bool:
     return head[:2] == b"PK" or (len(head) >= 2 and head[0] == 0x80 and head[1] <= 5)
 
 
+def is_pickle_file(path: Path) -> bool:
+    """A pickle by its name (.ckpt, .pt, .pth, .bin) or, whatever its name, by its first bytes."""
+    return path.suffix.lower() in PICKLE_SUFFIXES or is_pickle(path)
+
+
 def pickle_message(path: Path) -> str:
     return (
         f"{path} is a Python pickle ({path.suffix or 'no extension'}), a format that can run code when it "
@@ -153,7 +158,7 @@ def read_tensor(header: Header, name: str):
 def inspect_checkpoint(path: Path, prediction: str | None = None) -> Checkpoint:
     """Recognise checkpoint `path`, or say what it is instead. `prediction` overrides the file's."""
     path = Path(path)
-    if path.suffix.lower() in PICKLE_SUFFIXES or is_pickle(path):
+    if is_pickle_file(path):
         raise ModelError(pickle_message(path))
     header = read_header(path)
     family = _family(header)

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from studio.engine.checkpoints import PICKLE_SUFFIXES, is_pickle, pickle_message, read_header
+from studio.engine.checkpoints import is_pickle_file, pickle_message, read_header
 from studio.engine.models import find_resource
 from studio.errors import ModelError
 
@@ -169,7 +169,7 @@ def _load(model, word: str, token: str, path: Path, key: tuple) -> _Embedding:
 
 def _read(path: Path) -> dict:
     """The floating-point tensors of embedding file `path`."""
-    if path.suffix.lower() in PICKLE_SUFFIXES or is_pickle(path):
+    if is_pickle_file(path):
         raise ModelError(pickle_message(path))
     if path.suffix.lower() != ".safetensors":
         raise ModelError(f"{path} is not an embedding Studio reads: embeddings are .safetensors files")

@@ -26,7 +26,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from studio.engine.checkpoints import PICKLE_SUFFIXES, Header, is_pickle, pickle_message, read_header
+from studio.engine.checkpoints import Header, is_pickle_file, pickle_message, read_header
 from studio.engine.loader import LoadedModel
 from studio.engine.models import find_resource
 from studio.errors import ModelError
@@ -181,7 +181,7 @@ def _check(model: LoadedModel, use: LoraUse) -> Key:
     path = use.path
     if path.is_dir():
         raise ModelError(f"LoRA {use.name!r} is a folder ({path}); Studio loads a LoRA from one .safetensors file")
-    if path.suffix.lower() in PICKLE_SUFFIXES or is_pickle(path):
+    if is_pickle_file(path):
         raise ModelError(f"LoRA {use.name!r}: " + pickle_message(path))
     try:
         info = path.stat()

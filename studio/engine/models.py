@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from studio.engine.checkpoints import PICKLE_SUFFIXES, Checkpoint, inspect_checkpoint, is_pickle, pickle_message
+from studio.engine.checkpoints import Checkpoint, inspect_checkpoint, is_pickle_file, pickle_message
 from studio.engine.request import EMBEDDED_MODEL, GenerateRequest
 from studio.errors import ModelError, RequestError
 from studio.resources import embedded_model_dir
@@ -205,7 +205,7 @@ def _inspect(
 
 def _inspect_file(ref: str, path: Path, name: str, prediction: str | None) -> ModelInfo:
     suffix = path.suffix.lower()
-    if suffix in PICKLE_SUFFIXES or is_pickle(path):
+    if is_pickle_file(path):
         raise ModelError(pickle_message(path))
     if suffix != ".safetensors":
         raise ModelError(f"{path} is not a model: Studio loads .safetensors checkpoints and diffusers folders")

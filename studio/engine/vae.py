@@ -14,7 +14,7 @@ import json
 from pathlib import Path
 from typing import Any
 
-from studio.engine.checkpoints import PICKLE_SUFFIXES, is_pickle, pickle_message, read_header
+from studio.engine.checkpoints import is_pickle_file, pickle_message, read_header
 from studio.engine.models import ModelInfo, find_resource
 from studio.errors import ModelError
 
@@ -67,7 +67,7 @@ def _from_folder(info: ModelInfo, own, name: str, path: Path, dtype):
 def _from_file(info: ModelInfo, own, name: str, path: Path, dtype):
     from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
 
-    if path.suffix.lower() in PICKLE_SUFFIXES or is_pickle(path):
+    if is_pickle_file(path):
         raise ModelError(pickle_message(path))
     if path.suffix.lower() != ".safetensors":
         raise ModelError(f"the VAE {name} ({path}) is not a .safetensors file or a diffusers VAE folder")

@@ -24,7 +24,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-from studio.engine.checkpoints import read_header
+from studio.engine.checkpoints import is_pickle_file, read_header
 from studio.engine.models import ModelDefaults, ModelSettings, resolve_model
 from studio.errors import ModelError, RequestError, StudioError, WriteError
 from studio.library import folders as layouts
@@ -35,7 +35,6 @@ from studio.library.kinds import (
     KIND_WORDS,
     described,
     embedding_family,
-    is_pickle_file,
     kind_of_file,
     kind_of_folder,
     kind_of_header,

@@ -34,6 +34,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
+from studio.engine.checkpoints import PICKLE_SUFFIXES
 from studio.errors import ModelError, StudioError
 from studio.paths import model_kind_dir
 
@@ -41,7 +42,6 @@ log = logging.getLogger(__name__)
 
 DEFAULT_ENDPOINT = "https://huggingface.co"
 HUB_HOSTS = ("huggingface.co", "www.huggingface.co", "hf.co")
-PICKLE_SUFFIXES = (".ckpt", ".pt", ".pth", ".bin")
 FILE_SUFFIXES = (".safetensors", *PICKLE_SUFFIXES)
 _REPO_KEPT_SUFFIXES = (".json", ".txt", ".model", ".safetensors")  # configs, tokenizers, weights
 _OTHER_WEIGHTS = (*PICKLE_SUFFIXES, ".msgpack", ".h5", ".onnx")

@@ -13,7 +13,7 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from studio.engine.checkpoints import PICKLE_SUFFIXES, Header, inspect_checkpoint, is_pickle, read_header
+from studio.engine.checkpoints import Header, inspect_checkpoint, read_header
 from studio.errors import ModelError
 
 KIND_WORDS = {"checkpoints": "checkpoint", "loras": "LoRA", "embeddings": "embedding", "vae": "VAE"}
@@ -23,10 +23,6 @@ _LORA_PARTS = (".lora_down.", ".lora_up.", ".lora_A.", ".lora_B.", "lora.down.",
 _EMBEDDING_KEYS = ("emb_params", "clip_l", "clip_g")
 _VAE_PREFIXES = ("encoder.down", "decoder.up", "first_stage_model.encoder.", "first_stage_model.decoder.")
 _WIDTHS = {768: "sd1", 1024: "sd2", 2048: "sdxl"}
-
-
-def is_pickle_file(path: Path) -> bool:
-    return path.suffix.lower() in PICKLE_SUFFIXES or is_pickle(path)
 
 
 def kind_of_header(header: Header) -> str | None:
