@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-from studio.engine.checkpoints import Checkpoint, inspect_checkpoint, is_pickle_file, pickle_message
+from studio.engine.checkpoints import Checkpoint, inspect_checkpoint, is_pickle_file, pickle_message, read_header
 from studio.engine.request import EMBEDDED_MODEL, GenerateRequest
 from studio.errors import ModelError, RequestError
 from studio.resources import embedded_model_dir
@@ -352,7 +352,7 @@ def _check_component(root: Path, component: str) -> str | None:
         raise ModelError(f"{folder} is missing config.json")
     weights = [p for p in files if p.suffix == ".safetensors"]
     for file in weights:
-        _check_safetensors(file)
+        read_header(file)  # a damaged or truncated file fails here, clearly
     full = [p for p in weights if not p.name.endswith(FP16) and ".fp16-" not in p.name]
     if full:
         return "full"
@@ -365,24 +365,6 @@ def _check_component(root: Path, component: str) -> str | None:
             f"pickled weights (they can run code); convert them with: studio models convert FILE"
         )
     raise ModelError(f"{folder} has no weights file (.safetensors)")
-
-
-def _check_safetensors(file: Path) -> None:
-    """Read the header of a safetensors file: a damaged or truncated one fails here, clearly."""
-    try:
-        with open(file, "rb") as handle:
-            head = handle.read(8)
-            size = int.from_bytes(head, "little") if len(head) == 8 else -1
-            total = file.stat().st_size
-            if size <= 0 or size > total - 8:
-                raise ValueError("bad header")
-            header = json.loads(handle.read(size))
-        end = max((v["data_offsets"][1] for k, v in header.items() if k != "__metadata__"), default=0)
-        if 8 + size + end > total:
-            raise ValueError("truncated")
-    except (OSError, ValueError, KeyError, TypeError, IndexError, AttributeError, RecursionError) as exc:
-        reason = "it is truncated" if str(exc) == "truncated" else "it is not a valid safetensors file"
-        raise ModelError(f"{file} is damaged: {reason}") from None
 
 
 def _family(path: Path, pipeline_class: str, ref: str) -> str:

@@ -34,7 +34,7 @@ from pathlib import Path, PurePosixPath
 from typing import Any
 from urllib.parse import unquote, urlsplit
 
-from studio.engine.checkpoints import PICKLE_SUFFIXES
+from studio.engine.checkpoints import PICKLE_SUFFIXES, read_header
 from studio.errors import ModelError, StudioError
 from studio.paths import model_kind_dir
 
@@ -572,14 +572,12 @@ def _raise_if_cancelled(cancel: threading.Event, folder: Path) -> None:
 
 def _check(items: list[_Item], folder: Path, state: _State, source: Source) -> None:
     """Every safetensors file's header reads; a damaged one is removed, so the next try fetches it anew."""
-    from studio.engine.models import _check_safetensors
-
     for item in items:
         if not item.path.lower().endswith(".safetensors"):
             continue
         file = folder / item.path
         try:
-            _check_safetensors(file)
+            read_header(file)
         except ModelError:
             file.unlink(missing_ok=True)
             state.set(item.path, None, done=False)
