@@ -108,6 +108,10 @@ def build_parser() -> argparse.ArgumentParser:
     from studio.cli_desktop import add_desktop_parser
 
     add_desktop_parser(commands, common)
+    from studio.cli_serve import add_client_options, add_serve_parser
+
+    add_client_options(generate)
+    add_serve_parser(commands, common)
     return parser
 
 
@@ -181,6 +185,10 @@ def main(argv: list[str] | None = None) -> int:
             from studio.cli_desktop import run_desktop
 
             return run_desktop(args)
+        if args.command == "serve":
+            from studio.cli_serve import run_serve
+
+            return run_serve(args)
     except KeyboardInterrupt:
         print("studio: cancelled", file=sys.stderr)
         return EXIT_CANCELLED
@@ -267,6 +275,10 @@ def generate(args) -> int:
     from studio.engine.models import resolve_model
     from studio.paths import data_dir, gallery_dir
 
+    if args.server:
+        from studio.cli_serve import remote_generate
+
+        return remote_generate(args)
     prompts = _prompts(args)
     if args.out and len(prompts) * args.count != 1 and args.count >= 1:
         raise CliError(f"--out names one file but this makes {len(prompts) * args.count} images; use --out-dir DIR")

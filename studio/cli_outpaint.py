@@ -61,6 +61,9 @@ def add_outpaint_parser(commands, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object per candidate on stdout")
     add_prediction_option(parser)
     add_vae_option(parser)
+    from studio.cli_serve import add_client_options
+
+    add_client_options(parser)
 
 
 def output_paths(out: str, count: int) -> list[Path]:
@@ -79,6 +82,10 @@ def outpaint(args) -> int:
     from studio.engine.request import MAX_COUNT, MAX_PIXELS
     from studio.gallery.pictures import open_picture
 
+    if args.server:
+        from studio.cli_serve import remote_outpaint
+
+        return remote_outpaint(args)
     extension = tuple(getattr(args, side) for side in SIDES)
     if not any(extension):
         raise CliError("nothing to outpaint: give --left, --top, --right or --bottom")

@@ -1,0 +1,117 @@
+"""The Ray Serve application: an ingress (the HTTP API, one replica) in front of N engine replicas.
+
+The only module of Studio that imports Ray. `start(config, address)` joins a Ray cluster
+(or starts a small local one on 127.0.0.1), starts Serve's HTTP proxy on the configured
+host and port, and deploys the application; `stop()` takes it all down again.
+"""
+
+from __future__ import annotations
+
+import logging
+from typing import Any
+
+from ray import serve
+
+from studio.server.config import ServerConfig
+from studio.server.worker import EngineWorker
+
+log = logging.getLogger(__name__)
+
+APP_NAME = "studio"
+OBJECT_STORE_BYTES = 256 * 1024 * 1024
+PASSED_ON = ("HF_HUB_OFFLINE", "HF_HOME", "STUDIO_DATA_DIR")  # to replicas on other machines too
+
+
+@serve.deployment(
+    name="EngineWorker",
+    max_ongoing_requests=1,  # one unit at a time: the ingress's slots keep every replica busy
+    health_check_period_s=2,
+    health_check_timeout_s=30,
+    graceful_shutdown_timeout_s=2,
+)
+class WorkerDeployment(EngineWorker):
+    """One engine per replica."""
+
+
+@serve.deployment(
+    name="Ingress",
+    num_replicas=1,  # the job board, /progress and /interrupt see every job
+    max_ongoing_requests=1000,
+    ray_actor_options={"num_cpus": 0},
+    graceful_shutdown_timeout_s=2,
+)
+@serve.ingress()
+class Ingress:
+    def __init__(self, worker, config: ServerConfig):
+        from studio.server.jobs import Board
+        from studio.server.models import Models
+
+        self.config = config
+        self.worker = worker.options(stream=True)
+        self.models = Models(config.data, config.model)
+        self.board = Board(self._run_unit, config.replicas, config.limits.max_queue, config.retries)
+
+    def _run_unit(self, spec: dict[str, Any]):
+        return self.worker.run.remote(spec)
+
+    def __serve_build_asgi_app__(self):
+        from studio.server.api import build_app
+
+        return build_app(self.board, self.models, self.config)
+
+
+def application(config: ServerConfig):
+    """The bound application for `serve.run`: `config.replicas` engines behind one ingress."""
+    import os
+
+    actor: dict[str, Any] = {"num_cpus": config.threads, "num_gpus": config.gpus}
+    env = {"OMP_NUM_THREADS": str(config.threads)}
+    env.update({k: v for k, v in os.environ.items() if k in PASSED_ON})
+    actor["runtime_env"] = {"env_vars": env}
+    worker = WorkerDeployment.options(num_replicas=config.replicas, ray_actor_options=actor).bind(config)
+    return Ingress.bind(worker, config)
+
+
+def connect(address: str | None = None, num_cpus: int | None = None) -> None:
+    """Join the Ray cluster at `address`, or start a local one on 127.0.0.1 (no dashboard)."""
+    import ray
+
+    if address:
+        ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
+        return
+    ray.init(
+        address="local",
+        num_cpus=num_cpus,
+        include_dashboard=False,
+        object_store_memory=OBJECT_STORE_BYTES,
+        _node_ip_address="127.0.0.1",
+        logging_level=logging.WARNING,
+        log_to_driver=False,
+    )
+
+
+def deploy(config: ServerConfig) -> None:
+    """Start Serve's HTTP proxy on the configured address and run the application on it."""
+    serve.start(http_options={"host": config.host, "port": config.port}, logging_config={"log_level": "WARNING"})
+    serve.run(application(config), name=APP_NAME, route_prefix="/", blocking=False)
+
+
+def cluster_shape(replicas: int) -> tuple[int, float]:
+    """Torch threads and GPUs per replica on the cluster this process has joined."""
+    import ray
+
+    resources = ray.cluster_resources()
+    gpus = resources.get("GPU", 0)
+    if gpus >= 1:
+        return 1, 1.0
+    cpus = int(resources.get("CPU", 1))
+    return max(1, cpus // max(1, replicas)), 0.0
+
+
+def stop() -> None:
+    import ray
+
+    try:
+        serve.shutdown()
+    finally:
+        ray.shutdown()

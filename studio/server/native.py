@@ -1,0 +1,72 @@
+"""Studio's own job payload (`POST /studio/v1/jobs`): the request as `studio generate` and
+`studio outpaint` build it, so the server makes the same pixels as the local engine.
+
+    {"kind": "txt2img" | "outpaint", "prompt", "negative_prompt", "seed", "steps",
+     "guidance_scale", "width", "height", "scheduler", "count", "model",
+     outpaint: "image" (base64 PNG), "extend" [left, top, right, bottom], "fill", "strength", "source"}
+
+A value left out (or null) is the model's default, as on the command line.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+from studio.errors import RequestError
+from studio.server import a1111
+from studio.server.a1111 import Defaults, Plan
+from studio.server.config import Limits
+
+KINDS = ("txt2img", "outpaint")
+
+
+def native_plan(payload: dict[str, Any], model: str, defaults: Defaults, limits: Limits) -> Plan:
+    kind = payload.get("kind", "txt2img")
+    if kind not in KINDS:
+        raise RequestError(f"unknown job kind {kind!r}; use one of {', '.join(KINDS)}")
+    settings = {
+        "prompt": payload.get("prompt", ""),
+        "negative_prompt": payload.get("negative_prompt", ""),
+        "seed": payload.get("seed", -1),
+        "steps": payload.get("steps"),
+        "cfg_scale": payload.get("guidance_scale"),
+        "width": payload.get("width"),
+        "height": payload.get("height"),
+        "sampler_name": payload.get("scheduler"),
+        "batch_size": payload.get("count", 1),
+    }
+    if kind == "txt2img":
+        return a1111.txt2img_plan(settings, model, defaults, limits)
+    return _outpaint(payload, settings, model, defaults, limits)
+
+
+def _outpaint(
+    payload: dict[str, Any], settings: dict[str, Any], model: str, defaults: Defaults, limits: Limits
+) -> Plan:
+    from studio.engine.edit import extend_canvas
+    from studio.engine.request import MAX_COUNT
+
+    image = a1111.decode_image(payload.get("image"), "image", limits)
+    extend = payload.get("extend")
+    if not isinstance(extend, list) or len(extend) != 4:
+        raise RequestError("extend must be four whole numbers of pixels (left, top, right, bottom)")
+    extend = [a1111.whole(v) for v in extend]
+    canvas, mask = extend_canvas(image, *extend)
+    a1111.check_pixels(canvas.shape[1], canvas.shape[0], limits)
+    base, images = a1111.base_request(settings, model, defaults, limits)
+    if images > MAX_COUNT:
+        raise RequestError(f"batch count must be 1 to {MAX_COUNT}, not {images}")
+    request = base.replace(count=images)
+    edit = {
+        "fill": payload.get("fill", "edge"),
+        "kind": "outpaint",
+        "extend": tuple(extend),
+        "strength": payload.get("strength", 1.0),
+        "source": payload.get("source"),
+    }
+    a1111.check_edit(request, canvas, mask, edit)
+    plan = Plan("outpaint", request, images=images)
+    plan.units = [
+        {"kind": "edit", "first": 0, "request": request.to_dict(), "image": canvas, "mask": mask, "edit": edit}
+    ]
+    return plan

@@ -1,0 +1,172 @@
+"""Studio's client for `studio serve`: send one job, get the engine's events back as they happen.
+
+Standard library only (no Ray, no HTTP package), so `studio generate --server URL` works
+wherever Studio does. The job goes to `POST /studio/v1/jobs` and the answer is a stream of
+server-sent events, read on a thread of its own: `run()` hands each to `on_event(type, data)`
+("started", "step", "preview", "image", "retry") and returns the last one ("finished",
+"cancelled" or "failed"). Setting `cancel` closes the connection, and the server cancels the
+job. Images arrive as PNG bytes with their recipe inside (`data["png"]`).
+"""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import json
+import queue
+import threading
+from collections.abc import Callable
+from typing import Any
+from urllib.parse import urlsplit
+
+from studio.errors import RequestError, StudioError
+
+FINAL = ("finished", "cancelled", "failed")
+JOBS_PATH = "/studio/v1/jobs"
+MAX_LINE = 64 * 1024 * 1024  # one event: an image of up to 2048 x 2048 in base64
+
+
+class ServerError(StudioError):
+    """The server could not be reached or refused the job."""
+
+
+EventHandler = Callable[[str, dict[str, Any]], None]
+
+
+class ServerClient:
+    def __init__(self, url: str, token: str = "", timeout: float = 30.0):
+        parts = urlsplit(url if "://" in url else f"http://{url}")
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise RequestError(f"the server address must look like http://HOST:PORT, not {url!r}")
+        self.url = url
+        self.https = parts.scheme == "https"
+        self.host = parts.hostname
+        self.port = parts.port or (443 if self.https else 80)
+        self.prefix = parts.path.rstrip("/")
+        self.token = token
+        self.timeout = timeout
+
+    def _connection(self, timeout: float | None) -> http.client.HTTPConnection:
+        kind = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
+        return kind(self.host, self.port, timeout=timeout)
+
+    def _headers(self) -> dict[str, str]:
+        headers = {"Content-Type": "application/json", "Accept": "text/event-stream"}
+        if self.token:
+            headers["Authorization"] = f"Bearer {self.token}"
+        return headers
+
+    def get(self, path: str) -> Any:
+        """GET a JSON answer (e.g. '/studio/v1/health')."""
+        connection = self._connection(self.timeout)
+        try:
+            connection.request("GET", self.prefix + path, headers=self._headers())
+            response = connection.getresponse()
+            body = response.read()
+            _check(response.status, body, response.getheader("Retry-After"), self.url)
+            return json.loads(body)
+        except OSError as exc:
+            raise ServerError(f"cannot reach the server at {self.url}: {exc.strerror or exc}") from None
+        finally:
+            connection.close()
+
+    def run(
+        self, payload: dict[str, Any], on_event: EventHandler | None = None, cancel: threading.Event | None = None
+    ) -> tuple[str, dict[str, Any]]:
+        """Run one job to its end; the last event (type, data)."""
+        connection = self._connection(self.timeout)
+        try:
+            connection.request("POST", self.prefix + JOBS_PATH, json.dumps(payload).encode(), self._headers())
+            response = connection.getresponse()
+        except OSError as exc:
+            connection.close()
+            raise ServerError(f"cannot reach the server at {self.url}: {exc.strerror or exc}") from None
+        if response.status != 200:
+            body = response.read()
+            connection.close()
+            _check(response.status, body, response.getheader("Retry-After"), self.url)
+        if connection.sock is not None:
+            connection.sock.settimeout(None)  # a step may take long; `cancel` is how to stop waiting
+        events: queue.Queue = queue.Queue()
+        reader = threading.Thread(target=_read_events, args=(response, events), daemon=True, name="server-events")
+        reader.start()
+        try:
+            while True:
+                try:
+                    item = events.get(timeout=0.1)
+                except queue.Empty:
+                    if cancel is not None and cancel.is_set():
+                        return "cancelled", {"completed": None}
+                    continue
+                if isinstance(item, BaseException):
+                    raise ServerError(f"lost the connection to the server at {self.url}: {item}")
+                kind, data = item
+                if kind in FINAL:
+                    return kind, data
+                if on_event is not None:
+                    on_event(kind, data)
+        finally:
+            _close(connection)
+
+
+def _read_events(response, events: queue.Queue) -> None:
+    kind, lines = "message", []
+    try:
+        while True:
+            raw = response.readline(MAX_LINE)
+            if not raw:
+                events.put(ConnectionError("the server ended the stream early"))
+                return
+            line = raw.decode("utf-8").rstrip("\r\n")
+            if line.startswith("event:"):
+                kind = line[6:].strip()
+            elif line.startswith("data:"):
+                lines.append(line[5:].strip())
+            elif not line and lines:
+                data = json.loads("\n".join(lines))
+                if isinstance(data.get("png"), str):
+                    data["png"] = base64.b64decode(data["png"])
+                events.put((kind, data))
+                if kind in FINAL:
+                    return
+                kind, lines = "message", []
+    except Exception as exc:  # the connection was closed: by cancel, or by the network
+        events.put(exc)
+
+
+def _close(connection: http.client.HTTPConnection) -> None:
+    import socket
+
+    sock = connection.sock
+    if sock is not None:
+        try:
+            sock.shutdown(socket.SHUT_RDWR)
+        except OSError:
+            pass
+    connection.close()
+
+
+def _check(status: int, body: bytes, retry_after: str | None, url: str) -> None:
+    if status == 200:
+        return
+    try:
+        detail = json.loads(body).get("detail")
+    except (ValueError, AttributeError):
+        detail = None
+    detail = detail if isinstance(detail, str) else body[:200].decode("utf-8", "replace").strip()
+    if status == 422:
+        raise RequestError(detail)
+    if status == 401:
+        raise ServerError(f"the server at {url} wants a token (--token-file FILE), or refused the one given")
+    if status == 503:
+        raise ServerError(f"the server at {url} is busy; try again in {retry_after or 'a few'} s")
+    raise ServerError(f"the server at {url} answered {status}: {detail}")
+
+
+def read_token(path: str | None) -> str:
+    """The token in FILE for `--token-file`, or '' without one."""
+    if not path:
+        return ""
+    from studio.server.auth import read_token_file
+
+    return read_token_file(path)

@@ -1,0 +1,321 @@
+"""`studio serve` driven as AUTOMATIC1111 clients drive it (webuiapi) and with Studio's own client."""
+
+from __future__ import annotations
+
+import base64
+import http.client
+import io
+import json
+import subprocess
+import threading
+import time
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from tests.server.conftest import PASSWORD, STUDIO, USER, png_of, start_server, stop_server
+
+SMALL = {"width": 64, "height": 64, "steps": 2}
+
+
+@pytest.fixture(scope="module")
+def server(tmp_path_factory):
+    server = start_server(tmp_path_factory.mktemp("serve"), "--replicas", "1", "--max-queue", "12")
+    yield server
+    stop_server(server)
+
+
+@pytest.fixture(scope="module")
+def api(server):
+    import webuiapi
+
+    return webuiapi.WebUIApi(host="127.0.0.1", port=server.port, username=USER, password=PASSWORD, steps=2)
+
+
+@pytest.fixture(scope="module")
+def local_engine():
+    from studio.engine.runner import Engine
+
+    return Engine(device="cpu")
+
+
+def _recipe(image):
+    from studio.recipe.walker import inspect_bytes
+
+    buffer = io.BytesIO()
+    image.save(buffer, format="PNG", pnginfo=_info(image))
+    return inspect_bytes(buffer.getvalue()).to_recipe()
+
+
+def _info(image):
+    from PIL.PngImagePlugin import PngInfo
+
+    info = PngInfo()
+    for key, value in image.info.items():
+        if isinstance(value, str):
+            info.add_text(key, value)
+    return info
+
+
+def test_txt2img_through_webuiapi_returns_images_whose_recipe_reads_back(api):
+    result = api.txt2img(prompt="a hill at dawn", seed=41, batch_size=2, sampler_name="Euler", **SMALL)
+    assert len(result.images) == 2
+    assert [image.size for image in result.images] == [(64, 64), (64, 64)]
+    recipes = [_recipe(image) for image in result.images]
+    assert [r.request.seed for r in recipes] == [41, 42]
+    assert recipes[0].request.prompt == "a hill at dawn"
+    assert recipes[0].request.scheduler == "Euler"
+    assert recipes[0].model_name == "Studio landscape (embedded)"
+    assert result.info["all_seeds"] == [41, 42]
+    assert "Steps: 2" in result.info["infotexts"][0]
+
+
+def test_txt2img_pixels_equal_the_local_engine(api, local_engine):
+    from studio.engine.models import resolve_model
+
+    result = api.txt2img(prompt="a lake", seed=7, sampler_name="Euler a", cfg_scale=6.0, **SMALL)
+    request = resolve_model("embedded").defaults.request(
+        "embedded", prompt="a lake", seed=7, scheduler="Euler a", guidance_scale=6.0, **SMALL
+    )
+    local = local_engine.run(request)
+    assert np.array_equal(np.asarray(result.images[0].convert("RGB")), np.asarray(local.results[0].image))
+
+
+def test_unknown_fields_are_ignored_and_bad_values_get_the_cli_messages(server):
+    status, body, _ = server.call("POST", "/sdapi/v1/txt2img", {"prompt": "x", "no_such_field": [1, 2], **SMALL})
+    assert status == 200 and len(body["images"]) == 1
+    cases = [
+        ({"width": 65}, "width 65 is not a multiple of 8; the nearest valid sizes are 64 and 72"),
+        ({"steps": "many"}, "steps must be a whole number, not 'many'"),
+        ({"sampler_name": "Nope"}, "unknown scheduler 'Nope'"),
+        ({"cfg_scale": 99}, "guidance scale must be 0 to 30, not 99"),
+        ({"override_settings": {"sd_model_checkpoint": "/etc/passwd"}}, "unknown model '/etc/passwd'"),
+        ({"batch_size": 101}, "batch count must be 1 to 100 on this server"),
+    ]
+    for change, message in cases:
+        status, body, _ = server.call("POST", "/sdapi/v1/txt2img", {**SMALL, **change})
+        assert status == 422, change
+        assert body["detail"].startswith(message), body
+
+
+def test_requests_over_the_limits_are_refused_before_any_work(server):
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    connection.putrequest("POST", "/sdapi/v1/txt2img")
+    for key, value in {**server.headers, "Content-Type": "application/json", "Content-Length": str(33 << 20)}.items():
+        connection.putheader(key, value)
+    connection.endheaders(b"{" + b" " * 1024)  # the rest is never sent: the answer comes first
+    response = connection.getresponse()
+    assert response.status == 413 and "limit" in json.loads(response.read())["detail"]
+    connection.close()
+    status, body, _ = server.call("POST", "/sdapi/v1/txt2img", {"width": 4096, "height": 2048, "steps": 1})
+    assert status == 422 and "too large" in body["detail"]
+    status, body, _ = server.call("POST", "/sdapi/v1/txt2img", {"steps": 151, "width": 64, "height": 64})
+    assert status == 422 and body["detail"] == "steps must be 1 to 150 on this server, not 151"
+
+
+def test_auth_is_required_and_accepts_the_token_and_the_basic_form(server):
+    status, _, headers = server.call("GET", "/sdapi/v1/sd-models", headers={})
+    assert status == 401 and "Bearer" in headers.get("www-authenticate", headers.get("WWW-Authenticate", ""))
+    assert server.call("GET", "/sdapi/v1/sd-models", headers={"Authorization": "Bearer wrong-token"})[0] == 401
+    status, models, _ = server.call("GET", "/sdapi/v1/sd-models")
+    assert status == 200 and models[0]["model_name"] == "embedded"
+    basic = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    assert server.call("GET", "/sdapi/v1/samplers", headers={"Authorization": f"Basic {basic}"})[0] == 200
+    wrong = base64.b64encode(f"{USER}:nope".encode()).decode()
+    assert server.call("GET", "/sdapi/v1/samplers", headers={"Authorization": f"Basic {wrong}"})[0] == 401
+
+
+def test_models_samplers_and_options(api, server):
+    assert "Euler a" in [s["name"] for s in api.get_samplers()]
+    assert api.get_options()["sd_model_checkpoint"] == "embedded"
+    status, body, _ = server.call("POST", "/sdapi/v1/options", {"sd_model_checkpoint": "../models/x.safetensors"})
+    assert status == 422 and body["detail"].startswith("unknown model")
+    assert server.call("POST", "/sdapi/v1/options", {"sd_model_checkpoint": "embedded"})[0] == 200
+
+
+def test_progress_shows_a_preview_a_full_queue_answers_503_and_interrupt_ends_the_job(api, server):
+    results = {}
+
+    def long_job():
+        results["long"] = server.call(
+            "POST",
+            "/sdapi/v1/txt2img",
+            {"prompt": "a long walk", "steps": 150, "width": 128, "height": 128, "batch_size": 10},
+        )
+
+    thread = threading.Thread(target=long_job)
+    thread.start()
+    seen = None
+    while thread.is_alive() and seen is None:
+        progress = api.get_progress()
+        if progress["current_image"] and progress["progress"] > 0:
+            seen = progress
+        time.sleep(0.2)
+    assert seen is not None, "no preview while the job ran"
+    assert 0 < seen["progress"] < 1 and seen["eta_relative"] >= 0
+    assert seen["state"]["sampling_steps"] == 150
+    preview = Image.open(io.BytesIO(base64.b64decode(seen["current_image"])))
+    assert preview.size == (128, 128)
+
+    status, body, headers = server.call("POST", "/sdapi/v1/txt2img", {"prompt": "one more", "batch_size": 4, **SMALL})
+    assert status == 503
+    assert int(headers.get("Retry-After") or headers.get("retry-after")) >= 1
+
+    api.interrupt()
+    thread.join(timeout=120)
+    assert not thread.is_alive()
+    status, body, _ = results["long"]
+    assert status == 200 and len(body["images"]) < 10
+    assert api.get_progress()["state"]["job_count"] == 0
+
+
+def test_img2img_with_a_mask_inpaints_and_a_border_mask_outpaints(api):
+    picture = api.txt2img(prompt="a field", seed=3, **SMALL).images[0].convert("RGB")
+    mask = Image.new("L", (64, 64), 0)
+    mask.paste(255, (24, 24, 40, 40))
+    result = api.img2img(
+        images=[picture], mask_image=mask, prompt="a pond", seed=5, denoising_strength=0.9, steps=2, width=64, height=64
+    )
+    inpainted = result.images[0]
+    assert inpainted.size == (64, 64)
+    assert _recipe(inpainted).kind == "inpaint"
+    before, after = np.asarray(picture), np.asarray(inpainted.convert("RGB"))
+    assert np.array_equal(before[:4], after[:4])  # past the blend band around the mask: untouched
+    assert not np.array_equal(before[24:40, 24:40], after[24:40, 24:40])
+
+    canvas = Image.new("RGB", (128, 64))
+    canvas.paste(picture, (0, 0))
+    border = Image.new("L", (128, 64), 255)
+    border.paste(0, (0, 0, 64, 64))
+    outpainted = api.img2img(
+        images=[canvas], mask_image=border, prompt="a field", seed=6, steps=2, width=128, height=64
+    ).images[0]
+    recipe = _recipe(outpainted)
+    assert outpainted.size == (128, 64)
+    assert recipe.kind == "outpaint" and recipe.extra["extend"] == {"left": 0, "top": 0, "right": 64, "bottom": 0}
+
+
+def test_the_studio_client_streams_events_and_matches_the_local_engine(server, local_engine):
+    from studio.engine.models import resolve_model
+    from studio.server_client import ServerClient
+
+    client = ServerClient(server.url, server.token)
+    seen = []
+    kind, _ = client.run(
+        {"kind": "txt2img", "prompt": "a boat", "seed": 11, "count": 2, "scheduler": "DDIM", **SMALL},
+        lambda kind, data: seen.append((kind, data)),
+    )
+    assert kind == "finished"
+    kinds = [k for k, _ in seen]
+    assert kinds[0] == "started" and "step" in kinds and "preview" in kinds
+    images = {d["index"]: d for k, d in seen if k == "image"}
+    assert sorted(images) == [0, 1] and [images[i]["seed"] for i in (0, 1)] == [11, 12]
+    request = resolve_model("embedded").defaults.request(
+        "embedded", prompt="a boat", seed=11, count=2, scheduler="DDIM", **SMALL
+    )
+    local = local_engine.run(request)
+    for index in (0, 1):
+        remote = np.asarray(Image.open(io.BytesIO(images[index]["png"])).convert("RGB"))
+        assert np.array_equal(remote, np.asarray(local.results[index].image))
+
+
+def test_studio_outpaint_through_the_server_matches_the_local_engine(server, local_engine, tmp_path):
+    from studio.engine.edit import EditRequest, extend_canvas
+    from studio.engine.models import resolve_model
+    from studio.server_client import ServerClient
+
+    rng = np.random.default_rng(0)
+    picture = (rng.random((64, 64, 3)) * 255).astype(np.uint8)
+    client = ServerClient(server.url, server.token)
+    images = []
+    kind, _ = client.run(
+        {
+            "kind": "outpaint",
+            "image": png_of(Image.fromarray(picture)),
+            "extend": [0, 0, 32, 0],
+            "prompt": "sea",
+            "seed": 4,
+            "steps": 2,
+        },
+        lambda kind, data: images.append(data) if kind == "image" else None,
+    )
+    assert kind == "finished" and len(images) == 1
+    canvas, mask = extend_canvas(picture, 0, 0, 32, 0)
+    request = resolve_model("embedded").defaults.request("embedded", prompt="sea", seed=4, steps=2)
+    local = local_engine.run_edit(EditRequest(request, canvas, mask, extend=(0, 0, 32, 0)))
+    remote = np.asarray(Image.open(io.BytesIO(images[0]["png"])).convert("RGB"))
+    assert remote.shape == (64, 96, 3)
+    assert np.array_equal(remote, np.asarray(local.results[0].image))
+
+
+def test_a_client_that_goes_away_cancels_its_job(server, api):
+    connection = http.client.HTTPConnection("127.0.0.1", server.port, timeout=60)
+    body = json.dumps({"kind": "txt2img", "prompt": "gone", "steps": 150, "width": 128, "height": 128, "count": 9})
+    connection.request("POST", "/studio/v1/jobs", body, {**server.headers, "Content-Type": "application/json"})
+    response = connection.getresponse()
+    assert response.status == 200
+    while b"event: step" not in response.readline():
+        pass
+    assert api.get_progress()["state"]["job_count"] == 1
+    connection.sock.shutdown(2)
+    connection.close()
+    for _ in range(600):
+        if api.get_progress()["state"]["job_count"] == 0:
+            break
+        time.sleep(0.1)
+    assert api.get_progress()["state"]["job_count"] == 0
+
+
+def test_studio_generate_with_server_saves_into_the_local_gallery(server, tmp_path):
+    data = tmp_path / "client"
+    command = [
+        *STUDIO,
+        "generate",
+        "a barn",
+        "--server",
+        server.url,
+        "--token-file",
+        str(server.data.parent / "token"),
+        "--seed",
+        "9",
+        "--count",
+        "2",
+        "--steps",
+        "2",
+        "--width",
+        "64",
+        "--height",
+        "64",
+        "--json",
+        "--data-dir",
+        str(data),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert [r["seed"] for r in records] == [9, 10]
+    files = sorted((data / "gallery").glob("*.png"))
+    assert len(files) == 2
+    from studio.recipe.walker import inspect_file
+
+    assert sorted(inspect_file(f).to_recipe().request.seed for f in files) == [9, 10]
+
+    refused = subprocess.run(
+        [*command[:-2], "--data-dir", str(tmp_path / "other"), "--width", "65"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert refused.returncode == 2
+    assert (
+        refused.stderr.strip()
+        == "studio: error: width 65 is not a multiple of 8; the nearest valid sizes are 64 and 72"
+    )
+    unauthorised = subprocess.run(
+        [a for a in command if a != str(server.data.parent / "token") and a != "--token-file"],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert unauthorised.returncode == 1 and "token" in unauthorised.stderr
