@@ -182,7 +182,7 @@ def build_app(board: Board, models: Models, config: ServerConfig):
 
     @app.get("/studio/v1/health")
     async def health():
-        return {"ok": True, "replicas": config.replicas, "model": models.current}
+        return {"ok": True, "replicas": config.replicas, "model": models.current, "retried": board.retried}
 
     @app.post("/studio/v1/jobs")
     async def jobs(request: Request):

@@ -106,6 +106,7 @@ class Board:
         self._tasks: list[asyncio.Task] = []
         self._ids = itertools.count(1)
         self._unit_s = 2.0  # a running estimate of one image's time, for Retry-After
+        self.retried = 0  # units sent again after their replica died
 
     # Asking.
 
@@ -228,6 +229,7 @@ class Board:
                 return
             attempt += 1
             job.retries += 1
+            self.retried += 1
             log.warning("%s lost its replica (%s); attempt %d", job.id, problem, attempt)
             if attempt > self.retries:
                 self._fail(job, f"the server's workers failed {attempt} times: {type(problem).__name__}")

@@ -136,6 +136,7 @@ def _wire(event, first: int, emit) -> None:
                 "infotext": recipe_text(result.recipe),
                 "model": result.recipe.model_name,
                 "model_hash": result.recipe.model_hash,
+                "replica": os.getpid(),
             }
         )
     elif isinstance(event, Finished):

@@ -1,0 +1,121 @@
+"""The server's plain parts, without starting Ray: payloads, auth, and that Ray stays out of
+everything but `studio serve`."""
+
+from __future__ import annotations
+
+import base64
+import subprocess
+import sys
+
+import numpy as np
+import pytest
+
+from studio.errors import RequestError, StudioError
+from studio.server import a1111
+from studio.server.auth import allowed, parse_api_auth, read_token_file
+from studio.server.config import Limits
+from tests.server.conftest import STUDIO
+
+
+def _defaults(name):
+    from studio.engine.models import resolve_model
+
+    return resolve_model(name).defaults
+
+
+def test_a_mask_around_a_kept_rectangle_is_an_outpaint_and_any_other_an_inpaint():
+    mask = np.full((64, 128), 255, np.uint8)
+    mask[8:64, 0:64] = 0
+    assert a1111.outpaint_extension(mask) == (0, 8, 64, 0)
+    hole = np.zeros((64, 64), np.uint8)
+    hole[20:30, 20:30] = 255
+    assert a1111.outpaint_extension(hole) is None
+    assert a1111.outpaint_extension(np.zeros((64, 64), np.uint8)) is None
+
+
+def test_txt2img_payload_splits_a_batch_into_one_unit_per_seed_and_keeps_the_model_defaults():
+    plan = a1111.txt2img_plan(
+        {"prompt": "p", "seed": 4294967295, "batch_size": 2, "n_iter": 2, "sampler_name": "DPM++ 2M",
+         "scheduler": "Karras", "steps": 3.0, "whatever": {"x": 1}},
+        "embedded", _defaults, Limits(),
+    )  # fmt: skip
+    assert plan.images == 4
+    assert [u["request"]["seed"] for u in plan.units] == [4294967295, 0, 1, 2]
+    assert plan.base.scheduler == "DPM++ 2M Karras" and plan.base.steps == 3
+    assert (plan.base.width, plan.base.height) == (128, 128)  # the embedded model's own size
+
+
+@pytest.mark.parametrize(
+    ("change", "message"),
+    [
+        ({"steps": 0}, "steps must be 1 to 150, not 0"),
+        ({"steps": 40}, "steps must be 1 to 30 on this server, not 40"),
+        ({"width": 512, "height": 512}, "512x512 is too large for this server: at most 65,536 pixels per image"),
+        ({"batch_size": 3, "n_iter": 3}, "batch count must be 1 to 8 on this server (batch_size x n_iter), not 9"),
+        ({"seed": "x"}, "seed must be a whole number, not 'x'"),
+    ],
+)
+def test_bad_values_and_values_over_the_limits_are_one_line_refusals(change, message):
+    limits = Limits(max_pixels=256 * 256, max_steps=30, max_batch=8)
+    with pytest.raises(RequestError) as refused:
+        a1111.txt2img_plan({"prompt": "p", **change}, "embedded", _defaults, limits)
+    assert str(refused.value) == message
+
+
+def test_an_image_over_the_pixel_limit_is_refused_before_it_is_decoded():
+    from PIL import Image
+
+    from tests.server.conftest import png_of
+
+    big = png_of(Image.new("RGB", (300, 300)))
+    with pytest.raises(RequestError, match="over this server's 65,536 pixels"):
+        a1111.decode_image(big, "init_images[0]", Limits(max_pixels=256 * 256))
+    with pytest.raises(RequestError, match="not valid base64"):
+        a1111.decode_image("%%%", "init_images[0]", Limits())
+
+
+def test_the_token_and_the_basic_pairs_are_checked():
+    token = "t" * 20
+    pairs = parse_api_auth("a:b,c:d")
+    assert allowed(f"Bearer {token}", token, ())
+    assert not allowed("Bearer " + "t" * 19, token, ())
+    assert not allowed(None, token, ())
+    basic = "Basic " + base64.b64encode(b"c:d").decode()
+    assert allowed(basic, "", pairs) and not allowed(basic, token, ())
+    assert not allowed("Basic " + base64.b64encode(b"c:x").decode(), "", pairs)
+    assert allowed(None, "", ())  # no auth configured (loopback only)
+    with pytest.raises(StudioError):
+        parse_api_auth("nopassword")
+
+
+def test_a_short_or_missing_token_file_is_refused(tmp_path):
+    short = tmp_path / "token"
+    short.write_text("abc\n")
+    with pytest.raises(StudioError, match="too short"):
+        read_token_file(short)
+    with pytest.raises(StudioError, match="cannot read token file"):
+        read_token_file(tmp_path / "missing")
+
+
+def test_ray_is_never_imported_by_studio_its_help_or_the_window():
+    code = (
+        "import sys, studio, studio.cli, studio.app, studio.server_client;"
+        "studio.cli.build_parser();"
+        "bad = sorted(m for m in sys.modules if m == 'ray' or m.startswith(('ray.', 'fastapi')));"
+        "print(bad); sys.exit(1 if bad else 0)"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, timeout=120)
+    assert done.returncode == 0, done.stdout + done.stderr
+
+
+def test_serving_beyond_this_machine_needs_a_token(tmp_path):
+    done = subprocess.run(
+        [*STUDIO, "serve", "--host", "0.0.0.0", "--data-dir", str(tmp_path)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+    )
+    assert done.returncode == 2
+    assert done.stderr.strip() == (
+        "studio: error: --host 0.0.0.0 can be reached from other machines: give --token-file FILE or --api-auth USER:PASS"
+    )
