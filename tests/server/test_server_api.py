@@ -319,3 +319,28 @@ def test_studio_generate_with_server_saves_into_the_local_gallery(server, tmp_pa
         timeout=300,
     )
     assert unauthorised.returncode == 1 and "token" in unauthorised.stderr
+
+
+def test_img2img_without_a_mask_matches_the_local_engine(api, local_engine):
+    from studio.engine.image_request import ImageRequest
+    from studio.engine.models import resolve_model
+
+    picture = api.txt2img(prompt="a field", seed=3, **SMALL).images[0].convert("RGB")
+    result = api.img2img(
+        images=[picture],
+        prompt="a field at night",
+        seed=8,
+        denoising_strength=0.6,
+        steps=4,
+        width=64,
+        height=64,
+        batch_size=2,
+    )
+    assert [image.size for image in result.images] == [(64, 64), (64, 64)]
+    recipe = _recipe(result.images[1])
+    assert recipe.kind == "img2img" and recipe.request.seed == 9
+    request = resolve_model("embedded").defaults.request(
+        "embedded", prompt="a field at night", seed=8, steps=4, scheduler="Euler a", guidance_scale=7.0
+    )  # webuiapi's own defaults
+    local = local_engine.run_image(ImageRequest(request, np.asarray(picture), strength=0.6))
+    assert np.array_equal(np.asarray(result.images[0].convert("RGB")), np.asarray(local.results[0].image))
