@@ -37,6 +37,9 @@ def add_serve_parser(commands, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--token-file", metavar="FILE", help="clients must send 'Authorization: Bearer TOKEN'")
     parser.add_argument("--api-auth", metavar="USER:PASS", help="clients may log in with HTTP basic auth")
     parser.add_argument("--cors-origins", metavar="ORIGINS", help="comma-separated origins browsers may call from")
+    parser.add_argument(
+        "--threads", type=int, metavar="N", help="torch threads per replica (default: this machine's cores / replicas)"
+    )
     parser.add_argument("--model", default="embedded", help="the model used when a request names none")
     parser.add_argument("--max-batch", type=int, default=Limits.max_batch, metavar="N", help="images per request")
     parser.add_argument("--max-queue", type=int, default=Limits.max_queue, metavar="N", help="images queued in all")
@@ -51,6 +54,8 @@ def run_serve(args) -> int:
 
     if not 1 <= args.port <= 65535:
         raise CliError(f"--port must be 1 to 65535, not {args.port}")
+    if args.threads is not None and args.threads < 1:
+        raise CliError(f"--threads must be at least 1, not {args.threads}")
     if args.replicas < 1:
         raise CliError(f"--replicas must be at least 1, not {args.replicas}")
     token = read_token_file(args.token_file) if args.token_file else ""
@@ -92,11 +97,11 @@ def run_serve(args) -> int:
     previous = {s: signal.signal(s, lambda *_: stopping.set()) for s in (signal.SIGINT, signal.SIGTERM)}
     try:
         cores = os.cpu_count() or 1
-        threads = max(1, cores // args.replicas)
+        threads = args.threads or max(1, cores // args.replicas)
         app.connect(args.ray_address, num_cpus=None if args.ray_address else max(cores, threads * args.replicas))
         if args.ray_address:
             threads, gpus = app.cluster_shape(args.replicas)
-            config = dataclasses.replace(config, threads=threads, gpus=gpus)
+            config = dataclasses.replace(config, threads=args.threads or threads, gpus=gpus)
         else:
             config = dataclasses.replace(config, threads=threads)
         if not stopping.is_set():
