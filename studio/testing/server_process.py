@@ -108,7 +108,7 @@ def start_server(folder: Path, *args: str) -> Server:
             raise AssertionError(f"studio serve ended ({process.returncode}):\n{log.read_text()[-3000:]}")
         try:
             status, body, _ = server.call("GET", "/studio/v1/health")
-            if status == 200 and body.get("ok"):
+            if status == 200 and isinstance(body, dict) and body.get("ok"):
                 return server
         except OSError:
             pass
