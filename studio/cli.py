@@ -93,11 +93,15 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--prompts-file", metavar="FILE", help="one prompt per line; the model loads once for all")
     generate.add_argument("--json", action="store_true", help="print one JSON object per image on stdout")
     generate.add_argument("--no-previews", action="store_true", help=argparse.SUPPRESS)
+    from studio.cli_image import add_image_parsers, add_variation_options
+
+    add_variation_options(generate)
     add_prediction_option(generate)
     add_vae_option(generate)
     from studio.cli_outpaint import add_outpaint_parser
 
     add_outpaint_parser(commands, common)
+    add_image_parsers(commands, common)
     _gallery_parser(commands, common)
     from studio.cli_models import add_models_parser
 
@@ -154,7 +158,7 @@ def main(argv: list[str] | None = None) -> int:
     from studio.paths import data_dir
 
     setup_logging(data_dir(args.data_dir), create=False, quiet=True)  # stderr stays the command's own lines
-    if args.command in ("generate", "outpaint", "models"):
+    if args.command in ("generate", "outpaint", "models", "img2img", "upscale"):
         from studio.engine.models import use_model_finder, use_resource_finder
         from studio.library.catalog import Library
         from studio.library.resources import resource_finder
@@ -173,6 +177,10 @@ def main(argv: list[str] | None = None) -> int:
             from studio.cli_outpaint import outpaint
 
             return outpaint(args)
+        if args.command in ("img2img", "upscale"):
+            from studio.cli_image import run_image_command
+
+            return run_image_command(args)
         if args.command == "models":
             from studio.cli_models import run_models_command
 
@@ -272,6 +280,7 @@ def check_targets(paths, folder: Path | None = None, what: str = "--out") -> Non
 
 
 def generate(args) -> int:
+    from studio.cli_image import variation_settings
     from studio.engine.models import resolve_model
     from studio.paths import data_dir, gallery_dir
 
@@ -303,6 +312,7 @@ def generate(args) -> int:
             height=args.height,
             scheduler=args.scheduler,
             count=args.count,
+            **variation_settings(args),
         )
         for prompt in prompts
     ]

@@ -43,6 +43,10 @@ class GenerateRequest:
     scheduler: str = "DPM++ 2M Karras"
     count: int = 1
     model: str = EMBEDDED_MODEL
+    # AUTOMATIC1111's variations: the noise of `seed` turned towards that of `variation_seed`
+    # (spherically, see `noise.variation_noise`) by `variation_strength`; 0 = off.
+    variation_seed: int = 0
+    variation_strength: float = 0.0
 
     def __post_init__(self) -> None:
         for problem in _problems(self):
@@ -50,12 +54,20 @@ class GenerateRequest:
 
     @property
     def seeds(self) -> tuple[int, ...]:
-        """One seed per image of the batch: seed, seed + 1, ..."""
+        """One seed per image of the batch: seed, seed + 1, ...; with variations on, seed for
+        every image (each has its own variation seed instead)."""
+        if self.variation_strength > 0:
+            return (self.seed,) * self.count
         return tuple((self.seed + i) % (MAX_SEED + 1) for i in range(self.count))
 
+    @property
+    def variation_seeds(self) -> tuple[int, ...]:
+        """One variation seed per image of the batch: variation_seed, variation_seed + 1, ..."""
+        return tuple((self.variation_seed + i) % (MAX_SEED + 1) for i in range(self.count))
+
     def single(self, index: int) -> GenerateRequest:
-        """The request for image `index` of this batch alone (its own seed, count 1)."""
-        return dataclasses.replace(self, seed=self.seeds[index], count=1)
+        """The request for image `index` of this batch alone (its own seeds, count 1)."""
+        return dataclasses.replace(self, seed=self.seeds[index], variation_seed=self.variation_seeds[index], count=1)
 
     def replace(self, **changes: Any) -> GenerateRequest:
         return dataclasses.replace(self, **changes)
@@ -73,10 +85,10 @@ class GenerateRequest:
 def _problems(r: GenerateRequest):
     if not isinstance(r.prompt, str) or not isinstance(r.negative_prompt, str):
         yield "the prompt and negative prompt must be text"
-    for name in ("seed", "steps", "width", "height", "count"):
+    for name in ("seed", "steps", "width", "height", "count", "variation_seed"):
         value = getattr(r, name)
         if isinstance(value, bool) or not isinstance(value, int):
-            yield f"{name} must be a whole number, not {value!r}"
+            yield f"{name.replace('_', ' ')} must be a whole number, not {value!r}"
     for name, value in (("width", r.width), ("height", r.height)):
         if value % SIZE_MULTIPLE:
             low, high = nearest_multiples(value)
@@ -98,6 +110,11 @@ def _problems(r: GenerateRequest):
         yield f"batch count must be 1 to {MAX_COUNT}, not {r.count}"
     if not 0 <= r.seed <= MAX_SEED:
         yield f"seed must be 0 to {MAX_SEED}, not {r.seed}"
+    if not 0 <= r.variation_seed <= MAX_SEED:
+        yield f"variation seed must be 0 to {MAX_SEED}, not {r.variation_seed}"
+    strength = r.variation_strength
+    if isinstance(strength, bool) or not isinstance(strength, (int, float)) or not 0 <= strength <= 1:
+        yield f"variation strength must be 0 to 1, not {strength!r}"
     if r.scheduler not in SCHEDULER_NAMES:
         yield f"unknown scheduler {r.scheduler!r}; known schedulers: {', '.join(SCHEDULER_NAMES)}"
     if not isinstance(r.model, str) or not r.model.strip():

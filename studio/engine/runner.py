@@ -63,10 +63,17 @@ def _cancel_check(cancel: CancelFlag) -> Callable[[], bool]:
 ImageMaker = Callable[[EventHandler, Callable[[], bool], Callable[[GeneratedImage], None]], tuple]
 
 
-def run_job(request, on_event: EventHandler | None, cancel: CancelFlag, make_images: ImageMaker) -> FinalEvent:
+def run_job(
+    request,
+    on_event: EventHandler | None,
+    cancel: CancelFlag,
+    make_images: ImageMaker,
+    total_steps: int | None = None,
+) -> FinalEvent:
     """The life of one job: Started, then `make_images(emit, cancelled, add)` (which hands
     each finished image to `add` and returns the job's warnings), then Finished, Cancelled
-    or Failed. Every event goes to `on_event`; the last one is also returned."""
+    or Failed. Every event goes to `on_event`; the last one is also returned. Started says
+    `total_steps` steps per image (default: the request's steps)."""
     emit = on_event or (lambda event: None)
     cancelled = _cancel_check(cancel)
     started = time.perf_counter()
@@ -77,7 +84,7 @@ def run_job(request, on_event: EventHandler | None, cancel: CancelFlag, make_ima
         emit(ImageDone(result))
 
     try:
-        emit(Started(request, request.steps, request.count))
+        emit(Started(request, request.steps if total_steps is None else total_steps, request.count))
         if cancelled():
             raise _Stop(0, 0)
         warnings = make_images(emit, cancelled, add)
@@ -140,6 +147,20 @@ class Engine:
 
         return run_edit(self, request, on_event, cancel, previews)
 
+    def run_image(
+        self,
+        request,
+        on_event: EventHandler | None = None,
+        cancel: CancelFlag = None,
+        previews: bool = True,
+    ) -> FinalEvent:
+        """Run an img2img or upscale `ImageRequest`: the same events as `run` (an upscale's
+        Steps count on over all its tiles, its Previews show the whole picture), each result
+        of the request's output size (see `img2img`)."""
+        from studio.engine.img2img import run_image
+
+        return run_image(self, request, on_event, cancel, previews)
+
     def _image(
         self,
         model: LoadedModel,
@@ -159,6 +180,7 @@ class Engine:
         observer = X0Observer(scheduler)
         pipe.scheduler = scheduler
         generator = torch.Generator("cpu").manual_seed(own.seed)
+        start = _variation_latents(model, own, generator)
         reporter = StepReporter(index, emit, cancelled, model.previewer, model.device)
 
         def on_step_end(pipeline, i, timestep, tensors):
@@ -177,6 +199,7 @@ class Engine:
             generator=generator,
             callback_on_step_end=on_step_end,
             output_type="np",
+            **start,
         )
         stopped = reporter.finish()
         if stopped is not None:
@@ -193,6 +216,22 @@ class Engine:
             vae_hash=model.vae_hash,
         )
         return GeneratedImage(index, own.seed, image, recipe, time.perf_counter() - reporter.began)
+
+
+def _variation_latents(model: LoadedModel, request: GenerateRequest, generator) -> dict:
+    """The pipeline's `latents` argument for a variation (drawn from `generator` as the
+    pipeline would draw them), or nothing when variations are off."""
+    if request.variation_strength <= 0:
+        return {}
+    from studio.engine.noise import variation_noise
+
+    pipe = model.pipe
+    factor = pipe.vae_scale_factor
+    shape = (1, pipe.unet.config.in_channels, request.height // factor, request.width // factor)
+    latents = variation_noise(
+        shape, generator, request.variation_seed, request.variation_strength, model.dtype, model.device
+    )
+    return {"latents": latents}
 
 
 def to_uint8(pixels) -> np.ndarray:

@@ -5,7 +5,9 @@ The text is the prompt, a "Negative prompt:" line, then one line of settings ('S
 Sampler: Euler a, CFG scale: 7, ...', a value with a comma, colon or quote in JSON quotes).
 Forge and Fooocus write the same text (their `Version` says which); Fooocus may write JSON
 in its place. An outpaint or inpaint adds `Edit`, `Denoising strength`, `Extend` and
-`Source` settings. `read` never raises: damage gives None or fewer fields.
+`Source` settings; an img2img `Edit`, `Denoising strength` and `Source`; an upscale those and
+`Upscale by` and `Upscaler`. A variation adds `Variation seed` and `Variation seed strength`.
+`read` never raises: damage gives None or fewer fields.
 """
 
 from __future__ import annotations
@@ -14,7 +16,7 @@ import json
 import os
 from typing import Any
 
-from studio.recipe.schema import EDIT_KINDS, SIDES, FoundRecipe, Recipe, scheduler_name
+from studio.recipe.schema import EDIT_KINDS, IMAGE_KINDS, SIDES, FoundRecipe, Recipe, scheduler_name
 from studio.recipe.studio_json import json_object
 
 PARAMETERS_KEY = "parameters"
@@ -50,6 +52,7 @@ def recipe_text(recipe: Recipe) -> str:
         "VAE hash": recipe.vae_hash or None,
         "VAE": recipe.vae or None,
         "Lora hashes": lora_text(recipe.lora_hashes),
+        **_variation_settings(r.variation_seed, r.variation_strength),
         **_edit_settings(recipe.kind, recipe.extra),
         "Version": f"Studio {recipe.version}",
     }
@@ -73,6 +76,7 @@ def found_text(found: FoundRecipe | None) -> str:
         "VAE hash": found.vae_hash or None,
         "VAE": found.vae or None,
         "Lora hashes": lora_text(found.lora_hashes),
+        **_variation_settings(found.variation_seed, found.variation_strength),
     }
     return write(found.prompt, found.negative_prompt, settings)
 
@@ -82,6 +86,13 @@ def lora_text(pairs) -> str | None:
     return ", ".join(f"{name}: {digest}" for name, digest in pairs) or None
 
 
+def _variation_settings(seed: int | None, strength: float | None) -> dict[str, Any]:
+    """AUTOMATIC1111's "Variation seed" and "Variation seed strength", written only when on."""
+    if seed is None or not strength:
+        return {}
+    return {"Variation seed": seed, "Variation seed strength": f"{strength:g}"}
+
+
 def _quote(value: str) -> str:
     if any(c in value for c in ',:"\n'):
         return json.dumps(value, ensure_ascii=False)
@@ -89,8 +100,9 @@ def _quote(value: str) -> str:
 
 
 def _edit_settings(kind: str, extra: dict[str, Any]) -> dict[str, Any]:
-    """For an outpaint or inpaint: its kind, strength, extension per side and source file."""
-    if kind not in EDIT_KINDS:
+    """For an outpaint, inpaint, img2img or upscale: its kind, strength, extension per side
+    (an edit), factor and upscaler (an upscale) and source file."""
+    if kind not in EDIT_KINDS + IMAGE_KINDS:
         return {}
     settings: dict[str, Any] = {"Edit": kind}
     if "strength" in extra:
@@ -98,6 +110,9 @@ def _edit_settings(kind: str, extra: dict[str, Any]) -> dict[str, Any]:
     extend = extra.get("extend") or {}
     if any(extend.get(side) for side in SIDES):
         settings["Extend"] = " ".join(f"{side} {int(extend.get(side, 0))}" for side in SIDES)
+    if kind == "upscale":
+        settings["Upscale by"] = f"{float(extra.get('scale', 1)):g}"
+        settings["Upscaler"] = extra.get("upscaler") or None
     if extra.get("source"):
         settings["Source"] = os.path.basename(str(extra["source"]))
     return settings
@@ -106,14 +121,19 @@ def _edit_settings(kind: str, extra: dict[str, Any]) -> dict[str, Any]:
 def _edit_from_settings(settings: dict[str, str]) -> tuple[str, dict[str, Any]]:
     """The kind and recipe extra that `_edit_settings` wrote, read back; ValueError when damaged."""
     kind = settings.get("Edit", "")
-    if kind not in EDIT_KINDS:
+    if kind not in EDIT_KINDS + IMAGE_KINDS:
         return "txt2img", {}
     extra: dict[str, Any] = {}
     if "Denoising strength" in settings:
         extra["strength"] = float(settings["Denoising strength"])
-    words = settings.get("Extend", "").split()
-    pairs = dict(zip(words[0::2], words[1::2]))
-    extra["extend"] = {side: int(pairs.get(side, 0)) for side in SIDES}
+    if kind in EDIT_KINDS:
+        words = settings.get("Extend", "").split()
+        pairs = dict(zip(words[0::2], words[1::2]))
+        extra["extend"] = {side: int(pairs.get(side, 0)) for side in SIDES}
+    if kind == "upscale":
+        extra["scale"] = float(settings.get("Upscale by", "1"))
+        if settings.get("Upscaler"):
+            extra["upscaler"] = settings["Upscaler"]
     if settings.get("Source"):
         extra["source"] = settings["Source"]
     return kind, extra
@@ -229,6 +249,8 @@ def read(text: str, strict: bool = False) -> FoundRecipe | None:
         model=s.get("Model", ""),
         model_hash=s.get("Model hash", ""),
         lora_hashes=s.get("Lora hashes", ""),
+        variation_seed=s.get("Variation seed"),
+        variation_strength=s.get("Variation seed strength"),
         vae=s.get("VAE", ""),
         vae_hash=s.get("VAE hash", ""),
         width=width,

@@ -12,7 +12,7 @@ from __future__ import annotations
 import logging
 from typing import Callable
 
-from studio.engine.request import GenerateRequest
+from studio.engine.request import MAX_SEED, GenerateRequest
 from studio.recipe import a1111, comfyui, invokeai, studio_json
 from studio.recipe.schema import RUNNABLE, FoundRecipe, Recipe
 
@@ -63,6 +63,8 @@ def runnable(found: FoundRecipe | None, size: tuple[int, int] | None = None) -> 
     if not set(RUNNABLE) <= set(settings):
         return None
     request = GenerateRequest(model=found.model or GenerateRequest().model, **settings)
+    if found.variation_seed is not None and found.variation_strength and found.variation_seed <= MAX_SEED:
+        request = request.replace(variation_seed=found.variation_seed, variation_strength=found.variation_strength)
     return Recipe(
         request=request,
         model_name=found.model,

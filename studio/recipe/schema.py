@@ -2,8 +2,8 @@
 """The recipe of an image, in the request's field names.
 
 `Recipe` is what Studio made an image with: the whole request (count 1, its own seed), the
-model's name, the kind of job (txt2img, outpaint, inpaint) and what an edit adds (`extra`:
-source, extension per side, strength, window). `FoundRecipe` is what an image file says
+model's name, the kind of job (txt2img, outpaint, inpaint, img2img, upscale) and what an
+edit adds (`extra`: source, extension per side, strength, window, scale). `FoundRecipe` is what an image file says
 about how it was made, whichever tool wrote it: the same field names, each checked (a number
 out of any sane range reads as unknown), and any of them missing. Other tools' sampler names
 become Studio's scheduler names here.
@@ -20,6 +20,7 @@ from studio.engine.request import GenerateRequest
 from studio.engine.schedulers import SCHEDULER_NAMES
 
 EDIT_KINDS = ("outpaint", "inpaint")
+IMAGE_KINDS = ("img2img", "upscale")  # a new picture made from a whole one
 SIDES = ("left", "top", "right", "bottom")
 RUNNABLE = ("seed", "steps", "guidance_scale", "scheduler", "width", "height")  # what a request needs from a file
 
@@ -57,6 +58,8 @@ class FoundRecipe:
     lora_hashes: tuple[tuple[str, str], ...] = ()  # (name, short hash) as "Lora hashes" gives them
     vae: str = ""
     vae_hash: str = ""
+    variation_seed: int | None = None  # AUTOMATIC1111's "Variation seed"
+    variation_strength: float | None = None  # "Variation seed strength", 0-1
     kind: str = "txt2img"
     extra: dict[str, Any] = field(default_factory=dict)  # what an outpaint or inpaint adds
     parameters: str = ""  # the AUTOMATIC1111-style text as found in the file
@@ -83,6 +86,8 @@ class FoundRecipe:
             lora_hashes=lora_pairs(fields.get("lora_hashes")),
             vae=text(fields.get("vae")),
             vae_hash=_hash(fields.get("vae_hash")),
+            variation_seed=_int(fields.get("variation_seed"), 0, 2**64 - 1),
+            variation_strength=_fraction(fields.get("variation_strength")),
             kind=text(fields.get("kind")) or "txt2img",
             extra=extra if isinstance(extra, dict) else {},
             parameters=text(fields.get("parameters")),
@@ -154,6 +159,11 @@ def _float(value: Any) -> float | None:
     except (TypeError, ValueError, OverflowError):
         return None
     return number if number == number and abs(number) < 1e6 else None
+
+
+def _fraction(value: Any) -> float | None:
+    number = _float(value)
+    return number if number is not None and 0 <= number <= 1 else None
 
 
 # Sampler names of other tools, as Studio names them.

@@ -81,6 +81,8 @@ def read(text: str) -> FoundRecipe | None:
         vae_hash=data.get("vae_hash", ""),
         width=request.get("width"),
         height=request.get("height"),
+        variation_seed=request.get("variation_seed") if request.get("variation_strength") else None,
+        variation_strength=request.get("variation_strength") or None,
         kind=data.get("kind"),
         extra=data.get("extra"),
         studio=text,

@@ -1,0 +1,205 @@
+# pyright: standard
+"""Upscaling with detail (a "hires fix" for any picture): enlarge, then redraw in tiles.
+
+The picture is enlarged to the output size (Lanczos, or an upscaler model from the library
+through spandrel when one is chosen and spandrel is installed), then redrawn by img2img at
+the job's strength in square tiles of the model's native side, in rows. Tiles overlap by a
+quarter of that side. Each tile starts from the picture as redrawn so far, so where it overlaps
+the tiles before it, it starts from their pixels, and it is blended in over the overlap by a
+linear ramp; no tile border shows. Only one tile goes through the model (and its VAE) at a
+time, so the memory a job needs grows with the tile, not with the picture.
+
+Step events count on over all tiles (step k of tile t is t * steps + k); previews show the
+whole picture, the tile in progress drawn from its x0 guess (`Preview.latents` is that tile's).
+The job stops at the next step when cancelled.
+"""
+
+from __future__ import annotations
+
+import time
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+
+from studio.engine.events import GeneratedImage, Preview
+from studio.engine.image_request import ImageRequest, denoise_steps
+from studio.engine.request import SIZE_MULTIPLE
+from studio.engine.step_reports import StepReporter
+from studio.errors import ModelError, StudioError
+
+UPSCALER_SUFFIXES = (".safetensors",)
+
+
+@dataclass(frozen=True)
+class Tile:
+    """One tile, in pixels of the (padded) output; `left` and `top` are how far it overlaps
+    the tiles before it on that side (0 on the picture's edge)."""
+
+    x: int
+    y: int
+    width: int
+    height: int
+    left: int = 0
+    top: int = 0
+
+    @property
+    def slices(self) -> tuple[slice, slice]:
+        return slice(self.y, self.y + self.height), slice(self.x, self.x + self.width)
+
+
+def default_overlap(native: int) -> int:
+    """A quarter of the model's native side, in multiples of 8."""
+    return max(SIZE_MULTIPLE, native // 4 // SIZE_MULTIPLE * SIZE_MULTIPLE)
+
+
+def _positions(length: int, tile: int, overlap: int) -> list[int]:
+    """Tile starts along one axis: as few tiles as overlap by at least `overlap`, spread evenly
+    from 0 to length - tile, on multiples of 8."""
+    if length <= tile:
+        return [0]
+    count = -(-(length - overlap) // (tile - overlap))
+    span = length - tile
+    starts = [round(i * span / (count - 1) / SIZE_MULTIPLE) * SIZE_MULTIPLE for i in range(count)]
+    starts[-1] = span
+    return starts
+
+
+def plan_tiles(width: int, height: int, native: int, overlap: int | None = None) -> list[Tile]:
+    """The tiles, row by row, that cover a `width` x `height` picture (multiples of 8) with
+    tiles of side `native` (or the picture's side where it is shorter)."""
+    native = max(2 * SIZE_MULTIPLE, native // SIZE_MULTIPLE * SIZE_MULTIPLE)
+    overlap = default_overlap(native) if overlap is None else overlap
+    overlap = min(overlap, native - SIZE_MULTIPLE)
+    tile_w, tile_h = min(native, width), min(native, height)
+    xs, ys = _positions(width, tile_w, overlap), _positions(height, tile_h, overlap)
+    tiles = []
+    for row, y in enumerate(ys):
+        for column, x in enumerate(xs):
+            left = xs[column - 1] + tile_w - x if column else 0
+            top = ys[row - 1] + tile_h - y if row else 0
+            tiles.append(Tile(x, y, tile_w, tile_h, left, top))
+    return tiles
+
+
+def tile_alpha(tile: Tile) -> np.ndarray:
+    """How much of a redrawn tile replaces the picture under it (H x W, 0-1): a ramp across
+    its overlap with the tiles before it, 1 elsewhere."""
+
+    def ramp(length: int, overlap: int) -> np.ndarray:
+        values = np.ones(length, np.float32)
+        values[:overlap] = (np.arange(overlap, dtype=np.float32) + 1) / (overlap + 1)
+        return values
+
+    return ramp(tile.height, tile.top)[:, None] * ramp(tile.width, tile.left)[None, :]
+
+
+def native_of(info) -> int:
+    from studio.engine.edit import native_side
+
+    return native_side(info.defaults)
+
+
+def job_steps(request: ImageRequest) -> int:
+    """Denoising steps per candidate (all tiles of an upscale), as Started reports them."""
+    steps = denoise_steps(request.steps, request.strength)[1]
+    if request.kind != "upscale" or not steps:
+        return steps
+    from studio.engine.models import resolve_model
+
+    try:
+        native = native_of(resolve_model(request.model))
+    except (StudioError, OSError):
+        return steps  # loading it will say what is wrong
+    return steps * len(plan_tiles(request.generate.width, request.generate.height, native))
+
+
+def enlarge(pixels: np.ndarray, size: tuple[int, int], upscaler: str = "", device: str = "cpu") -> np.ndarray:
+    """`pixels` enlarged to `size` (width, height): Lanczos, or the upscaler model file `upscaler`
+    (through spandrel) and then Lanczos to the exact size."""
+    from PIL import Image
+
+    if upscaler:
+        pixels = _model_upscale(pixels, upscaler, device)
+    if pixels.shape[1::-1] == tuple(size):
+        return pixels
+    return np.asarray(Image.fromarray(pixels).resize(size, Image.Resampling.LANCZOS))
+
+
+def _model_upscale(pixels: np.ndarray, path: str, device: str) -> np.ndarray:
+    file = Path(path)
+    if file.suffix.lower() not in UPSCALER_SUFFIXES:
+        raise ModelError(f"upscaler {file.name}: only .safetensors upscalers are loaded (pickles can run code)")
+    if not file.is_file():
+        raise ModelError(f"upscaler {file} is not there")
+    try:
+        import spandrel  # pyright: ignore[reportMissingImports]
+    except ImportError:
+        raise ModelError("upscaler models need the spandrel package: pip install spandrel") from None
+    import torch
+
+    try:
+        loaded = spandrel.ModelLoader(device=torch.device(device)).load_from_file(str(file))
+    except Exception as exc:
+        raise ModelError(f"cannot load upscaler {file.name}: {(str(exc).splitlines() or [''])[0]}") from None
+    loaded.eval()
+    tensor = torch.from_numpy(np.ascontiguousarray(pixels)).permute(2, 0, 1)[None].float().div(255)
+    with torch.no_grad():
+        out = loaded(tensor.to(device))
+    return (out[0].clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()).copy()
+
+
+def upscale_candidate(job, index: int, emit, cancelled, previews: bool) -> GeneratedImage:
+    import torch
+
+    from studio.engine.img2img import pad_edges
+    from studio.engine.runner import _Stop
+
+    request: ImageRequest = job.request
+    model = job.model
+    own = request.generate.single(index)
+    began = time.perf_counter()
+    width, height = request.output_size
+    big = enlarge(np.asarray(request.image), (width, height), request.upscaler, model.device)
+    if not job.run_steps:
+        return job.result(index, np.ascontiguousarray(big), began)
+    canvas = pad_edges(big, own.width, own.height).astype(np.float32)
+    tiles = plan_tiles(own.width, own.height, native_of(model.info))
+    current = tiles[0]
+    base = _small(canvas) if previews else None
+
+    def whole_preview(step: int, total: int, rgb: np.ndarray, latents: np.ndarray) -> Preview:
+        assert base is not None
+        picture = base.copy()
+        x, y = current.x // SIZE_MULTIPLE, current.y // SIZE_MULTIPLE
+        picture[y : y + rgb.shape[0], x : x + rgb.shape[1]] = rgb
+        return Preview(index, step, total, picture, latents)
+
+    reporter = StepReporter(index, emit, cancelled, model.previewer, model.device, make_preview=whole_preview)
+    generator = torch.Generator("cpu").manual_seed(own.seed)
+    done = 0
+    for number, tile in enumerate(tiles):
+        if cancelled():
+            raise _Stop(index, done)
+        current = tile
+        crop = canvas[tile.slices].round().clip(0, 255).astype(np.uint8)
+
+        def step_of(i: int, steps: int, number=number) -> tuple[int, int]:
+            return number * steps + i + 1, len(tiles) * steps
+
+        made = job.denoise(crop, generator, reporter, index, previews, step_of)
+        alpha = tile_alpha(tile)[..., None]
+        area = canvas[tile.slices]
+        area += alpha * (made.astype(np.float32) - area)
+        done = (number + 1) * job.run_steps
+        if previews:
+            base = _small(canvas)
+    out = canvas[:height, :width].round().clip(0, 255).astype(np.uint8)
+    return job.result(index, out, began)
+
+
+def _small(canvas: np.ndarray) -> np.ndarray:
+    """The picture at an eighth of its size (mean of each 8 x 8 block), as previews are drawn."""
+    h, w = canvas.shape[0] // SIZE_MULTIPLE, canvas.shape[1] // SIZE_MULTIPLE
+    blocks = canvas[: h * SIZE_MULTIPLE, : w * SIZE_MULTIPLE].reshape(h, SIZE_MULTIPLE, w, SIZE_MULTIPLE, 3)
+    return blocks.mean(axis=(1, 3)).round().clip(0, 255).astype(np.uint8)
