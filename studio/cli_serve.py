@@ -142,6 +142,7 @@ def remote_generate(args) -> int:
     from pathlib import Path
 
     from studio.cli import CliError, _progress_bar, _prompts, check_targets
+    from studio.cli_image import variation_settings
     from studio.engine.request import MAX_SEED
     from studio.paths import data_dir, gallery_dir
 
@@ -169,6 +170,7 @@ def remote_generate(args) -> int:
             "scheduler": args.scheduler,
             "count": args.count,
             "model": args.model,
+            **variation_settings(args),
         }
 
         def target(data, prompt=prompt) -> Path:

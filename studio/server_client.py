@@ -170,3 +170,131 @@ def read_token(path: str | None) -> str:
     from studio.server.auth import read_token_file
 
     return read_token_file(path)
+
+
+class RemoteEngine:
+    """The engine's `run` and `run_edit` on a server: the same requests in, the same typed
+    events out (`studio.engine.events`), so code written for `Engine` can use a server.
+
+    Previews carry the server's small preview picture (`latents` are zeros of its size);
+    edit previews are plain `Preview`s of the whole canvas."""
+
+    def __init__(self, url: str, token: str = ""):
+        self.client = ServerClient(url, token)
+
+    def health(self) -> dict[str, Any]:
+        return self.client.get("/studio/v1/health")
+
+    def run(self, request, on_event=None, cancel=None, previews: bool = True):
+        return self._run(request, _settings(request, "txt2img"), on_event, cancel)
+
+    def run_edit(self, request, on_event=None, cancel=None, previews: bool = True):
+        payload = _settings(request.generate, request.kind)
+        payload.update(
+            image=_png(request.image),
+            mask=_png(request.mask),
+            extend=list(request.extend),
+            fill=request.fill,
+            strength=request.strength,
+            source=request.source,
+        )
+        return self._run(request, payload, on_event, cancel)
+
+    def _run(self, request, payload: dict[str, Any], on_event, cancel):
+        import time
+
+        import numpy as np
+
+        from studio.engine.events import Cancelled, Failed, Finished, GeneratedImage, ImageDone, Preview, Started, Step
+
+        emit = on_event or (lambda event: None)
+        results: list[GeneratedImage] = []
+        began = last = time.perf_counter()
+        state = {"index": 0, "step": 0}
+
+        def handle(kind: str, data: dict[str, Any]) -> None:
+            nonlocal last
+            now = time.perf_counter()
+            if kind == "started":
+                emit(Started(getattr(request, "generate", request), request.steps, request.count))
+            elif kind == "step":
+                state.update(index=data["index"], step=data["step"])
+                emit(Step(data["index"], data["step"], data["total"], now - last, now - began))
+                last = now
+            elif kind == "preview":
+                rgb = _pixels(data["png"])
+                latents = np.zeros((4, *rgb.shape[:2]), np.float32)
+                emit(Preview(data["index"], data["step"], data["total"], rgb, latents))
+            elif kind == "image":
+                result = _generated(data, now - began)
+                results.append(result)
+                emit(ImageDone(result))
+
+        try:
+            kind, data = self.client.run(payload, handle, cancel)
+        except StudioError as exc:
+            final = Failed(str(exc))
+            emit(final)
+            return final
+        if kind == "finished":
+            final = Finished(tuple(results), time.perf_counter() - began, tuple(data.get("warnings", ())))
+        elif kind == "cancelled":
+            final = Cancelled(tuple(results), state["index"], state["step"])
+        else:
+            final = Failed(data.get("message", "the job failed on the server"))
+        emit(final)
+        return final
+
+
+def _settings(request, kind: str) -> dict[str, Any]:
+    return {
+        "kind": kind,
+        "prompt": request.prompt,
+        "negative_prompt": request.negative_prompt,
+        "seed": request.seed,
+        "steps": request.steps,
+        "guidance_scale": request.guidance_scale,
+        "width": request.width,
+        "height": request.height,
+        "scheduler": request.scheduler,
+        "count": request.count,
+        "model": request.model,
+        "variation_seed": getattr(request, "variation_seed", 0),
+        "variation_strength": getattr(request, "variation_strength", 0.0),
+    }
+
+
+def _png(pixels) -> str:
+    import io
+
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(pixels).save(buffer, format="PNG")
+    return base64.b64encode(buffer.getvalue()).decode("ascii")
+
+
+def _pixels(data: bytes):
+    import io
+
+    import numpy as np
+    from PIL import Image
+
+    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+
+
+def _generated(data: dict[str, Any], elapsed: float):
+    import io
+
+    from PIL import Image
+
+    from studio.engine.events import GeneratedImage
+    from studio.recipe.walker import ImageInfo, inspect_bytes
+
+    info = inspect_bytes(data["png"])
+    recipe = info.to_recipe() if isinstance(info, ImageInfo) else None
+    if recipe is None:
+        raise ServerError("the server sent an image without its recipe")
+    image = Image.open(io.BytesIO(data["png"]))
+    image.load()
+    return GeneratedImage(data["index"], data["seed"], image.convert("RGB"), recipe, elapsed)

@@ -41,7 +41,15 @@ class Plan:
 
     @property
     def seeds(self) -> list[int]:
-        return [(self.base.seed + i) % (MAX_SEED + 1) for i in range(self.images)]
+        if self.kind in ("txt2img", "img2img"):
+            return [unit["request"]["seed"] for unit in self.units]
+        return list(self.base.seeds)
+
+    @property
+    def variation_seeds(self) -> list[int]:
+        if self.kind in ("txt2img", "img2img"):
+            return [unit["request"].get("variation_seed", -1) for unit in self.units]
+        return list(getattr(self.base, "variation_seeds", [-1] * self.images))
 
 
 Defaults = Callable[[str], Any]  # model name -> its ModelDefaults (RequestError when unknown)
@@ -101,6 +109,7 @@ def base_request(
         raise RequestError(f"steps must be 1 to {limits.max_steps} on this server, not {steps}")
     request = model_defaults.request(
         model,
+        **_variation(payload),
         prompt=payload.get("prompt", ""),
         negative_prompt=payload.get("negative_prompt", ""),
         seed=seed,
@@ -112,6 +121,36 @@ def base_request(
     )
     check_pixels(request.width, request.height, limits)
     return request, images
+
+
+def _variation(payload: dict[str, Any]) -> dict[str, Any]:
+    """`subseed` and `subseed_strength` as the engine's variation seed and strength (when it has them)."""
+    import dataclasses
+
+    if "variation_strength" not in {f.name for f in dataclasses.fields(GenerateRequest)}:
+        return {}
+    strength = whole(payload.get("subseed_strength", 0)) or 0
+    seed = whole(payload.get("subseed", -1))
+    if seed is None or seed == -1:
+        seed = secrets.randbelow(MAX_SEED + 1)
+    return {"variation_seed": seed, "variation_strength": strength} if strength else {}
+
+
+def split(base: GenerateRequest, images: int) -> list[GenerateRequest]:
+    """The request of each image of a batch of `images`, as `GenerateRequest.single` gives
+    them (seeds, variation seeds), in batches the engine accepts."""
+    from studio.engine.request import MAX_COUNT
+
+    requests: list[GenerateRequest] = []
+    varied = getattr(base, "variation_strength", 0) > 0
+    for start in range(0, images, MAX_COUNT):
+        changes: dict[str, Any] = {"count": min(MAX_COUNT, images - start)}
+        changes["seed"] = base.seed if varied else (base.seed + start) % (MAX_SEED + 1)
+        if hasattr(base, "variation_seed"):
+            changes["variation_seed"] = (base.variation_seed + start) % (MAX_SEED + 1)
+        batch = base.replace(**changes)
+        requests += [batch.single(i) for i in range(batch.count)]
+    return requests
 
 
 def check_pixels(width: int, height: int, limits: Limits) -> None:
@@ -137,8 +176,7 @@ def txt2img_plan(payload: dict[str, Any], model: str, defaults: Defaults, limits
     base, images = base_request(payload, model, defaults, limits)
     plan = Plan("txt2img", base.replace(count=1), images=images)
     plan.units = [
-        {"kind": "generate", "first": i, "request": base.replace(seed=seed).to_dict()}
-        for i, seed in enumerate(plan.seeds)
+        {"kind": "generate", "first": i, "request": single.to_dict()} for i, single in enumerate(split(base, images))
     ]
     return plan
 
@@ -188,14 +226,8 @@ def _image_plan(canvas: np.ndarray, base: GenerateRequest, images: int, strength
     ImageRequest(base.replace(count=1), canvas, strength=strength)  # checks the values
     plan = Plan("img2img", base.replace(count=1), images=images)
     plan.units = [
-        {
-            "kind": "image",
-            "first": i,
-            "request": base.replace(seed=seed).to_dict(),
-            "image": canvas,
-            "strength": strength,
-        }
-        for i, seed in enumerate(plan.seeds)
+        {"kind": "image", "first": i, "request": single.to_dict(), "image": canvas, "strength": strength}
+        for i, single in enumerate(split(base.replace(count=1), images))
     ]
     return plan
 
@@ -272,8 +304,8 @@ def decode_image(text: Any, what: str, limits: Limits) -> np.ndarray:
     return np.asarray(image.convert("RGB"))
 
 
-def decode_mask(text: Any, size: tuple[int, int], limits: Limits) -> np.ndarray:
-    """A base64 mask (white = make anew) as H x W uint8, 255 or 0; the size must be the image's."""
+def decode_mask(text: Any, size: tuple[int, int], limits: Limits, exact: bool = False) -> np.ndarray:
+    """A base64 mask (white = make anew) as H x W uint8, 255 or 0 (`exact`: as it is); the size must be the image's."""
     image = _open(text, "mask", limits)
     if image.size != size:
         raise RequestError(
@@ -284,6 +316,8 @@ def decode_mask(text: Any, size: tuple[int, int], limits: Limits) -> np.ndarray:
         values = grey[..., 0].astype(np.uint16) * grey[..., 1] // 255
     else:
         values = np.asarray(image.convert("L"))
+    if exact:
+        return np.ascontiguousarray(values, dtype=np.uint8)
     return np.where(values >= 128, 255, 0).astype(np.uint8)
 
 
@@ -299,9 +333,9 @@ def info(plan: Plan, infotexts: list[str], model_name: str, model_hash: str) -> 
             "all_negative_prompts": [base.negative_prompt] * plan.images,
             "seed": base.seed,
             "all_seeds": seeds,
-            "subseed": -1,
-            "all_subseeds": [-1] * plan.images,
-            "subseed_strength": 0,
+            "subseed": plan.variation_seeds[0] if plan.variation_seeds else -1,
+            "all_subseeds": plan.variation_seeds,
+            "subseed_strength": getattr(base, "variation_strength", 0),
             "width": base.width,
             "height": base.height,
             "sampler_name": base.scheduler,

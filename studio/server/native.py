@@ -1,9 +1,11 @@
 """Studio's own job payload (`POST /studio/v1/jobs`): the request as `studio generate` and
 `studio outpaint` build it, so the server makes the same pixels as the local engine.
 
-    {"kind": "txt2img" | "outpaint", "prompt", "negative_prompt", "seed", "steps",
+    {"kind": "txt2img" | "outpaint" | "inpaint", "prompt", "negative_prompt", "seed", "steps",
      "guidance_scale", "width", "height", "scheduler", "count", "model",
-     outpaint: "image" (base64 PNG), "extend" [left, top, right, bottom], "fill", "strength", "source"}
+     outpaint: "image" (base64 PNG), "extend" [left, top, right, bottom], "fill", "strength", "source"
+     or an edit as the window holds it: "image" (the whole canvas) and "mask" (a greyscale PNG,
+     255 = make anew, values between kept as they are), "extend", "fill", "strength", "source"}
 
 A value left out (or null) is the model's default, as on the command line.
 """
@@ -17,7 +19,7 @@ from studio.server import a1111
 from studio.server.a1111 import Defaults, Plan
 from studio.server.config import Limits
 
-KINDS = ("txt2img", "outpaint")
+KINDS = ("txt2img", "outpaint", "inpaint")
 
 
 def native_plan(payload: dict[str, Any], model: str, defaults: Defaults, limits: Limits) -> Plan:
@@ -34,24 +36,30 @@ def native_plan(payload: dict[str, Any], model: str, defaults: Defaults, limits:
         "height": payload.get("height"),
         "sampler_name": payload.get("scheduler"),
         "batch_size": payload.get("count", 1),
+        "subseed": payload.get("variation_seed", -1),
+        "subseed_strength": payload.get("variation_strength", 0),
     }
     if kind == "txt2img":
         return a1111.txt2img_plan(settings, model, defaults, limits)
-    return _outpaint(payload, settings, model, defaults, limits)
+    return _edit(payload, settings, model, defaults, limits)
 
 
-def _outpaint(
-    payload: dict[str, Any], settings: dict[str, Any], model: str, defaults: Defaults, limits: Limits
-) -> Plan:
+def _edit(payload: dict[str, Any], settings: dict[str, Any], model: str, defaults: Defaults, limits: Limits) -> Plan:
     from studio.engine.edit import extend_canvas
     from studio.engine.request import MAX_COUNT
 
     image = a1111.decode_image(payload.get("image"), "image", limits)
-    extend = payload.get("extend")
+    extend = payload.get("extend", [0, 0, 0, 0])
     if not isinstance(extend, list) or len(extend) != 4:
         raise RequestError("extend must be four whole numbers of pixels (left, top, right, bottom)")
     extend = [a1111.whole(v) for v in extend]
-    canvas, mask = extend_canvas(image, *extend)
+    if payload.get("mask") is not None:
+        canvas = image
+        mask = a1111.decode_mask(payload["mask"], (image.shape[1], image.shape[0]), limits, exact=True)
+    elif payload.get("kind") == "outpaint":
+        canvas, mask = extend_canvas(image, *extend)
+    else:
+        raise RequestError("an inpaint needs a mask")
     a1111.check_pixels(canvas.shape[1], canvas.shape[0], limits)
     base, images = a1111.base_request(settings, model, defaults, limits)
     if images > MAX_COUNT:
@@ -59,13 +67,13 @@ def _outpaint(
     request = base.replace(count=images)
     edit = {
         "fill": payload.get("fill", "edge"),
-        "kind": "outpaint",
+        "kind": payload.get("kind"),
         "extend": tuple(extend),
         "strength": payload.get("strength", 1.0),
         "source": payload.get("source"),
     }
     a1111.check_edit(request, canvas, mask, edit)
-    plan = Plan("outpaint", request, images=images)
+    plan = Plan(str(payload.get("kind")), request, images=images)
     plan.units = [
         {"kind": "edit", "first": 0, "request": request.to_dict(), "image": canvas, "mask": mask, "edit": edit}
     ]

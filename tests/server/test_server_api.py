@@ -344,3 +344,96 @@ def test_img2img_without_a_mask_matches_the_local_engine(api, local_engine):
     )  # webuiapi's own defaults
     local = local_engine.run_image(ImageRequest(request, np.asarray(picture), strength=0.6))
     assert np.array_equal(np.asarray(result.images[0].convert("RGB")), np.asarray(local.results[0].image))
+
+
+def test_the_remote_engine_gives_the_engines_events_and_pixels(server, local_engine):
+    from studio.engine.events import Finished, ImageDone, Preview, Started, Step
+    from studio.engine.models import resolve_model
+    from studio.server_client import RemoteEngine
+
+    engine = RemoteEngine(server.url, server.token)
+    request = resolve_model("embedded").defaults.request("embedded", prompt="a mill", seed=21, count=2, **SMALL)
+    events = []
+    final = engine.run(request, events.append)
+    assert isinstance(final, Finished) and events[-1] is final
+    assert isinstance(events[0], Started)
+    assert {type(e) for e in events} >= {Step, Preview, ImageDone}
+    local = local_engine.run(request)
+    for remote, mine in zip(final.results, local.results):
+        assert remote.seed == mine.seed and remote.recipe.request == mine.recipe.request
+        assert np.array_equal(np.asarray(remote.image), np.asarray(mine.image))
+
+
+def test_the_remote_engine_inpaints_with_a_soft_mask_like_the_engine(server, local_engine):
+    from studio.engine.edit import EditRequest
+    from studio.engine.models import resolve_model
+    from studio.server_client import RemoteEngine
+
+    rng = np.random.default_rng(1)
+    canvas = (rng.random((64, 64, 3)) * 255).astype(np.uint8)
+    mask = np.zeros((64, 64), np.uint8)
+    mask[20:44, 20:44] = 128
+    mask[26:38, 26:38] = 255
+    generate = resolve_model("embedded").defaults.request("embedded", prompt="a rock", seed=2, steps=2, count=2)
+    request = EditRequest(generate, canvas, mask, kind="inpaint", fill="noise", strength=0.8)
+    remote = RemoteEngine(server.url, server.token).run_edit(request)
+    local = local_engine.run_edit(request)
+    assert len(remote.results) == 2
+    for a, b in zip(remote.results, local.results):
+        assert a.recipe.kind == "inpaint"
+        assert np.array_equal(np.asarray(a.image), np.asarray(b.image))
+
+
+def test_cancelling_the_remote_engine_cancels_the_job_on_the_server(server, api):
+    from studio.engine.events import Cancelled, Step
+    from studio.engine.models import resolve_model
+    from studio.server_client import RemoteEngine
+
+    cancel = threading.Event()
+    request = resolve_model("embedded").defaults.request("embedded", prompt="x", steps=150, count=9)
+    final = RemoteEngine(server.url, server.token).run(
+        request, lambda e: cancel.set() if isinstance(e, Step) else None, cancel
+    )
+    assert isinstance(final, Cancelled)
+    for _ in range(600):
+        if api.get_progress()["state"]["job_count"] == 0:
+            break
+        time.sleep(0.1)
+    assert api.get_progress()["state"]["job_count"] == 0
+
+
+def test_studio_outpaint_with_server_writes_the_candidates(server, tmp_path):
+    from studio.recipe.walker import inspect_file
+
+    source = tmp_path / "in.png"
+    Image.fromarray((np.random.default_rng(2).random((64, 64, 3)) * 255).astype(np.uint8)).save(source)
+    out = tmp_path / "wide.png"
+    command = [
+        *STUDIO,
+        "outpaint",
+        str(source),
+        "--right",
+        "32",
+        "--prompt",
+        "sea",
+        "--seed",
+        "3",
+        "--steps",
+        "2",
+        "--candidates",
+        "2",
+        "--out",
+        str(out),
+        "--server",
+        server.url,
+        "--token-file",
+        str(server.data.parent / "token"),
+        "--data-dir",
+        str(tmp_path / "d"),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    written = [tmp_path / "wide-1.png", tmp_path / "wide-2.png"]
+    recipes = [inspect_file(path).to_recipe() for path in written]
+    assert [r.request.seed for r in recipes] == [3, 4]
+    assert all(r.kind == "outpaint" and (r.request.width, r.request.height) == (96, 64) for r in recipes)

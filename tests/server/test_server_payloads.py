@@ -4,6 +4,7 @@ everything but `studio serve`."""
 from __future__ import annotations
 
 import base64
+import json
 import subprocess
 import sys
 
@@ -119,3 +120,21 @@ def test_serving_beyond_this_machine_needs_a_token(tmp_path):
     assert done.stderr.strip() == (
         "studio: error: --host 0.0.0.0 can be reached from other machines: give --token-file FILE or --api-auth USER:PASS"
     )
+
+
+def test_a_batch_past_the_engines_count_keeps_single_s_seeds_and_subseeds_are_variations():
+    from studio.engine.request import GenerateRequest
+
+    plan = a1111.txt2img_plan({"seed": 10, "batch_size": 12, "steps": 2}, "embedded", _defaults, Limits())
+    assert plan.seeds == list(range(10, 22))
+    varied = a1111.txt2img_plan(
+        {"seed": 10, "subseed": 50, "subseed_strength": 0.3, "batch_size": 12, "steps": 2},
+        "embedded",
+        _defaults,
+        Limits(),
+    )
+    assert varied.seeds == [10] * 12 and varied.variation_seeds == list(range(50, 62))
+    batch = GenerateRequest.from_dict(varied.units[0]["request"]).replace(count=9)
+    assert [GenerateRequest.from_dict(u["request"]) for u in varied.units[:9]] == [batch.single(i) for i in range(9)]
+    info = json.loads(a1111.info(varied, [], "embedded", ""))
+    assert info["all_subseeds"] == list(range(50, 62)) and info["subseed_strength"] == 0.3
