@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, NoReturn
 
 from PySide6 import QtGui, QtWidgets  # classes by attribute: each loads when first used
-from PySide6.QtCore import QByteArray, QTimer
+from PySide6.QtCore import QByteArray, QSize, QTimer
 from PySide6.QtWidgets import QApplication
 
 from studio.errors import RequestError
@@ -62,6 +62,8 @@ class StudioApp:
         self.worker = Worker(self.gallery, device=device)
         self.window = MainWindow(self.session)
         self.window.log_folder = log_dir(data)
+        self.window.device_of = self.device_text
+        self._job_sizes: dict[int, QSize] = {}  # the size of each generation's picture, for its step previews
         self.gallery_model: GalleryModel | None = None  # built once the window has painted (see _build_gallery)
         self.gallery_panel: GalleryPanel | None = None
         self._save_timer = QTimer(singleShot=True, interval=800)
@@ -121,7 +123,8 @@ class StudioApp:
         r.message.connect(w.show_error)
         r.batchShown.connect(lambda: w.stack.setCurrentWidget(w.grid))
         r.inGallery.connect(self._in_gallery)
-        r.framesChanged.connect(lambda: w.timeline.set_frames(r.frame_count()))
+        r.framesChanged.connect(self._frames_changed)
+        worker.jobStarted.connect(self._note_picture_size)
 
         q.changed.connect(lambda: w.controls.set_queue(q.jobs))
         q.changed.connect(lambda: w.controls.set_running(q.running is not None))
@@ -168,6 +171,7 @@ class StudioApp:
         panel.openRequested.connect(self.open_path)
         panel.reuseRequested.connect(self.apply_settings)
         panel.revealRequested.connect(reveal_in_file_manager)
+        model.exported.connect(lambda message, where, folder: self.window.show_saved(where, message, folder))
         model.optionsChanged.connect(self._forget_deleted)  # after a delete, an import, a sync that found changes
         self._canvas_drops = install_drop_opener(self.window.canvas, self.open_path)
         model.start()
@@ -242,7 +246,10 @@ class StudioApp:
         d = self.document
         if d.image.isNull() and self.edits.has_image:  # a generation was cancelled: back to the picture
             self._edits_changed()
-        elif d.is_preview or d.image.isNull():
+        elif d.is_preview:
+            self.window.canvas.show_preview(d.image, self._picture_size())
+            self._edit_controls()
+        elif d.image.isNull():
             self.window.canvas.set_image(d.image)
             self._edit_controls()
         else:
@@ -357,6 +364,8 @@ class StudioApp:
             save_picture(path, pixels, edited.recipe if edited is not None else self.document.recipe)
         except StudioError as exc:
             self.window.show_error(str(exc))
+            return
+        self.window.show_saved(path)
 
     def export_animation(self) -> None:
         if self.router.frame_count() < 2:
@@ -378,6 +387,8 @@ class StudioApp:
             save_steps(path, frames, (width, height))
         except (StudioError, ValueError) as exc:
             self.window.show_error(str(exc))
+            return
+        self.window.show_saved(path)
 
     # What the worker reports.
     def _model_loaded(self, ref: str, defaults) -> None:
@@ -405,6 +416,42 @@ class StudioApp:
             self.window.show_model_state("No model loaded")
             return
         self.session.set("model", previous)  # reloads it (see _session_changed)
+
+    def _note_picture_size(self, job_id: int, request) -> None:
+        request = getattr(request, "generate", request)  # an edit job's request holds its GenerateRequest
+        width, height = getattr(request, "width", 0), getattr(request, "height", 0)
+        shown = {key[0] for key in self.document.frames}
+        self._job_sizes = {job: size for job, size in self._job_sizes.items() if job in shown}
+        if width and height:
+            self._job_sizes[job_id] = QSize(width, height)
+
+    def _picture_size(self) -> QSize:
+        """The size of the picture the document's step preview stands for (previews are smaller)."""
+        key = self.document.frame_key
+        size = self._job_sizes.get(key[0]) if key is not None else None
+        return size if size is not None else self.document.image.size()
+
+    def _frames_changed(self) -> None:
+        e, d = self.edits, self.document
+        previewing = e.previewing if e.has_frames else d.is_preview
+        self.window.timeline.set_frames(self.router.frame_count(), final=not previewing)
+
+    def device_text(self) -> str:
+        """The device the model runs on, for About; torch is asked only once a model has loaded."""
+        if self._loaded_model is None:
+            return "chosen when a model has loaded"
+        import torch
+
+        from studio.engine.devices import pick_device
+        from studio.errors import StudioError
+
+        try:
+            device = pick_device(self.worker.device)
+        except StudioError as exc:
+            return str(exc)
+        if device.startswith("cuda"):
+            return f"{device} ({torch.cuda.get_device_name(device)})"
+        return device
 
     def _job_started(self, total_steps: int) -> None:
         self.window.stack.setCurrentWidget(self.window.canvas)

@@ -37,6 +37,8 @@ SYNC_DELAY_MS = 300  # the first sync waits for the first screen when the index 
 
 class GalleryModel(GalleryListing):
     exportFinished = Signal(str)  # a message for the person
+    # After exportFinished, when files were written: the message, where they went, whether into a folder.
+    exported = Signal(str, str, bool)
     importFinished = Signal(str, object)  # a message for the person, the names imported (a list)
     synced = Signal()  # a sync of the index with the files has finished
 
@@ -263,14 +265,19 @@ class GalleryModel(GalleryListing):
             return written, errors
 
         self.tasks.submit(
-            "export the images", work, done=lambda result: self._exported(*result), failed=self.exportFinished.emit
+            "export the images",
+            work,
+            done=lambda result: self._exported(result[0], result[1], str(target), into_folder),
+            failed=self.exportFinished.emit,
         )
 
-    def _exported(self, written: int, errors) -> None:
+    def _exported(self, written: int, errors, target: str, into_folder: bool) -> None:
         message = f"Exported {written} image(s)"
         if errors:
             message += f"; {len(errors)} failed: {errors[0]}"
         self.exportFinished.emit(message)
+        if written:
+            self.exported.emit(message, target, into_folder)
 
     def import_paths(self, paths) -> None:
         """Copy image files and folders of images into the gallery in the background; ends with importFinished."""

@@ -12,7 +12,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
-from PySide6.QtCore import QEvent, QPointF, QRect, QRectF, Qt, QTimer, Signal
+from PySide6.QtCore import QEvent, QPoint, QPointF, QRect, QRectF, QSize, Qt, QTimer, Signal
 from PySide6.QtGui import QColor, QImage, QPainter, QPalette
 from PySide6.QtWidgets import QSizePolicy, QWidget
 
@@ -66,6 +66,7 @@ class Canvas(QWidget):
         self.setMinimumSize(240, 200)
         self.setMouseTracking(True)
         self._image = QImage()
+        self._size = QSize()  # what the image stands for, in canvas px: a step preview is drawn at its picture's size
         self._zoom = 1.0
         self._offset = QPointF(0, 0)  # of the image's top-left corner, in widget pixels
         self._fit = True
@@ -104,9 +105,20 @@ class Canvas(QWidget):
         self._update_cursor()
         self._show(image)
 
-    def _show(self, image: QImage) -> None:
-        size_changed = image.size() != self._image.size()
-        self._image = image
+    def show_preview(self, image: QImage, size: QSize) -> None:
+        """Show a step preview of the picture being made: `image` (the model's guess, often smaller)
+        drawn at the picture's `size` and with the room around it the picture will have, so that the
+        view and its zoom stay as they are when the picture arrives. Not editable."""
+        self._editing = True
+        self._floor = self._mask = None
+        self._resize = self._stroke = self._hover = None
+        self._update_cursor()
+        self._show(image, size)
+
+    def _show(self, image: QImage, size: QSize | None = None) -> None:
+        size = size if size is not None and not size.isEmpty() else image.size()
+        size_changed = size != self._size
+        self._image, self._size = image, size
         if self._fit or size_changed:
             self.fit()
         else:
@@ -125,8 +137,8 @@ class Canvas(QWidget):
         if rect is None:
             self._resize = self._stroke = self._hover = None
             self._update_cursor()
-        if shift is not None and image.size() != self._image.size():
-            self._image = image
+        if shift is not None and image.size() != self._size:
+            self._image, self._size = image, image.size()
             self._offset -= QPointF(shift) * self._zoom
             if self._fit and not self._fits():
                 self.fit()
@@ -156,8 +168,8 @@ class Canvas(QWidget):
         return (
             f.left(),
             f.top(),
-            self._image.width() - f.left() - f.width(),
-            self._image.height() - f.top() - f.height(),
+            self._size.width() - f.left() - f.width(),
+            self._size.height() - f.top() - f.height(),
         )
 
     @property
@@ -165,7 +177,7 @@ class Canvas(QWidget):
         return self._resize is not None
 
     def image_rect(self) -> QRectF:
-        return QRectF(self._offset, self._image.size().toSizeF() * self._zoom)
+        return QRectF(self._offset, self._size.toSizeF() * self._zoom)
 
     def to_image(self, pos: QPointF) -> QPointF:
         """A widget point in canvas pixels."""
@@ -173,7 +185,7 @@ class Canvas(QWidget):
 
     def floor_rect(self) -> QRectF:
         """Where the committed picture is drawn, in widget px."""
-        f = self._floor or QRect(0, 0, self._image.width(), self._image.height())
+        f = self._floor or QRect(QPoint(0, 0), self._size)
         return QRectF(self._offset + QPointF(f.topLeft()) * self._zoom, f.size().toSizeF() * self._zoom)
 
     def _margin(self) -> float:
@@ -190,7 +202,7 @@ class Canvas(QWidget):
             self.update()
             return
         margin = self._margin()
-        w, h = self._image.width(), self._image.height()
+        w, h = self._size.width(), self._size.height()
         zoom = min((self.width() - 2 * margin) / w, (self.height() - 2 * margin) / h)
         self._set_zoom(max(MIN_ZOOM, min(MAX_ZOOM, zoom)))
         self._centre()
@@ -218,7 +230,7 @@ class Canvas(QWidget):
             self.zoomChanged.emit(zoom)
 
     def _centre(self) -> None:
-        size = self._image.size().toSizeF() * self._zoom
+        size = self._size.toSizeF() * self._zoom
         self._offset = QPointF((self.width() - size.width()) / 2, (self.height() - size.height()) / 2)
         self.update()
 

@@ -6,7 +6,7 @@ under the prompt when none of its words is one the model knows (Generate stays a
 
 from __future__ import annotations
 
-from PySide6.QtCore import Qt, Signal
+from PySide6.QtCore import QSize, Qt, Signal
 from PySide6.QtGui import QPalette, QTextCursor
 from PySide6.QtWidgets import (
     QCheckBox,
@@ -216,6 +216,9 @@ class Controls(QWidget):
         self.queue = QListWidget()
         self.queue.setObjectName("queue")
         self.queue.setMaximumHeight(110)
+        self.queue.setHorizontalScrollBarPolicy(Qt.ScrollBarPolicy.ScrollBarAlwaysOff)  # long prompts are elided
+        self.queue.setTextElideMode(Qt.TextElideMode.ElideRight)
+        self.queue.setResizeMode(QListWidget.ResizeMode.Adjust)
         self.queue.setToolTip("Pending jobs; select one and press Delete to remove it")
         layout.addWidget(self.queue)
         self.remove_job = QPushButton("Remove from queue")
@@ -424,8 +427,9 @@ class Controls(QWidget):
         for job in jobs:
             r = job.request
             state = "▶ " if job.state == "running" else ""
-            text = f"{state}{r.prompt[:40] or '(no prompt)'} · {r.width}×{r.height} · {r.count}×"
+            text = f"{state}{r.width}×{r.height} · {r.count}× · {' '.join(r.prompt.split()) or '(no prompt)'}"
             item = QListWidgetItem(text)
+            item.setSizeHint(QSize(1, self.queue.fontMetrics().height() + 4))  # as wide as the list, never wider
             item.setData(Qt.ItemDataRole.UserRole, job.job_id)
             item.setToolTip(r.prompt)
             if job.state == "running":

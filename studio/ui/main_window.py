@@ -9,14 +9,14 @@ from __future__ import annotations
 
 import os
 import re
+from collections.abc import Callable
+from pathlib import Path
 
 # Qt classes by attribute where only the panels use them: each loads (with its many enums)
 # when first used, after the frame has painted.
 from PySide6 import QtCore, QtGui
 from PySide6.QtCore import Signal
 from PySide6.QtWidgets import QLabel, QMainWindow
-
-from studio import __version__
 
 _UNSHOWN = re.compile("[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # controls; a file name's undecodable bytes
 
@@ -58,6 +58,9 @@ class MainWindow(QMainWindow):
         self.session = session
         self.built = False
         self.log_folder: str | os.PathLike | None = None  # DATA_DIR/logs, for Help > Open log folder
+        self.device_of: Callable[[], str] | None = None  # what About says the model runs on
+        self.open_url: Callable[[QtCore.QUrl], bool] = QtGui.QDesktopServices.openUrl  # a file manager, a browser
+        self._saved: tuple[str, Path] | None = None  # the message of the last save, and its folder
         self._painted = False
         self.setWindowTitle("Studio")
         self.setMinimumSize(960, 600)
@@ -70,6 +73,7 @@ class MainWindow(QMainWindow):
         self.zoom_status = QLabel("")
         self.statusBar().addPermanentWidget(self.zoom_status)
         self.statusBar().addWidget(self.model_status)
+        self.statusBar().messageChanged.connect(self._status_message_changed)
 
     def paintEvent(self, event) -> None:
         super().paintEvent(event)
@@ -81,7 +85,15 @@ class MainWindow(QMainWindow):
         """The panels, menus and their connections (once)."""
         if self.built:
             return
-        from PySide6.QtWidgets import QHBoxLayout, QProgressBar, QScrollArea, QStackedWidget, QVBoxLayout, QWidget
+        from PySide6.QtWidgets import (
+            QHBoxLayout,
+            QProgressBar,
+            QPushButton,
+            QScrollArea,
+            QStackedWidget,
+            QVBoxLayout,
+            QWidget,
+        )
 
         from studio.ui.canvas import Canvas
         from studio.ui.controls import Controls
@@ -112,6 +124,19 @@ class MainWindow(QMainWindow):
         self.progress.setObjectName("progress")
         self.progress.setFormat("Ready")
         self.progress.setValue(0)
+        self.candidates_button = QPushButton("Candidates")
+        self.candidates_button.setObjectName("candidatesButton")
+        self.candidates_button.setToolTip("Show the batch's candidates side by side again (Ctrl+G)")
+        self.candidates_button.setVisible(False)
+        self.show_folder_button = QPushButton("Show in folder")
+        self.show_folder_button.setObjectName("statusButton")
+        self.show_folder_button.setToolTip("Open the folder the file was saved in")
+        self.show_folder_button.setVisible(False)
+        bar = self.statusBar()  # the button goes left of the zoom readout
+        bar.removeWidget(self.zoom_status)
+        bar.addPermanentWidget(self.show_folder_button)
+        bar.addPermanentWidget(self.zoom_status)
+        self.zoom_status.show()
         self.model_busy = QProgressBar()  # while a model loads: no percentage to show, only that it works
         self.model_busy.setRange(0, 0)
         self.model_busy.setTextVisible(False)
@@ -129,7 +154,11 @@ class MainWindow(QMainWindow):
         column.addWidget(self.edit_bar)
         column.addWidget(self.stack, 1)
         column.addWidget(self.progress)
-        column.addWidget(self.timeline)
+        steps_row = QHBoxLayout()  # as tall as the timeline's own button: the canvas keeps its size
+        steps_row.setSpacing(8)
+        steps_row.addWidget(self.timeline, 1)
+        steps_row.addWidget(self.candidates_button)
+        column.addLayout(steps_row)
         column.addWidget(self.recent)
 
         body = QWidget()
@@ -142,6 +171,10 @@ class MainWindow(QMainWindow):
 
         self.canvas.zoomChanged.connect(lambda z: self.zoom_status.setText(f"{z * 100:.0f} %"))
         self.grid.chosen.connect(lambda _: self.stack.setCurrentWidget(self.canvas))
+        self.grid.countChanged.connect(lambda _: self._show_candidates_button())
+        self.stack.currentChanged.connect(lambda _: self._show_candidates_button())
+        self.candidates_button.clicked.connect(self.toggle_candidates)
+        self.show_folder_button.clicked.connect(self.show_saved_folder)
         self.controls.generateRequested.connect(self.generateRequested)
         self.controls.cancelRequested.connect(self.cancelRequested)
         self.timeline.exportRequested.connect(self.exportAnimationRequested)
@@ -254,6 +287,43 @@ class MainWindow(QMainWindow):
         if message:
             self.statusBar().showMessage(message, 10000)
 
+    def toggle_candidates(self) -> None:
+        """The candidates button: from the picture to the batch's grid, and back."""
+        showing_grid = self.stack.currentWidget() is self.grid
+        self.stack.setCurrentWidget(self.canvas if showing_grid else self.grid)
+
+    def _show_candidates_button(self) -> None:
+        count = len(self.grid.buttons)
+        self.candidates_button.setVisible(count > 1)
+        if self.stack.currentWidget() is self.grid:
+            self.candidates_button.setText("Back to the picture")
+        else:
+            self.candidates_button.setText(f"Candidates ({count})")
+
+    def show_saved(self, path: str, message: str = "", folder: bool = False) -> None:
+        """Say that `path` was written (with `folder`, the folder files went into), with a Show in
+        folder button beside the message for as long as it shows."""
+        where = Path(path) if folder else Path(path).parent
+        text = one_line(message or f"Saved {Path(path).name} in {where}")
+        self._saved = (text, where)
+        self.statusBar().showMessage(text, 15000)
+        if self.built:
+            self.show_folder_button.setVisible(True)
+
+    def _status_message_changed(self, text: str) -> None:
+        if self.built and (self._saved is None or text != self._saved[0]):
+            self.show_folder_button.setVisible(False)
+
+    def show_saved_folder(self) -> None:
+        """Show in folder: the folder of the last save, in the file manager."""
+        if self._saved is None:
+            return
+        from studio.model.local_files import file_url
+
+        folder = self._saved[1]
+        if not self.open_url(file_url(folder)):
+            self.show_error(f"cannot open the folder {folder}")
+
     def show_shortcuts(self) -> None:
         rows = "".join(f"<tr><td><b>{k}</b>&nbsp;&nbsp;</td><td>{v}</td></tr>" for k, v in SHORTCUTS)
         self._info("Keyboard shortcuts", f"<table cellpadding=4>{rows}</table>")
@@ -274,23 +344,19 @@ class MainWindow(QMainWindow):
             self.show_error(f"cannot open the log folder {folder}")
 
     def show_about(self) -> None:
-        self._info(
-            "About Studio",
-            f"<h3>Studio {__version__}</h3><p>Turns a sentence into a picture with latent diffusion, "
-            "and shows every step on the way.</p>",
-        )
+        """Help > About Studio: what it is, and the versions and device a bug report needs."""
+        from studio.ui.info_dialog import about_html
 
-    def _info(self, title: str, html: str) -> None:
-        from PySide6.QtWidgets import QDialog, QTextBrowser, QVBoxLayout
+        device = self.device_of() if self.device_of is not None else "not known yet"
+        self.about_dialog = self._info("About Studio", about_html(device))
 
-        dialog = QDialog(self)
-        dialog.setWindowTitle(title)
-        layout = QVBoxLayout(dialog)
-        text = QTextBrowser()
-        text.setHtml(html)
-        layout.addWidget(text)
-        dialog.resize(420, 360)
+    def _info(self, title: str, html: str):
+        from studio.ui.info_dialog import InfoDialog
+
+        dialog = InfoDialog(title, html, self)
+        dialog.setAttribute(QtCore.Qt.WidgetAttribute.WA_DeleteOnClose)
         dialog.show()
+        return dialog
 
     def closeEvent(self, event) -> None:
         self.closing.emit()

@@ -95,6 +95,7 @@ class CandidateGrid(QWidget):
     """A batch's candidates in a grid (up to 3x3); clicking one chooses it."""
 
     chosen = Signal(int)
+    countChanged = Signal(int)  # how many candidates it holds
 
     def __init__(self, parent=None):
         super().__init__(parent)
@@ -120,6 +121,7 @@ class CandidateGrid(QWidget):
             button.clicked.connect(lambda _=False, p=position: self.chosen.emit(p))
             self._layout.addWidget(button, position // columns, position % columns)
             self.buttons.append(button)
+        self.countChanged.emit(len(images))
 
 
 class Timeline(QWidget):
@@ -144,9 +146,13 @@ class Timeline(QWidget):
         layout.addWidget(self.export)
         self.slider.valueChanged.connect(self._moved)
         self.export.clicked.connect(self.exportRequested)
+        self._final = True
         self.set_frames(0)
 
-    def set_frames(self, count: int) -> None:
+    def set_frames(self, count: int, final: bool = True) -> None:
+        """`count` frames: one step preview each, and the finished image last when `final`
+        (while an image is being made, the last frame is its latest preview)."""
+        self._final = final
         self.slider.blockSignals(True)
         self.slider.setRange(0, max(0, count - 1))
         self.slider.setValue(max(0, count - 1))
@@ -159,8 +165,10 @@ class Timeline(QWidget):
         self.scrubbed.emit(value)
 
     def _label(self, value: int, count: int) -> None:
-        if count <= 1:
+        if count == 0 or (count == 1 and self._final):
             self.label.setText("Steps")
+        elif not self._final:
+            self.label.setText(f"Step {value + 1}")
         elif value == count - 1:
             self.label.setText(f"Final ({count - 1} steps)")
         else:
