@@ -156,7 +156,7 @@ def remote_generate(args) -> int:
         check_targets([], out_dir, "--out-dir" if args.out_dir else "the gallery folder")
     client = _client(args)
     seed = args.seed if args.seed is not None else secrets.randbelow(MAX_SEED + 1)
-    progress = _progress_bar(0)
+    jobs = []
     for prompt in prompts:
         payload = {
             "kind": "txt2img",
@@ -178,11 +178,12 @@ def remote_generate(args) -> int:
 
             return Path(args.out) if args.out else new_image_path(out_dir, prompt, data["seed"])
 
-        code = _run_remote(args, client, payload, target, progress)
-        if code:
-            return code
-    progress.close()
-    return 0
+        jobs.append((payload, target))
+    progress = _progress_bar(0)
+    try:
+        return _run_remote(args, client, jobs, progress)
+    finally:
+        progress.close()
 
 
 def remote_outpaint(args) -> int:
@@ -224,9 +225,10 @@ def remote_outpaint(args) -> int:
         "source": str(Path(args.image).resolve()),
     }
     progress = _progress_bar(0)
-    code = _run_remote(args, _client(args), payload, lambda data: paths[data["index"]], progress)
-    progress.close()
-    return code
+    try:
+        return _run_remote(args, _client(args), [(payload, lambda data: paths[data["index"]])], progress)
+    finally:
+        progress.close()
 
 
 def _client(args):
@@ -235,8 +237,14 @@ def _client(args):
     return ServerClient(args.server, read_token(args.token_file))
 
 
-def _run_remote(args, client, payload, target, progress) -> int:
+PARALLEL_JOBS = 8  # prompts of a --prompts-file sent at once, so every replica has work
+
+
+def _run_remote(args, client, jobs, progress) -> int:
+    """Run (payload, target) jobs on the server, a few at a time; each image is written to
+    target(event) as it arrives. The first failure stops the rest; Ctrl+C cancels them all."""
     import time
+    from concurrent.futures import ThreadPoolExecutor
     from types import SimpleNamespace
 
     from studio.cli import EXIT_CANCELLED, _report, check_targets
@@ -245,40 +253,58 @@ def _run_remote(args, client, payload, target, progress) -> int:
     from studio.recipe.walker import ImageInfo, inspect_bytes
 
     cancel = threading.Event()
+    lock = threading.Lock()
     previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
-    started = time.perf_counter()
 
-    def on_event(kind: str, data) -> None:
-        nonlocal started
-        if kind == "started":
-            progress.total = (progress.total or 0) + data.get("total_steps", 0)
-            progress.refresh()
-        elif kind == "step":
-            progress.update(1)
-        elif kind == "image":
-            path = target(data)
-            check_targets([path])
-            write_atomic(path, data["png"])
-            info = inspect_bytes(data["png"])
-            recipe = info.to_recipe() if isinstance(info, ImageInfo) else None
-            elapsed, started = time.perf_counter() - started, time.perf_counter()
-            if recipe is None:
-                progress.write(str(path), file=sys.stdout)
-                return
-            _report(
-                args, path, SimpleNamespace(recipe=recipe, image=SimpleNamespace(width=0, height=0)), elapsed, progress
-            )
+    def run(job):
+        payload, target = job
+        started = time.perf_counter()
+
+        def on_event(kind: str, data) -> None:
+            nonlocal started
+            with lock:
+                if kind == "started":
+                    progress.total = (progress.total or 0) + data.get("total_steps", 0)
+                    progress.refresh()
+                elif kind == "step":
+                    progress.update(1)
+                elif kind == "image":
+                    path = target(data)
+                    check_targets([path])
+                    write_atomic(path, data["png"])
+                    info = inspect_bytes(data["png"])
+                    recipe = info.to_recipe() if isinstance(info, ImageInfo) else None
+                    elapsed, started = time.perf_counter() - started, time.perf_counter()
+                    if recipe is None:
+                        progress.write(str(path), file=sys.stdout)
+                        return
+                    result = SimpleNamespace(recipe=recipe)
+                    _report(args, path, result, elapsed, progress)
+
+        if cancel.is_set():
+            return "cancelled", {}
+        try:
+            outcome = client.run(payload, on_event, cancel)
+        except BaseException:
+            cancel.set()
+            raise
+        if outcome[0] == "failed":
+            cancel.set()
+        return outcome
 
     try:
-        kind, data = client.run(payload, on_event, cancel)
+        with ThreadPoolExecutor(min(PARALLEL_JOBS, len(jobs))) as pool:
+            outcomes = [future.result() for future in [pool.submit(run, job) for job in jobs]]
     finally:
         signal.signal(signal.SIGINT, previous)
-    if kind == "cancelled":
+    for kind, data in outcomes:
+        if kind == "failed":
+            raise StudioError(data.get("message", "the job failed on the server"))
+    if any(kind == "cancelled" for kind, _ in outcomes):
         progress.close()
         print("studio: cancelled; the image in progress was not written", file=sys.stderr)
         return EXIT_CANCELLED
-    if kind == "failed":
-        raise StudioError(data.get("message", "the job failed on the server"))
-    for warning in data.get("warnings", ()):
-        progress.write(f"studio: warning: {printable(warning)}", file=sys.stderr)
+    for _, data in outcomes:
+        for warning in data.get("warnings", ()):
+            progress.write(f"studio: warning: {printable(warning)}", file=sys.stderr)
     return 0

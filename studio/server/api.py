@@ -36,6 +36,7 @@ from studio.server.models import Models
 log = logging.getLogger(__name__)
 
 HEAVY = ("init_images", "mask")  # not echoed back in `parameters`
+KEEP_ALIVE_S = 15.0
 
 
 class Refused(Exception):
@@ -195,7 +196,11 @@ def build_app(board: Board, models: Models, config: ServerConfig):
         async def events():
             try:
                 while True:
-                    event = await queue.get()
+                    try:
+                        event = await asyncio.wait_for(queue.get(), KEEP_ALIVE_S)
+                    except asyncio.TimeoutError:
+                        yield ": waiting\n\n"  # a comment line: keeps proxies from closing a queued job's stream
+                        continue
                     yield _sse(event)
                     if event["type"] in FINAL:
                         break

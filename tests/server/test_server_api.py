@@ -437,3 +437,37 @@ def test_studio_outpaint_with_server_writes_the_candidates(server, tmp_path):
     recipes = [inspect_file(path).to_recipe() for path in written]
     assert [r.request.seed for r in recipes] == [3, 4]
     assert all(r.kind == "outpaint" and (r.request.width, r.request.height) == (96, 64) for r in recipes)
+
+
+def test_generate_with_a_prompts_file_sends_the_prompts_together(server, tmp_path):
+    prompts = tmp_path / "prompts.txt"
+    prompts.write_text("a red barn\na blue lake\na green hill\n")
+    out = tmp_path / "out"
+    command = [
+        *STUDIO,
+        "generate",
+        "--prompts-file",
+        str(prompts),
+        "--server",
+        server.url,
+        "--token-file",
+        str(server.data.parent / "token"),
+        "--seed",
+        "5",
+        "--steps",
+        "2",
+        "--width",
+        "64",
+        "--height",
+        "64",
+        "--json",
+        "--out-dir",
+        str(out),
+        "--data-dir",
+        str(tmp_path / "d"),
+    ]
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300)
+    assert done.returncode == 0, done.stderr
+    records = [json.loads(line) for line in done.stdout.splitlines()]
+    assert sorted(r["prompt"] for r in records) == ["a blue lake", "a green hill", "a red barn"]
+    assert len(list(out.glob("*.png"))) == 3
