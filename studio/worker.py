@@ -57,6 +57,7 @@ _STOP = object()
 
 class Worker(QThread):
     modelLoading = Signal(str)
+    modelProgress = Signal(str, str, int, int)  # model ref, stage, steps done, steps in all (0: not measurable)
     modelLoaded = Signal(str, object)  # model ref, ModelDefaults
     modelFailed = Signal(str, str)  # model ref, message
     jobStarted = Signal(int, object)  # job id, GenerateRequest or EditRequest (as submitted)
@@ -69,10 +70,11 @@ class Worker(QThread):
     jobCancelled = Signal(int)
     jobFailed = Signal(int, str)
 
-    def __init__(self, gallery: Path, device: str | None = None, parent=None):
+    def __init__(self, gallery: Path, device: str | None = None, parent=None, engine_factory=None):
         super().__init__(parent)
         self.gallery = Path(gallery)
         self.device = device
+        self.engine_factory = engine_factory  # e.g. a RemoteEngine's maker (studio.server_client); None: Engine
         self._inbox: queue.Queue = queue.Queue()
         self._ids = itertools.count(1)
         self._removed: set[int] = set()
@@ -161,7 +163,7 @@ class Worker(QThread):
     def run(self) -> None:
         from studio.engine.runner import Engine
 
-        engine = Engine(device=self.device)
+        engine = self.engine_factory() if self.engine_factory else Engine(device=self.device)
         while True:
             kind, payload = self._inbox.get()
             if kind is _STOP or self._stopping:
@@ -187,8 +189,13 @@ class Worker(QThread):
         from studio.errors import StudioError
 
         self.modelLoading.emit(ref)
+
+        def progress(step) -> None:
+            if not self._stopping:
+                self.modelProgress.emit(ref, step.stage, step.done, step.total)
+
         try:
-            model = engine.load(ref)
+            model = engine.models.get(ref, on_progress=progress)
         except StudioError as exc:
             self.modelFailed.emit(ref, str(exc))
             return

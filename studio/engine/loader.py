@@ -5,11 +5,13 @@ from __future__ import annotations
 
 import gc
 import logging
+import sys
 import threading
 from dataclasses import dataclass, field
 from typing import Any
 
 from studio.engine.devices import dtype_for, pick_device
+from studio.engine.load_progress import LoadProgress, LoadReporter
 from studio.engine.models import _SKIPPED, ModelInfo, resolve_model
 from studio.engine.previews import SD, SDXL, LatentPreviewer, PreviewFactors, calibration_images, fit_preview_factors
 from studio.errors import ModelError
@@ -39,23 +41,41 @@ class LoadedModel:
         self.info = info
 
 
-def load_model(info: ModelInfo, device: str | None = None) -> LoadedModel:
-    """Load `info` into a pipeline on `device` (or the best one), offline, safetensors only."""
+def load_model(info: ModelInfo, device: str | None = None, on_progress: LoadProgress | None = None) -> LoadedModel:
+    """Load `info` into a pipeline on `device` (or the best one), offline, safetensors only.
+
+    `on_progress` hears each step (see load_progress): starting torch when it is not yet
+    imported (not measurable), then the libraries, each component, the move to the device,
+    and "ready" with every step done."""
+    report = LoadReporter(info.ref, on_progress)
+    if "torch" not in sys.modules:
+        report("starting torch")
     import torch
+
+    from studio.engine.pipeline_parts import folder_parts, load_part
+
+    skipped: dict[str, bool | None] = {name: None for name in _SKIPPED if _listed(info, name)}
+    parts = folder_parts(info.path, _SKIPPED) if info.checkpoint is None else []
+    total = 1 + max(len(parts), 1) + 1  # the libraries, the components (or the one file), the device
+    report("loading diffusers", 0, total)
     from diffusers.pipelines.pipeline_utils import DiffusionPipeline
 
     quiet_libraries()
     device = pick_device(device)
     dtype = dtype_for(device)
-    skipped: dict[str, bool | None] = {name: None for name in _SKIPPED if _listed(info, name)}
     if "safety_checker" in skipped:
         skipped["requires_safety_checker"] = False
     try:
         if info.checkpoint is not None:
             from studio.engine.single_file import load_single_file
 
+            report("reading the checkpoint", 1, total)
             pipe = load_single_file(info, dtype)
         else:
+            components: dict = {}
+            for k, part in enumerate(parts):
+                report(f"{part.label} {k + 1}/{len(parts)}", 1 + k, total)
+                components[part.name] = load_part(info.path, part, dtype, info.variant)
             pipe = DiffusionPipeline.from_pretrained(
                 info.path,
                 dtype=dtype,
@@ -63,7 +83,9 @@ def load_model(info: ModelInfo, device: str | None = None) -> LoadedModel:
                 local_files_only=True,
                 variant=info.variant,
                 **skipped,
+                **components,
             )
+        report(f"moving to {device}", total - 1, total)
         pipe = pipe.to(device)
     except torch.cuda.OutOfMemoryError:
         raise ModelError(f"not enough GPU memory to load {info.ref}") from None
@@ -80,6 +102,7 @@ def load_model(info: ModelInfo, device: str | None = None) -> LoadedModel:
     loaded.saved_scheduler = dict(pipe.scheduler.config)
     if info.vae:
         use_vae(loaded, info.vae)
+    report("ready", total, total)
     return loaded
 
 
@@ -166,7 +189,8 @@ class ModelCache:
     def loaded(self) -> LoadedModel | None:
         return self._loaded
 
-    def get(self, ref: str) -> LoadedModel:
+    def get(self, ref: str, on_progress: LoadProgress | None = None) -> LoadedModel:
+        """The model `ref`, loaded unless it already is (`on_progress` then hears nothing)."""
         with self._lock:
             info = resolve_model(ref)
             current = self._loaded
@@ -176,7 +200,7 @@ class ModelCache:
                 current.refresh(info)
                 return current
             self._unload()
-            self._loaded = load_model(info, self.device)
+            self._loaded = load_model(info, self.device, on_progress)
             return self._loaded
 
     def clear(self) -> None:

@@ -1,0 +1,51 @@
+# pyright: standard
+"""How far a model load has got, told through a plain callback (no Qt): the loader calls it at
+the start of each step, and once more with every step done."""
+
+from __future__ import annotations
+
+import logging
+import time
+from dataclasses import dataclass
+from typing import Callable
+
+log = logging.getLogger(__name__)
+
+
+@dataclass(frozen=True)
+class LoadStep:
+    """`stage` runs now; `done` of `total` steps are finished. `total` 0: a part that cannot be
+    measured (starting torch), shown as busy without a percentage."""
+
+    stage: str
+    done: int
+    total: int
+
+    @property
+    def fraction(self) -> float | None:
+        return self.done / self.total if self.total else None
+
+
+LoadProgress = Callable[[LoadStep], None]
+
+
+class LoadReporter:
+    """Hands each step to the callback (if any) and logs how long each stage took."""
+
+    def __init__(self, ref: str, on_progress: LoadProgress | None):
+        self.ref = ref
+        self._on_progress = on_progress
+        self._began = self._stage_began = time.perf_counter()
+        self._stage = ""
+        self.times: list[tuple[str, float]] = []  # each finished stage and its seconds
+
+    def __call__(self, stage: str, done: int = 0, total: int = 0) -> None:
+        now = time.perf_counter()
+        if self._stage:
+            self.times.append((self._stage, now - self._stage_began))
+        self._stage, self._stage_began = stage, now
+        if stage == "ready":
+            stages = ", ".join(f"{name} {seconds:.2f}" for name, seconds in self.times)
+            log.info("model %s loaded in %.2f s (%s)", self.ref, now - self._began, stages)
+        if self._on_progress is not None:
+            self._on_progress(LoadStep(stage, done, total))
