@@ -95,7 +95,7 @@ class StudioApp:
         self._restore_state()
         self._show_model_hints()
         self.window.canvas.firstPainted.connect(self._start_worker)
-        self.window.show_model_state(f"Loading {model_name(self.session['model'])}…", busy=True)
+        self.load_model(self.session["model"])  # first in the worker's queue: a job asked for now follows it
 
     def _wire(self) -> None:
         w, s, q, d, r, worker = self.window, self.session, self.queue, self.document, self.router, self.worker
@@ -116,6 +116,7 @@ class StudioApp:
         s.changed.connect(self._session_changed)
 
         worker.modelLoading.connect(lambda ref: w.show_model_state(f"Loading {model_name(ref)}…", busy=True))
+        worker.modelProgress.connect(self._model_progress)
         worker.modelLoaded.connect(self._model_loaded)
         worker.modelFailed.connect(self._model_failed)
         r.started.connect(self._job_started)
@@ -126,7 +127,7 @@ class StudioApp:
         r.framesChanged.connect(self._frames_changed)
         worker.jobStarted.connect(self._note_picture_size)
 
-        q.changed.connect(lambda: w.controls.set_queue(q.jobs))
+        q.changed.connect(self._show_queue)
         q.changed.connect(lambda: w.controls.set_running(q.running is not None))
         q.progressChanged.connect(self._progress)
         d.imageChanged.connect(self._document_shown)
@@ -198,11 +199,16 @@ class StudioApp:
             self._load_recent()
             self._build_gallery()
             self.worker.start()
-            self.load_model(self.session["model"])
 
     def load_model(self, ref: str) -> None:
         self.window.show_model_state(f"Loading {model_name(ref)}…", busy=True)
         self.worker.load_model(ref)
+        self._show_queue()
+
+    def _show_queue(self) -> None:
+        """The queue list; while the chosen model loads, its pending jobs say they wait for it."""
+        if self._built:
+            self.window.controls.set_queue(self.queue.jobs, waiting=self._loaded_model != self.session["model"])
 
     # What the person asks for.
     def generate(self) -> None:
@@ -391,8 +397,14 @@ class StudioApp:
         self.window.show_saved(path)
 
     # What the worker reports.
+    def _model_progress(self, ref: str, stage: str, done: int, total: int) -> None:
+        """A step of the load: "Loading X: text encoder 2/4…" and how far, in the status bar."""
+        if ref == self.session["model"] and stage != "ready":  # ready: the loaded model's line follows
+            self.window.show_model_state(f"Loading {model_name(ref)}: {stage}…", busy=True, done=done, total=total)
+
     def _model_loaded(self, ref: str, defaults) -> None:
         self._loaded_model = ref
+        self._show_queue()
         if ref != self.session["model"]:
             return  # another model was chosen meanwhile; its load follows
         self.window.show_model_state(f"Model: {model_name(ref)} · ready")

@@ -422,11 +422,12 @@ class Controls(QWidget):
         finally:
             self._updating = False
 
-    def set_queue(self, jobs) -> None:
+    def set_queue(self, jobs, waiting: bool = False) -> None:
+        """The jobs in the list; `waiting`: the model is still loading, the pending ones say so."""
         self.queue.clear()
         for job in jobs:
             r = job.request
-            state = "▶ " if job.state == "running" else ""
+            state = "▶ " if job.state == "running" else ("waits for the model · " if waiting else "")
             text = f"{state}{r.width}×{r.height} · {r.count}× · {' '.join(r.prompt.split()) or '(no prompt)'}"
             item = QListWidgetItem(text)
             item.setSizeHint(QSize(1, self.queue.fontMetrics().height() + 4))  # as wide as the list, never wider

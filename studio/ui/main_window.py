@@ -137,10 +137,11 @@ class MainWindow(QMainWindow):
         bar.addPermanentWidget(self.show_folder_button)
         bar.addPermanentWidget(self.zoom_status)
         self.zoom_status.show()
-        self.model_busy = QProgressBar()  # while a model loads: no percentage to show, only that it works
+        self.model_busy = QProgressBar()  # while a model loads: how far it has got (moving only while torch starts)
+        self.model_busy.setObjectName("modelBusy")
         self.model_busy.setRange(0, 0)
-        self.model_busy.setTextVisible(False)
-        self.model_busy.setFixedSize(80, 10)
+        self.model_busy.setFormat("%p %")
+        self.model_busy.setFixedSize(110, 16)
         self.model_busy.setVisible(False)
         self.statusBar().addWidget(self.model_busy)
         self.timeline = Timeline()
@@ -273,10 +274,14 @@ class MainWindow(QMainWindow):
         self.stack.setCurrentWidget(self.canvas)
         self.canvas.fit()
 
-    def show_model_state(self, text: str, busy: bool = False) -> None:
-        """The status bar's model line; `busy` shows the moving bar of a load in progress."""
+    def show_model_state(self, text: str, busy: bool = False, done: int = 0, total: int = 0) -> None:
+        """The status bar's model line; `busy` shows the bar of a load in progress: `done` of `total`
+        steps, or with `total` 0 a moving bar without a percentage (what cannot be measured)."""
         self.model_status.setText(text)
         if self.built:
+            self.model_busy.setRange(0, total)
+            self.model_busy.setValue(done)
+            self.model_busy.setTextVisible(bool(total))
             self.model_busy.setVisible(busy)
 
     def show_error(self, message: str) -> None:
