@@ -181,9 +181,26 @@ class RemoteEngine:
 
     def __init__(self, url: str, token: str = ""):
         self.client = ServerClient(url, token)
+        self.models = RemoteModels(self.client)
 
     def health(self) -> dict[str, Any]:
         return self.client.get("/studio/v1/health")
+
+    def load(self, ref: str):
+        return self.models.get(ref)
+
+    def run_image(self, request, on_event=None, cancel=None, previews: bool = True):
+        """An img2img `ImageRequest` (upscales are not sent to servers yet)."""
+        from studio.engine.events import Failed
+
+        if request.kind != "img2img":
+            final = Failed(f"a server cannot {request.kind} yet; use This computer")
+            if on_event is not None:
+                on_event(final)
+            return final
+        payload = _settings(request.generate, "img2img")
+        payload.update(image=_png(request.image), strength=request.strength)
+        return self._run(request, payload, on_event, cancel)
 
     def run(self, request, on_event=None, cancel=None, previews: bool = True):
         return self._run(request, _settings(request, "txt2img"), on_event, cancel)
@@ -208,6 +225,7 @@ class RemoteEngine:
         from studio.engine.events import Cancelled, Failed, Finished, GeneratedImage, ImageDone, Preview, Started, Step
 
         emit = on_event or (lambda event: None)
+        edit = hasattr(request, "mask")  # an edit's preview is the whole canvas, as the engine's EditPreview draws it
         results: list[GeneratedImage] = []
         began = last = time.perf_counter()
         state = {"index": 0, "step": 0}
@@ -222,7 +240,7 @@ class RemoteEngine:
                 emit(Step(data["index"], data["step"], data["total"], now - last, now - began))
                 last = now
             elif kind == "preview":
-                rgb = _pixels(data["png"])
+                rgb = _pixels(data["png"], (request.width, request.height) if edit else None)
                 latents = np.zeros((4, *rgb.shape[:2]), np.float32)
                 emit(Preview(data["index"], data["step"], data["total"], rgb, latents))
             elif kind == "image":
@@ -244,6 +262,24 @@ class RemoteEngine:
             final = Failed(data.get("message", "the job failed on the server"))
         emit(final)
         return final
+
+
+class RemoteModels:
+    """`engine.models` for a server: `get(ref)` asks the server for the model (by library
+    name) and its settings; the weights stay there."""
+
+    def __init__(self, client: ServerClient):
+        self.client = client
+
+    def get(self, ref: str, on_progress=None):
+        from types import SimpleNamespace
+        from urllib.parse import quote
+
+        from studio.engine.models import ModelDefaults
+
+        found = self.client.get(f"/studio/v1/model?name={quote(ref)}")
+        defaults = ModelDefaults(**found["defaults"])
+        return SimpleNamespace(info=SimpleNamespace(name=found["name"], ref=ref, defaults=defaults))
 
 
 def _settings(request, kind: str) -> dict[str, Any]:
@@ -274,13 +310,16 @@ def _png(pixels) -> str:
     return base64.b64encode(buffer.getvalue()).decode("ascii")
 
 
-def _pixels(data: bytes):
+def _pixels(data: bytes, size: tuple[int, int] | None = None):
     import io
 
     import numpy as np
     from PIL import Image
 
-    return np.asarray(Image.open(io.BytesIO(data)).convert("RGB"))
+    image = Image.open(io.BytesIO(data)).convert("RGB")
+    if size is not None and image.size != size:
+        image = image.resize(size, Image.Resampling.BILINEAR)
+    return np.asarray(image)
 
 
 def _generated(data: dict[str, Any], elapsed: float):

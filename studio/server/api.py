@@ -6,6 +6,7 @@
     GET  /sdapi/v1/sd-models, /sdapi/v1/samplers, GET/POST /sdapi/v1/options (sd_model_checkpoint)
     POST /studio/v1/jobs                           server-sent events: started, step, preview, image,
                                                    retry, then finished, cancelled or failed
+    GET  /studio/v1/model?name=NAME                a model's library name and default settings
     GET  /studio/v1/health
 
 Bad values answer 422 with the command line's one line in `detail`; a body over the limit
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import dataclasses
 import io
 import json
 import logging
@@ -180,6 +182,20 @@ def build_app(board: Board, models: Models, config: ServerConfig):
                 raise Refused(422, _one_line(exc)) from None
             models.current = name
         return {}
+
+    @app.get("/studio/v1/model")
+    async def model(name: str = ""):
+        """A model's library name and the settings it works best with (what a client's model picker needs)."""
+
+        def look() -> dict[str, Any]:
+            checked = models.check(name or models.current)
+            defaults = models.defaults(checked)
+            return {"name": checked, "defaults": dataclasses.asdict(defaults)}
+
+        try:
+            return await asyncio.to_thread(look)
+        except StudioError as exc:
+            raise Refused(422, _one_line(exc)) from None
 
     @app.get("/studio/v1/health")
     async def health():

@@ -5,7 +5,8 @@
      "guidance_scale", "width", "height", "scheduler", "count", "model",
      outpaint: "image" (base64 PNG), "extend" [left, top, right, bottom], "fill", "strength", "source"
      or an edit as the window holds it: "image" (the whole canvas) and "mask" (a greyscale PNG,
-     255 = make anew, values between kept as they are), "extend", "fill", "strength", "source"}
+     255 = make anew, values between kept as they are), "extend", "fill", "strength", "source";
+     img2img: "image" and "strength"}
 
 A value left out (or null) is the model's default, as on the command line.
 """
@@ -19,7 +20,7 @@ from studio.server import a1111
 from studio.server.a1111 import Defaults, Plan
 from studio.server.config import Limits
 
-KINDS = ("txt2img", "outpaint", "inpaint")
+KINDS = ("txt2img", "outpaint", "inpaint", "img2img")
 
 
 def native_plan(payload: dict[str, Any], model: str, defaults: Defaults, limits: Limits) -> Plan:
@@ -41,6 +42,9 @@ def native_plan(payload: dict[str, Any], model: str, defaults: Defaults, limits:
     }
     if kind == "txt2img":
         return a1111.txt2img_plan(settings, model, defaults, limits)
+    if kind == "img2img":
+        settings.update(init_images=[payload.get("image")], denoising_strength=payload.get("strength", 0.5))
+        return a1111.img2img_plan(settings, model, defaults, limits)
     return _edit(payload, settings, model, defaults, limits)
 
 

@@ -471,3 +471,54 @@ def test_generate_with_a_prompts_file_sends_the_prompts_together(server, tmp_pat
     records = [json.loads(line) for line in done.stdout.splitlines()]
     assert sorted(r["prompt"] for r in records) == ["a blue lake", "a green hill", "a red barn"]
     assert len(list(out.glob("*.png"))) == 3
+
+
+def test_the_windows_worker_runs_jobs_on_the_server(server, qtbot, tmp_path):
+    from studio.engine.edit import EditRequest, extend_canvas
+    from studio.recipe.walker import read_recipe
+    from studio.server_client import RemoteEngine
+    from studio.worker import Worker
+
+    worker = Worker(tmp_path / "gallery", engine_factory=lambda: RemoteEngine(server.url, server.token))
+    worker.start()
+    try:
+        with qtbot.waitSignal(worker.modelLoaded, timeout=60000) as loaded:
+            worker.load_model("embedded")
+        defaults = loaded.args[1]
+        assert (defaults.width, defaults.height) == (128, 128)
+        saved, previews = [], []
+        worker.imageSaved.connect(saved.append)
+        worker.previewReady.connect(lambda job, index, step, image: previews.append((image.width(), image.height())))
+        request = defaults.request("embedded", prompt="a mill", seed=3, count=2, **SMALL)
+        with qtbot.waitSignal(worker.jobFinished, timeout=120000):
+            worker.submit(request)
+        assert sorted(r.seed for r in saved) == [3, 4]
+        assert all(read_recipe(r.path).request.seed == r.seed for r in saved)
+        assert previews and set(previews) == {(8, 8)}  # as the local engine's: latent size
+
+        saved.clear()
+        previews.clear()
+        canvas, mask = extend_canvas(np.zeros((64, 64, 3), np.uint8), right=32)
+        edit = EditRequest(request.replace(count=1), canvas, mask, extend=(0, 0, 32, 0))
+        with qtbot.waitSignal(worker.jobFinished, timeout=120000):
+            worker.submit(edit)
+        assert len(saved) == 1 and read_recipe(saved[0].path).kind == "outpaint"
+        assert set(previews) == {(96, 64)}  # the whole canvas, as the engine's edit previews
+    finally:
+        assert worker.stop(10000)
+
+
+def test_the_remote_engine_runs_img2img_like_the_engine(server, local_engine):
+    from studio.engine.image_request import ImageRequest
+    from studio.engine.models import resolve_model
+    from studio.server_client import RemoteEngine
+
+    picture = (np.random.default_rng(5).random((64, 64, 3)) * 255).astype(np.uint8)
+    generate = resolve_model("embedded").defaults.request("embedded", prompt="dusk", seed=12, steps=4, count=2)
+    request = ImageRequest(generate, picture, strength=0.5)
+    remote = RemoteEngine(server.url, server.token).run_image(request)
+    local = local_engine.run_image(request)
+    assert [r.seed for r in remote.results] == [r.seed for r in local.results]
+    for a, b in zip(remote.results, local.results):
+        assert a.recipe.kind == "img2img"
+        assert np.array_equal(np.asarray(a.image), np.asarray(b.image))
