@@ -39,7 +39,7 @@ class ServerConfig:
     cors_origins: tuple[str, ...] = ()
     model: str = EMBEDDED_MODEL  # sd_model_checkpoint until /options changes it
     limits: Limits = Limits()
-    retries: int = 3  # how often a job whose replica died is sent to another one
+    retries: int = 4  # how often a unit whose replica died is sent again (after 1, 2, 4, 8 s: a replica restarts)
 
     @property
     def needs_auth(self) -> bool:

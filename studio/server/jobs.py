@@ -94,7 +94,7 @@ class Job:
 class Board:
     """Jobs waiting and running; the ingress's one copy (it runs one replica)."""
 
-    def __init__(self, run_unit: RunUnit, slots: int, max_queue: int, retries: int = 3, backoff: float = 0.5):
+    def __init__(self, run_unit: RunUnit, slots: int, max_queue: int, retries: int = 4, backoff: float = 1.0):
         self.run_unit = run_unit
         self.slots = max(1, slots)
         self.max_queue = max_queue
@@ -222,8 +222,9 @@ class Board:
                 return
             problem = consume.exception()
             if problem is None:
-                images = max(1, len(job.images))
-                self._unit_s = 0.8 * self._unit_s + 0.2 * (time.monotonic() - began) / min(images, job.plan.images)
+                made = consume.result()
+                if made:
+                    self._unit_s = 0.8 * self._unit_s + 0.2 * (time.monotonic() - began) / made
                 return
             if job.cancelled.is_set():
                 return
@@ -241,7 +242,9 @@ class Board:
             job.tell({"type": "retry", "attempt": attempt})
             await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
 
-    async def _consume(self, job: Job, stream: UnitStream) -> None:
+    async def _consume(self, job: Job, stream: UnitStream) -> int:
+        """Hand the unit's events to the job; how many images it made."""
+        made = 0
         async for event in stream:
             kind = event.get("type")
             if kind == "step":
@@ -249,6 +252,7 @@ class Board:
             elif kind == "preview":
                 job.preview = event
             elif kind == "image":
+                made += 1
                 job.images[event["index"]] = event
                 job.steps[event["index"]] = job.plan.base.steps
             elif kind == "finished":
@@ -258,7 +262,8 @@ class Board:
             if kind in ("step", "preview", "image"):
                 job.tell(event)
             if kind in FINAL:
-                return
+                break
+        return made
 
     def _fail(self, job: Job, message: str) -> None:
         if not job.message:

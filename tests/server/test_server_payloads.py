@@ -138,3 +138,43 @@ def test_a_batch_past_the_engines_count_keeps_single_s_seeds_and_subseeds_are_va
     assert [GenerateRequest.from_dict(u["request"]) for u in varied.units[:9]] == [batch.single(i) for i in range(9)]
     info = json.loads(a1111.info(varied, [], "embedded", ""))
     assert info["all_subseeds"] == list(range(50, 62)) and info["subseed_strength"] == 0.3
+
+
+def _asgi(app, method: str, path: str, headers: dict[str, str]) -> tuple[int, dict[str, str]]:
+    """One request through the ASGI app itself: its status and headers."""
+    import asyncio
+
+    sent: list[dict] = []
+
+    async def receive():
+        return {"type": "http.request", "body": b"", "more_body": False}
+
+    async def send(message):
+        sent.append(message)
+
+    scope = {
+        "type": "http", "asgi": {"version": "3.0"}, "http_version": "1.1", "method": method, "scheme": "http",
+        "path": path, "raw_path": path.encode(), "query_string": b"", "root_path": "",
+        "headers": [(k.lower().encode(), v.encode()) for k, v in headers.items()],
+        "client": ("127.0.0.1", 5000), "server": ("127.0.0.1", 7860),
+    }  # fmt: skip
+    asyncio.run(app(scope, receive, send))
+    start = next(m for m in sent if m["type"] == "http.response.start")
+    return start["status"], {k.decode(): v.decode() for k, v in start["headers"]}
+
+
+@pytest.mark.parametrize("origins", [(), ("https://paint.example",)])
+def test_cors_headers_only_for_the_listed_origins(tmp_path, origins):
+    from studio.server.api import build_app
+    from studio.server.config import ServerConfig
+    from studio.server.jobs import Board
+    from studio.server.models import Models
+
+    config = ServerConfig(data=str(tmp_path), cors_origins=origins)
+    app = build_app(Board(lambda spec: None, 1, 10), Models(config.data), config)  # type: ignore[arg-type]
+    asked = {"Origin": "https://paint.example", "Access-Control-Request-Method": "POST"}
+    status, headers = _asgi(app, "OPTIONS", "/sdapi/v1/txt2img", asked)
+    allowed_origin = headers.get("access-control-allow-origin")
+    assert allowed_origin == ("https://paint.example" if origins else None)
+    status, headers = _asgi(app, "GET", "/sdapi/v1/samplers", {"Origin": "https://elsewhere.example"})
+    assert status == 200 and "access-control-allow-origin" not in headers
