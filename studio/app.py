@@ -59,7 +59,10 @@ class StudioApp:
         self.models: ModelsLibrary
         self.models_dialog: ModelsDialog | None = None  # built when first opened
         self._built = False
-        self.worker = Worker(self.gallery, device=device)
+        from studio.model.engine_choice import load_choice
+
+        self.engine_choice = load_choice(data)  # this computer, or a server (Models › Engine…)
+        self.worker = Worker(self.gallery, device=device, engine_factory=self.engine_choice.factory())
         self.window = MainWindow(self.session)
         self.window.log_folder = log_dir(data)
         self.window.device_of = self.device_text
@@ -105,6 +108,8 @@ class StudioApp:
         w.controls.reuseSeedRequested.connect(self.reuse_last_seed)
         w.controls.addModelRequested.connect(self.show_models)
         w.modelsRequested.connect(self.show_models)
+        w.engineRequested.connect(self.show_engine)
+        self._show_engine_status()
         w.openRequested.connect(self.open_image)
         w.saveAsRequested.connect(self.save_as)
         w.exportAnimationRequested.connect(self.export_animation)
@@ -322,6 +327,37 @@ class StudioApp:
         self.models_dialog.show()
         self.models_dialog.raise_()
         self.models_dialog.activateWindow()
+
+    def show_engine(self) -> None:
+        """Models › Engine…: this computer or a server; a new choice applies to the jobs after it."""
+        from studio.ui.engine_dialog import EngineDialog
+
+        choice = self.engine_choice
+        dialog = EngineDialog(choice.mode, choice.url, choice.token, self.window)
+        dialog.checkRequested.connect(lambda url, token: _in_background(_check, url, token, dialog.checked.emit))
+        if dialog.exec() == EngineDialog.DialogCode.Accepted:
+            self.set_engine(*dialog.values())
+
+    def set_engine(self, mode: str, url: str = "", token: str = "") -> None:
+        from studio.model.engine_choice import EngineChoice, save_choice
+
+        self.engine_choice = EngineChoice(mode, url, token)
+        save_choice(self.data, self.engine_choice)
+        self.worker.set_engine_factory(self.engine_choice.factory())
+        self._show_engine_status()
+        self.load_model(self.session["model"])  # the model's settings as the new engine has them
+
+    def _show_engine_status(self) -> None:
+        from studio.ui.engine_dialog import EngineStatus
+
+        status = getattr(self, "engine_status", None)
+        if status is None:
+            status = self.engine_status = EngineStatus()
+            self.window.statusBar().addPermanentWidget(status)
+        choice = self.engine_choice
+        status.show_engine(choice.label(), checking=choice.remote)
+        if choice.remote:
+            _in_background(_check, choice.url, choice.token, status.checked.emit)
 
     def add_model_folder(self, folder: str) -> None:
         self.session.remember_model(folder)
@@ -594,6 +630,20 @@ def start_up(data: Path, device: str | None = None, argv: list[str] | None = Non
     studio = StudioApp(application(argv), data, device)
     report_uncaught(studio.window)
     return studio
+
+
+def _check(url: str, token: str) -> str:
+    from studio.model.engine_choice import check_server
+
+    return check_server(url, token)
+
+
+def _in_background(work, *args) -> None:
+    """`work(*args[:-1])` on a thread of its own; its answer goes to `args[-1]` (a signal's emit)."""
+    import threading
+
+    *given, answer = args
+    threading.Thread(target=lambda: answer(work(*given)), daemon=True, name="engine-check").start()
 
 
 def main(argv: list[str] | None = None, data: str | None = None, device: str | None = None) -> NoReturn:

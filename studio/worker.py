@@ -53,6 +53,7 @@ class JobResult:
 
 _LOAD = object()
 _STOP = object()
+_ENGINE = object()  # a new engine factory (None: this computer's)
 
 
 class Worker(QThread):
@@ -95,6 +96,10 @@ class Worker(QThread):
 
     def load_model(self, ref: str) -> None:
         self._inbox.put((_LOAD, ref))
+
+    def set_engine_factory(self, factory) -> None:
+        """Run the jobs after this on another engine (e.g. a server's RemoteEngine; None: this computer's)."""
+        self._inbox.put((_ENGINE, factory))
 
     def remove(self, job_id: int) -> None:
         """Drop a job that has not started yet (a running one is cancelled instead)."""
@@ -170,6 +175,10 @@ class Worker(QThread):
                 return
             if kind is _LOAD:
                 self._load(engine, payload)
+                continue
+            if kind is _ENGINE:
+                self.engine_factory = payload
+                engine = payload() if payload else Engine(device=self.device)
                 continue
             with self._lock:
                 if self._stopping:

@@ -50,6 +50,7 @@ class MainWindow(QMainWindow):
     redoRequested = Signal()
     themeToggled = Signal(bool)
     modelsRequested = Signal()  # Models > Manage models…
+    engineRequested = Signal()  # Models > Engine…
     closing = Signal()
     firstPainted = Signal()  # the frame is on screen; build() may follow
 
@@ -224,6 +225,7 @@ class MainWindow(QMainWindow):
             self.modelsRequested,
             "The models you have: add, download, remove, defaults",
         )
+        self._action(models, "&Engine…", None, self.engineRequested, "Make pictures on this computer or on a server")
         view = self.view_menu = bar.addMenu("&View")
         self._action(view, "&Fit to window", "Ctrl+0", self.show_canvas_fit)
         self._action(view, "&Actual size", "Ctrl+1", self.canvas.actual_size)

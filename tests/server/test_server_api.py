@@ -522,3 +522,53 @@ def test_the_remote_engine_runs_img2img_like_the_engine(server, local_engine):
     for a, b in zip(remote.results, local.results):
         assert a.recipe.kind == "img2img"
         assert np.array_equal(np.asarray(a.image), np.asarray(b.image))
+
+
+def test_the_window_makes_pictures_on_the_server_and_back_on_this_computer(server, qtbot, qapp, tmp_path):
+    from studio.app import StudioApp
+    from studio.model.engine_choice import EngineChoice, load_choice, save_choice
+    from studio.recipe.walker import read_recipe
+
+    data = tmp_path / "data"
+    data.mkdir()
+    settings = {"model": "embedded", "random_seed": False, "seed": 5, "width": 64, "height": 64, "steps": 2}
+    (data / "settings.json").write_text(json.dumps(settings))
+    save_choice(data, EngineChoice("server", server.url, server.token))
+    assert (data / "engine.json").stat().st_mode & 0o077 == 0  # it holds the token
+    studio = StudioApp(qapp, data, device="cpu")
+    qtbot.addWidget(studio.window)
+    try:
+        with qtbot.waitSignal(studio.worker.modelLoaded, timeout=60000):
+            studio.start()
+        qtbot.waitUntil(lambda: studio.engine_status.text().endswith("· connected"), timeout=30000)
+        assert studio.engine_status.text() == f"Engine: server {server.url} · connected"
+        with qtbot.waitSignal(studio.worker.jobFinished, timeout=120000):
+            studio.window.controls.generate.click()
+        files = list(studio.gallery.glob("*.png"))
+        assert len(files) == 1 and read_recipe(files[0]).request.seed == 5
+
+        with qtbot.waitSignal(studio.worker.modelLoaded, timeout=60000):
+            studio.set_engine("local")
+        assert load_choice(data) == EngineChoice("local", "", "")
+        assert studio.engine_status.text() == "Engine: this computer" and studio.worker.engine_factory is None
+    finally:
+        studio.window.close()
+        assert studio.worker.wait(10000)
+
+
+def test_the_engine_dialog_collects_the_server_and_shows_the_check(qtbot):
+    from studio.ui.engine_dialog import EngineDialog
+
+    dialog = EngineDialog("local", "", "")
+    qtbot.addWidget(dialog)
+    assert not dialog.url.isEnabled() and dialog.values() == ("local", "", "")
+    dialog.server.setChecked(True)
+    qtbot.keyClicks(dialog.url, "http://gpu-box:7860")
+    qtbot.keyClicks(dialog.token, "secret-token-0123456789")
+    with qtbot.waitSignal(dialog.checkRequested) as asked:
+        dialog.check.click()
+    assert asked.args == ["http://gpu-box:7860", "secret-token-0123456789"]
+    assert dialog.answer.text() == "Checking…" and not dialog.check.isEnabled()
+    dialog.checked.emit("cannot reach the server at http://gpu-box:7860: Name or service not known")
+    assert dialog.answer.text().startswith("cannot reach") and dialog.check.isEnabled()
+    assert dialog.values() == ("server", "http://gpu-box:7860", "secret-token-0123456789")
