@@ -107,7 +107,10 @@ def run_serve(args) -> int:
         if not stopping.is_set():
             app.deploy(config)
             where = f"[{args.host}]" if ":" in args.host else args.host
-            print(f"studio: serving on http://{where}:{args.port} ({args.replicas} replicas); Ctrl+C stops", flush=True)
+            print(
+                f"studio: serving on http://{where}:{args.port} ({args.replicas} {'replica' if args.replicas == 1 else 'replicas'}); Ctrl+C stops",
+                flush=True,
+            )
         while not stopping.wait(0.5):
             pass
     finally:
