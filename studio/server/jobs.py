@@ -26,6 +26,7 @@ from studio.server.a1111 import Plan
 log = logging.getLogger(__name__)
 
 FINAL = ("finished", "cancelled", "failed")
+FORGET_AFTER_S = 600.0
 
 
 class UnitStream(Protocol):
@@ -118,6 +119,7 @@ class Board:
         waiting = self.waiting_images()
         if waiting and waiting + plan.images > self.max_queue:
             raise Overloaded(self.retry_after(waiting))
+        self._prune()
         job = Job(f"job-{next(self._ids)}", plan)
         job.pending.extend(plan.units)
         self.jobs[job.id] = job
@@ -125,6 +127,12 @@ class Board:
         self._start_slots()
         self._wake.set()
         return job
+
+    def _prune(self) -> None:
+        """Forget ended jobs no answer is waiting for (a stream whose client left before it began)."""
+        now = time.monotonic()
+        for job in [j for j in self.jobs.values() if j.done.is_set() and now - j.created > FORGET_AFTER_S]:
+            self.forget(job)
 
     def retry_after(self, waiting: int) -> int:
         return max(1, min(600, math.ceil(waiting * self._unit_s / self.slots)))
@@ -240,7 +248,8 @@ class Board:
                 if index >= first and index not in job.images:
                     job.steps[index] = 0
             job.tell({"type": "retry", "attempt": attempt})
-            await asyncio.sleep(self.backoff * 2 ** (attempt - 1))
+            with contextlib.suppress(asyncio.TimeoutError):  # an interrupt ends the wait
+                await asyncio.wait_for(job.cancelled.wait(), self.backoff * 2 ** (attempt - 1))
 
     async def _consume(self, job: Job, stream: UnitStream) -> int:
         """Hand the unit's events to the job; how many images it made."""

@@ -178,3 +178,50 @@ def test_cors_headers_only_for_the_listed_origins(tmp_path, origins):
     assert allowed_origin == ("https://paint.example" if origins else None)
     status, headers = _asgi(app, "GET", "/sdapi/v1/samplers", {"Origin": "https://elsewhere.example"})
     assert status == 200 and "access-control-allow-origin" not in headers
+
+
+class _InProcess:
+    """A unit stream straight from an EngineWorker in this process (what the Ray handle gives the ingress)."""
+
+    def __init__(self, worker, spec):
+        self.generator = worker.run(spec)
+
+    def __aiter__(self):
+        return self.generator
+
+    def cancel(self):
+        pass
+
+
+def test_the_queue_takes_turns_between_jobs_so_a_short_one_is_not_stuck_behind_a_batch(tmp_path):
+    import asyncio
+
+    from studio.server.config import ServerConfig
+    from studio.server.jobs import Board
+    from studio.server.worker import EngineWorker
+
+    worker = EngineWorker(ServerConfig(data=str(tmp_path)))
+    small = {"prompt": "p", "steps": 1, "width": 64, "height": 64}
+
+    async def scenario():
+        board = Board(lambda spec: _InProcess(worker, spec), slots=1, max_queue=20)
+        order: list[str] = []
+        jobs = {}
+        for name, images in (("batch", 4), ("short", 1)):
+            plan = a1111.txt2img_plan({**small, "batch_size": images}, "embedded", _defaults, Limits())
+            jobs[name] = job = board.submit(plan)
+            queue: asyncio.Queue = asyncio.Queue()
+            job.listeners.append(queue)
+            asyncio.get_running_loop().create_task(_collect(queue, name, order))
+        await asyncio.wait_for(asyncio.gather(*(j.done.wait() for j in jobs.values())), 300)
+        await board.close()
+        return order, jobs
+
+    async def _collect(queue, name, order):
+        while (event := await queue.get())["type"] != "finished":
+            if event["type"] == "image":
+                order.append(name)
+
+    order, jobs = asyncio.run(scenario())
+    assert order == ["batch", "short", "batch", "batch", "batch"]
+    assert [len(j.images) for j in jobs.values()] == [4, 1]
