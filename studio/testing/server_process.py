@@ -88,7 +88,8 @@ def start_server(folder: Path, *args: str) -> Server:
     log = folder / "serve.log"
     env = {**os.environ, "HF_HUB_OFFLINE": "1", "QT_QPA_PLATFORM": "offscreen", "RAY_USAGE_STATS_ENABLED": "0"}
     command = [
-        *(os.environ["STUDIO_SERVE_COMMAND"].split() if "STUDIO_SERVE_COMMAND" in os.environ else [*STUDIO, "serve"]),
+        *STUDIO,
+        "serve",
         "--port",
         str(port),
         "--data-dir",
