@@ -7,7 +7,8 @@
 (2) overhead: the same prompts one after another, on the local engine (in this process,
     the same torch threads) and through a 1-replica server; the median time per image and
     what the server adds: goal <= 10 % of the local time + 50 ms.
-Every image is checked: all N come back, each with its own seed.
+Every image is checked: all N come back, each with its own seed. Run it on an otherwise idle
+machine: other work on the cores shows up as a missed ratio.
 
 Run: python bench/server.py [--prompts 100] [--steps 8] [--side 128] [--threads 1]
      [--overhead-images 20] [--skip-throughput] [--skip-overhead] [--json FILE]
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import statistics
 import sys
 import tempfile
@@ -125,6 +127,7 @@ def main() -> int:
     parser.add_argument("--skip-overhead", action="store_true")
     parser.add_argument("--json", metavar="FILE")
     args = parser.parse_args()
+    os.environ["OMP_NUM_THREADS"] = str(args.threads)  # as the replicas have it, before torch loads here
     results: dict = {"settings": vars(args).copy()}
     with tempfile.TemporaryDirectory(prefix="studio-bench-server-") as tmp:
         folder = Path(tmp)
