@@ -17,6 +17,7 @@ from __future__ import annotations
 import dataclasses
 import math
 from dataclasses import dataclass
+from pathlib import PurePath
 from typing import Any
 
 import numpy as np
@@ -25,6 +26,7 @@ from studio.engine.request import MAX_PIXELS, MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE,
 from studio.errors import RequestError
 
 KINDS = ("img2img", "upscale")
+UPSCALER_SUFFIXES = (".safetensors",)
 MIN_INPUT_SIDE = 8
 MAX_SCALE = 8.0
 # A sampler's schedule has at most this many steps (the models' training timesteps).
@@ -111,6 +113,10 @@ class ImageRequest:
             raise RequestError("the source must be a path (text) or None")
         if not isinstance(self.upscaler, str):
             raise RequestError("the upscaler must be a file path (text), or empty for Lanczos")
+        if self.upscaler and not self.upscaler.lower().endswith(UPSCALER_SUFFIXES):
+            raise RequestError(
+                f"upscaler {PurePath(self.upscaler).name}: only .safetensors upscalers are loaded (pickles can run code)"
+            )
         out_width, out_height = scaled_size(width, height, float(self.scale))
         padded = padded_side(out_width), padded_side(out_height)
         if max(out_width, out_height) > MAX_SIDE or padded[0] * padded[1] > MAX_PIXELS:
@@ -176,8 +182,4 @@ class ImageRequest:
 
 def upscaler_name(path: str) -> str:
     """How the recipe names an upscaler: its file's name without the suffix, or Lanczos."""
-    if not path:
-        return "Lanczos"
-    from pathlib import PurePath
-
-    return PurePath(path).stem
+    return PurePath(path).stem if path else "Lanczos"

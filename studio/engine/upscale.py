@@ -3,10 +3,11 @@
 
 The picture is enlarged to the output size (Lanczos, or an upscaler model from the library
 through spandrel when one is chosen and spandrel is installed), then redrawn by img2img at
-the job's strength in square tiles of the model's native side, in rows. Tiles overlap by a
-quarter of that side. Each tile starts from the picture as redrawn so far, so where it overlaps
-the tiles before it, it starts from their pixels, and it is blended in over the overlap by a
-linear ramp; no tile border shows. Only one tile goes through the model (and its VAE) at a
+the job's strength in square tiles of the model's native side, in rows. Tiles overlap by at
+least a quarter of that side. Each tile starts from the picture as redrawn so far, so where it
+overlaps the tiles before it, it starts from their pixels, and it is blended in over the overlap
+by a linear ramp; its own outermost pixels towards the tiles after it fade out (see
+`tile_alpha`), so no tile border shows. Only one tile goes through the model (and its VAE) at a
 time, so the memory a job needs grows with the tile, not with the picture.
 
 Step events count on over all tiles (step k of tile t is t * steps + k); previews show the
@@ -23,18 +24,16 @@ from pathlib import Path
 import numpy as np
 
 from studio.engine.events import GeneratedImage, Preview
-from studio.engine.image_request import ImageRequest, denoise_steps
+from studio.engine.image_request import UPSCALER_SUFFIXES, ImageRequest, denoise_steps
 from studio.engine.request import SIZE_MULTIPLE
 from studio.engine.step_reports import StepReporter
 from studio.errors import ModelError, StudioError
 
-UPSCALER_SUFFIXES = (".safetensors",)
-
 
 @dataclass(frozen=True)
 class Tile:
-    """One tile, in pixels of the (padded) output; `left` and `top` are how far it overlaps
-    the tiles before it on that side (0 on the picture's edge)."""
+    """One tile, in pixels of the (padded) output; `left`, `top`, `right` and `bottom` are how
+    far it overlaps its neighbour on that side (0 on the picture's edge)."""
 
     x: int
     y: int
@@ -42,6 +41,8 @@ class Tile:
     height: int
     left: int = 0
     top: int = 0
+    right: int = 0
+    bottom: int = 0
 
     @property
     def slices(self) -> tuple[slice, slice]:
@@ -73,25 +74,34 @@ def plan_tiles(width: int, height: int, native: int, overlap: int | None = None)
     overlap = min(overlap, native - SIZE_MULTIPLE)
     tile_w, tile_h = min(native, width), min(native, height)
     xs, ys = _positions(width, tile_w, overlap), _positions(height, tile_h, overlap)
+    overlaps_x = [xs[i] + tile_w - xs[i + 1] for i in range(len(xs) - 1)]
+    overlaps_y = [ys[i] + tile_h - ys[i + 1] for i in range(len(ys) - 1)]
     tiles = []
     for row, y in enumerate(ys):
         for column, x in enumerate(xs):
-            left = xs[column - 1] + tile_w - x if column else 0
-            top = ys[row - 1] + tile_h - y if row else 0
-            tiles.append(Tile(x, y, tile_w, tile_h, left, top))
+            left = overlaps_x[column - 1] if column else 0
+            right = overlaps_x[column] if column < len(xs) - 1 else 0
+            top = overlaps_y[row - 1] if row else 0
+            bottom = overlaps_y[row] if row < len(ys) - 1 else 0
+            tiles.append(Tile(x, y, tile_w, tile_h, left, top, right, bottom))
     return tiles
 
 
 def tile_alpha(tile: Tile) -> np.ndarray:
-    """How much of a redrawn tile replaces the picture under it (H x W, 0-1): a ramp across
-    its overlap with the tiles before it, 1 elsewhere."""
+    """How much of a redrawn tile replaces the picture under it (H x W, 0-1): a ramp up across
+    its overlap with the tiles before it, and a short ramp down over the last quarter of its
+    overlap with the tiles after it (a tile's outermost pixels are its least sure, and the next
+    tile starts from what is pasted here); 1 elsewhere."""
 
-    def ramp(length: int, overlap: int) -> np.ndarray:
+    def ramp(length: int, before: int, after: int) -> np.ndarray:
         values = np.ones(length, np.float32)
-        values[:overlap] = (np.arange(overlap, dtype=np.float32) + 1) / (overlap + 1)
+        values[:before] = (np.arange(before, dtype=np.float32) + 1) / (before + 1)
+        fade = min(after // 2, max(SIZE_MULTIPLE, after // 4)) if after else 0
+        if fade:
+            values[length - fade :] *= (np.arange(fade, 0, -1, dtype=np.float32) - 0.5) / fade
         return values
 
-    return ramp(tile.height, tile.top)[:, None] * ramp(tile.width, tile.left)[None, :]
+    return ramp(tile.height, tile.top, tile.bottom)[:, None] * ramp(tile.width, tile.left, tile.right)[None, :]
 
 
 def native_of(info) -> int:

@@ -1,0 +1,31 @@
+"""How much a tile border shows in a picture redrawn in tiles, measured as bench/outpaint.py
+measures an outpaint's seam: the mean gradient across the border (the pixel pair either side)
+over the mean gradient of the whole picture in the same direction. 1 = no seam."""
+
+from __future__ import annotations
+
+import numpy as np
+
+
+def border_lines(tiles, width: int, height: int) -> tuple[list[int], list[int]]:
+    """The columns and rows (inside the picture) where a tile starts or ends: where a hard
+    edge would be without blending."""
+    columns = sorted(
+        {t.x for t in tiles if 0 < t.x < width} | {t.x + t.width for t in tiles if 0 < t.x + t.width < width}
+    )
+    rows = sorted(
+        {t.y for t in tiles if 0 < t.y < height} | {t.y + t.height for t in tiles if 0 < t.y + t.height < height}
+    )
+    return columns, rows
+
+
+def seam_scores(image: np.ndarray, tiles) -> list[float]:
+    """One score per tile border line: the gradient across it over the picture's mean gradient."""
+    pixels = image.astype(np.float32)
+    height, width = pixels.shape[:2]
+    across_columns = np.abs(np.diff(pixels, axis=1)).mean(axis=(0, 2))  # entry x: step into column x + 1
+    across_rows = np.abs(np.diff(pixels, axis=0)).mean(axis=(1, 2))
+    columns, rows = border_lines(tiles, width, height)
+    scores = [float(across_columns[x - 1] / max(across_columns.mean(), 1e-6)) for x in columns]
+    scores += [float(across_rows[y - 1] / max(across_rows.mean(), 1e-6)) for y in rows]
+    return scores
