@@ -91,6 +91,10 @@ def run_serve(args) -> int:
 
     Models(config.data, config.model)  # an unknown --model is refused here, not in every replica
 
+    if args.ray_address:
+        # `ray start` turns token authentication on (Ray 2.60); a driver sends the cluster's token
+        # (~/.ray/auth_token) only when told to, and Ray reads this when it is imported.
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     from studio.server import app
 
     stopping = threading.Event()

@@ -111,6 +111,8 @@ def cluster_shape(replicas: int) -> tuple[int, float]:
 def stop() -> None:
     import ray
 
+    if not ray.is_initialized():  # never connected: serve.shutdown() would start a Ray of its own
+        return
     try:
         serve.shutdown()
     finally:
