@@ -6,9 +6,13 @@
    new process, alternated, median of several runs (goal <= 1.5x). Studio's window paints
    its frame first and builds its panels right after; the time until the panels have
    painted too is printed beside it.
+3. Launch to ready: from starting Studio to its model being loaded (the status bar's
+   "ready"), over a bare `python -c "import torch, diffusers"`, each a new process,
+   alternated, median of several runs (goal <= 1.5x); with when each load stage began.
 
 Uses the embedded model when installed, else a small SD-shaped model with random weights.
-Run: python bench/responsiveness.py [--images 3] [--launches 5] [--model M] [--launch-only]
+Run: python bench/responsiveness.py [--images 3] [--launches 5] [--ready-launches 5] [--model M]
+     [--launch-only | --ready-only]
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
+from typing import NamedTuple
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
@@ -50,6 +55,81 @@ studio.window.firstPainted.connect(lambda: QTimer.singleShot(0, lambda: studio.w
     lambda: (print("panels", flush=True), QTimer.singleShot(0, app.quit)))))
 app.exec(); studio.worker.stop(2000)
 """
+
+
+BARE_IMPORT = "import time, torch, diffusers; print('ready', time.process_time(), flush=True)"
+
+READY = """
+import os, sys, time
+from PySide6.QtWidgets import QApplication
+from studio.app import StudioApp
+app = QApplication(sys.argv)
+studio = StudioApp(app, __import__("pathlib").Path(sys.argv[1]), device="cpu")
+if hasattr(studio.worker, "modelProgress"):
+    studio.worker.modelProgress.connect(lambda ref, stage, done, total: print("stage", stage, flush=True))
+studio.worker.modelLoaded.connect(lambda *_: (print("ready", time.process_time(), flush=True), os._exit(0)))
+studio.worker.modelFailed.connect(lambda ref, message: (print("failed", message, flush=True), os._exit(1)))
+studio.start()
+app.exec()
+"""
+
+
+class Ready(NamedTuple):
+    seconds: float  # from starting the process to its "ready" line
+    cpu: float  # the process's CPU seconds by then (all its threads): steadier than wall time on a busy machine
+    stages: dict[str, float]  # when each "stage" line came
+
+
+def time_to_ready(code: str, *args: str, root: Path = ROOT) -> Ready:
+    """Start `code` in a new process (in `root`, another checkout to compare with) and time its "ready" line."""
+    began = time.perf_counter()
+    process = subprocess.Popen(
+        [sys.executable, "-c", code, *args],
+        stdout=subprocess.PIPE,
+        text=True,
+        cwd=root,
+        env=dict(os.environ, HF_HUB_OFFLINE="1"),
+    )
+    assert process.stdout is not None
+    ready, cpu, stages = None, 0.0, {}
+    for line in process.stdout:
+        now = time.perf_counter() - began
+        if line.startswith("stage "):
+            stages[line[6:].strip()] = now
+        elif line.startswith("ready"):
+            ready, cpu = now, float(line.split()[1])
+    process.wait(120)
+    if ready is None:
+        raise RuntimeError(f"never ready: exit status {process.returncode}")
+    return Ready(ready, cpu, stages)
+
+
+def studio_ready(model: str, root: Path = ROOT) -> Ready:
+    data = Path(tempfile.mkdtemp())
+    (data / "settings.json").write_text(json.dumps({"model": model}))
+    return time_to_ready(READY, str(data), root=root)
+
+
+def launch_to_ready(model: str, launches: int) -> None:
+    bare: list[Ready] = []
+    ours: list[Ready] = []
+    for _ in range(launches):
+        bare.append(time_to_ready(BARE_IMPORT))
+        ours.append(studio_ready(model))
+    median = statistics.median
+    bare_s, ours_s = median(r.seconds for r in bare), median(r.seconds for r in ours)
+    bare_cpu, ours_cpu = median(r.cpu for r in bare), median(r.cpu for r in ours)
+    print(
+        f"launch to ready ({model}, cpu, median of {launches}): bare import torch, diffusers {bare_s:.2f} s, "
+        f"Studio {ours_s:.2f} s, ratio {ours_s / bare_s:.2f}   (goal <= 1.5)"
+    )
+    print(f"  CPU time by then: bare {bare_cpu:.2f} s, Studio {ours_cpu:.2f} s, ratio {ours_cpu / bare_cpu:.2f}")
+    stages: dict[str, list[float]] = {}
+    for run in ours:
+        for stage, at in run.stages.items():
+            stages.setdefault(stage, []).append(at)
+    began = ", ".join(f"{stage} {median(at):.2f}" for stage, at in stages.items())
+    print(f"  each load stage began at (median s): {began}, ready {ours_s:.2f}")
 
 
 def time_to_paint(code: str, *args: str) -> tuple[float, float]:
@@ -119,11 +199,16 @@ def main() -> None:
     parser.add_argument("--images", type=int, default=3)
     parser.add_argument("--launches", type=int, default=5)
     parser.add_argument("--model")
+    parser.add_argument("--ready-launches", type=int, default=5)
     parser.add_argument("--launch-only", action="store_true", help="skip the lateness probe")
+    parser.add_argument("--ready-only", action="store_true", help="only launch to ready")
     args = parser.parse_args()
 
     from studio.testing.tiny_model import bench_model_ref
 
+    if args.ready_only:
+        launch_to_ready(args.model or bench_model_ref(), args.ready_launches)
+        return
     if not args.launch_only:
         model = args.model or bench_model_ref()
         late = lateness_during_generation(model, args.images)
@@ -148,6 +233,8 @@ def main() -> None:
         f"  Studio's panels painted too: {statistics.median(panels) * 1000:.0f} ms "
         f"({statistics.median(panels) * 1000 / bare_ms:.2f}x the bare window)"
     )
+    if args.ready_launches:
+        launch_to_ready(args.model or bench_model_ref(), args.ready_launches)
 
 
 if __name__ == "__main__":

@@ -23,6 +23,7 @@ from studio.model.session import Session
 from studio.paths import data_dir, gallery_dir, log_dir
 from studio.resources import APP_ID, icon_path
 from studio.ui.main_window import MainWindow
+from studio.ui.pyside_imports import quicker_feature_check
 from studio.ui.theme import apply_theme
 from studio.worker import Worker
 
@@ -44,6 +45,7 @@ class StudioApp:
     """Owns the session, queue, document, worker and window, and connects them."""
 
     def __init__(self, app: QApplication, data: Path, device: str | None = None):
+        quicker_feature_check()  # before torch is imported
         self.app = app
         self.data = data
         self.gallery = gallery_dir(data)
@@ -201,9 +203,9 @@ class StudioApp:
 
     def _start_worker(self) -> None:
         if not self.worker.isRunning():
+            self.worker.start()  # first: torch takes longest, the gallery is built meanwhile
             self._load_recent()
             self._build_gallery()
-            self.worker.start()
 
     def load_model(self, ref: str) -> None:
         self.window.show_model_state(f"Loading {model_name(ref)}…", busy=True)

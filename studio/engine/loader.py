@@ -56,10 +56,14 @@ def load_model(info: ModelInfo, device: str | None = None, on_progress: LoadProg
 
     skipped: dict[str, bool | None] = {name: None for name in _SKIPPED if _listed(info, name)}
     parts = folder_parts(info.path, _SKIPPED) if info.checkpoint is None else []
-    total = 1 + max(len(parts), 1) + 1  # the libraries, the components (or the one file), the device
-    report("loading diffusers", 0, total)
+    total = 3 + max(len(parts), 1) + 1  # three libraries, the components (or the one file), the device
+    report("importing diffusers", 0, total)
+    import diffusers  # noqa: F401  (its own import: as long as the bare `import torch, diffusers`)
+
+    report("importing pipelines", 1, total)
     from diffusers.pipelines.pipeline_utils import DiffusionPipeline
 
+    report("importing transformers", 2, total)
     quiet_libraries()
     device = pick_device(device)
     dtype = dtype_for(device)
@@ -69,12 +73,12 @@ def load_model(info: ModelInfo, device: str | None = None, on_progress: LoadProg
         if info.checkpoint is not None:
             from studio.engine.single_file import load_single_file
 
-            report("reading the checkpoint", 1, total)
+            report("reading the checkpoint", 3, total)
             pipe = load_single_file(info, dtype)
         else:
             components: dict = {}
             for k, part in enumerate(parts):
-                report(f"{part.label} {k + 1}/{len(parts)}", 1 + k, total)
+                report(f"{part.label} {k + 1}/{len(parts)}", 3 + k, total)
                 components[part.name] = load_part(info.path, part, dtype, info.variant)
             pipe = DiffusionPipeline.from_pretrained(
                 info.path,
