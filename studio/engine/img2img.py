@@ -5,8 +5,9 @@ The img2img pipeline is made from the loaded model's own components (`from_pipe`
 SDXL alike), so nothing is loaded twice. An img2img job pads the picture to multiples of 8
 (its edge pixels repeated), lets the pipeline re-noise it by `strength` and denoise it with
 the prompt, and crops the padding off again; strength 0 returns the picture as it was,
-without calling the model. An upscale enlarges the picture and redraws it in tiles (see
-`upscale`). Events are the same as `Engine.run`'s.
+without calling the model. A picture larger than the model's native size goes through the
+VAE in tiles (diffusers' `enable_tiling`, for that call only). An upscale enlarges the picture
+and redraws it in tiles (see `upscale`). Events are the same as `Engine.run`'s.
 """
 
 from __future__ import annotations
@@ -17,6 +18,7 @@ from typing import Callable
 
 import numpy as np
 
+from studio.engine.edit import native_side
 from studio.engine.embeddings import ensure as ensure_embeddings
 from studio.engine.embeddings import spelled
 from studio.engine.events import FinalEvent, GeneratedImage
@@ -42,6 +44,7 @@ class ImageJob:
         self.model = model
         self.request = request
         self.schedule, self.run_steps = denoise_steps(request.steps, request.strength)
+        self.native = native_side(model.info.defaults)
         self.pipe = None
         self.prompts: PromptInput | None = None
         self.loras: tuple[LoraUse, ...] = ()
@@ -81,16 +84,24 @@ class ImageJob:
                 raise _Stop(index, stopped)
             return {}
 
-        output = pipe(
-            **self.prompts.kwargs,
-            image=Image.fromarray(pixels),
-            strength=request.strength,
-            num_inference_steps=self.schedule,
-            guidance_scale=request.guidance_scale,
-            generator=generator,
-            callback_on_step_end=on_step_end,
-            output_type="np",
-        )
+        vae = pipe.vae
+        tiled = max(pixels.shape[:2]) > self.native and hasattr(vae, "enable_tiling")
+        if tiled:  # a picture larger than the model's own goes through the VAE in tiles
+            vae.enable_tiling()
+        try:
+            output = pipe(
+                **self.prompts.kwargs,
+                image=Image.fromarray(pixels),
+                strength=request.strength,
+                num_inference_steps=self.schedule,
+                guidance_scale=request.guidance_scale,
+                generator=generator,
+                callback_on_step_end=on_step_end,
+                output_type="np",
+            )
+        finally:
+            if tiled:
+                vae.disable_tiling()
         stopped = reporter.finish()
         if stopped is not None:
             raise _Stop(index, stopped)

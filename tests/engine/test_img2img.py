@@ -203,3 +203,22 @@ def test_sdxl_img2img(engine, tmp_path_factory):
     assert final.results[0].image.size == (72, 64)
     assert sum(isinstance(e, Step) for e in events) == 2
     assert not np.array_equal(np.asarray(final.results[0].image), source)
+
+
+def test_a_picture_larger_than_native_goes_through_the_vae_in_tiles_for_that_job_only(engine, tiny_model):
+    vae = engine.load(str(tiny_model)).pipe.vae
+    seen = []
+
+    def on_event(event):
+        if isinstance(event, Step):
+            seen.append(vae.use_tiling)
+
+    request = ImageRequest(settings(tiny_model, steps=2), picture(136, 72), strength=0.5)
+    final = engine.run_image(request, on_event, previews=False)
+    assert isinstance(final, Finished), final
+    assert final.results[0].image.size == (136, 72)
+    assert seen == [True] and vae.use_tiling is False
+    small = ImageRequest(settings(tiny_model, steps=2), picture(64, 64), strength=0.5)
+    seen.clear()
+    engine.run_image(small, on_event, previews=False)
+    assert seen == [False]

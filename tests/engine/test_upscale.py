@@ -122,7 +122,7 @@ def test_no_tile_border_shows_on_a_smooth_picture(engine):
     result = np.asarray(final.results[0].image)
     tiles = plan_tiles(256, 256, 128)
     scores = seam_scores(result, tiles)
-    assert len(scores) == 8
+    assert len(scores) == 6  # columns and rows 64, 128, 192
     assert max(scores) < 1.6, scores
     # The same tiles pasted without the blend, each from the enlarged picture alone, do show.
     pasted = _pasted_without_blend(engine, request, tiles)
