@@ -17,7 +17,6 @@ from PySide6 import QtGui, QtWidgets  # classes by attribute: each loads when fi
 from PySide6.QtCore import QByteArray, QSize, QTimer
 from PySide6.QtWidgets import QApplication
 
-from studio.errors import RequestError
 from studio.model.pixels import to_array
 from studio.model.session import Session
 from studio.paths import data_dir, gallery_dir, log_dir
@@ -160,6 +159,8 @@ class StudioApp:
         w.edit_bar.clearMaskRequested.connect(e.clear_mask)
         w.edit_bar.outpaintRequested.connect(self.edit_job)
         w.edit_bar.inpaintRequested.connect(self.edit_job)
+        w.edit_bar.upscaleRequested.connect(self.upscale)
+        w.edit_bar.variationsRequested.connect(self.canvas_variations)
         w.undoRequested.connect(e.undo)
         w.redoRequested.connect(e.redo)
 
@@ -178,6 +179,7 @@ class StudioApp:
             self.window.restoreState(QByteArray.fromBase64(state.encode("ascii")))
         panel.openRequested.connect(self.open_path)
         panel.reuseRequested.connect(self.apply_settings)
+        panel.variationsRequested.connect(self.gallery_variations)
         panel.revealRequested.connect(reveal_in_file_manager)
         model.exported.connect(lambda message, where, folder: self.window.show_saved(where, message, folder))
         model.optionsChanged.connect(self._forget_deleted)  # after a delete, an import, a sync that found changes
@@ -219,9 +221,35 @@ class StudioApp:
 
     # What the person asks for.
     def generate(self) -> None:
+        """Generate: from the prompt, or (Strength below 100 %) from the canvas picture."""
+        from studio.model.image_jobs import generate_request
+
+        self._submit(lambda: generate_request(self.session, self.edits))
+
+    def upscale(self, scale: float) -> None:
+        from studio.model.image_jobs import upscale_request
+
+        self._submit(lambda: upscale_request(self.session, self.edits, scale))
+
+    def canvas_variations(self) -> None:
+        from studio.model.image_jobs import variations_request
+
+        picture = self.edits.picture
+        self._submit(lambda: variations_request(self.session, picture.recipe if picture is not None else None))
+
+    def gallery_variations(self, path: str) -> None:
+        from studio.model.image_jobs import variations_request
+        from studio.recipe.walker import read_recipe
+
+        self._submit(lambda: variations_request(self.session, read_recipe(path)))
+
+    def _submit(self, make_request) -> None:
+        """Queue the job `make_request()` makes, or say in one line why it cannot be made."""
+        from studio.errors import StudioError
+
         try:
-            request = self.session.request()
-        except RequestError as exc:
+            request = make_request()
+        except StudioError as exc:
             self.window.show_error(str(exc))
             return
         self.window.show_error("")
@@ -282,6 +310,11 @@ class StudioApp:
         e, w = self.edits, self.window
         editable = e.has_image and not e.locked and not self.document.is_preview
         w.edit_bar.set_state(editable, editable and e.extended, editable and e.painted, e.painted)
+        can_vary = editable and getattr(e.picture and e.picture.recipe, "kind", "") == "txt2img"
+        w.edit_bar.set_image_jobs(editable and not e.extended, can_vary)
+        for key, action in w.image_job_actions.items():
+            action.setEnabled(can_vary if key == "variations" else editable and not e.extended)
+        w.controls.set_canvas_picture(e.has_image)
         for action, able, text, name in (
             (w.undo_action, e.can_undo, e.history.undoText(), "Undo"),
             (w.redo_action, e.can_redo, e.history.redoText(), "Redo"),
@@ -468,7 +501,8 @@ class StudioApp:
         self.session.set("model", previous)  # reloads it (see _session_changed)
 
     def _note_picture_size(self, job_id: int, request) -> None:
-        request = getattr(request, "generate", request)  # an edit job's request holds its GenerateRequest
+        if not hasattr(request, "output_size"):  # an image job's own size is exact; its GenerateRequest's is padded
+            request = getattr(request, "generate", request)  # an edit job's request holds its GenerateRequest
         width, height = getattr(request, "width", 0), getattr(request, "height", 0)
         shown = {key[0] for key in self.document.frames}
         self._job_sizes = {job: size for job, size in self._job_sizes.items() if job in shown}

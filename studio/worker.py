@@ -35,6 +35,7 @@ log = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from studio.engine.edit import EditRequest
+    from studio.engine.image_request import ImageRequest
     from studio.recipe.schema import Recipe
 
 
@@ -87,9 +88,9 @@ class Worker(QThread):
         self._candidates: Path | None = None  # the temporary folder of outpaint/inpaint candidates
 
     # Called from the GUI thread.
-    def submit(self, request: GenerateRequest | EditRequest) -> int:
-        """Queue a job: a GenerateRequest, or an EditRequest (outpaint/inpaint; every candidate
-        is saved as a whole canvas, like any image)."""
+    def submit(self, request: GenerateRequest | EditRequest | ImageRequest) -> int:
+        """Queue a job: a GenerateRequest, an ImageRequest (img2img, upscale) or an EditRequest
+        (outpaint/inpaint; every candidate is saved as a whole canvas, like any image)."""
         job_id = next(self._ids)
         self._inbox.put((job_id, request))
         return job_id
@@ -217,10 +218,14 @@ class Worker(QThread):
     def _run_job(self, engine, job_id: int, request: GenerateRequest) -> None:
         from studio.engine.edit import EditRequest  # numpy: not on the window's startup path
         from studio.engine.events import Cancelled, EditPreview, Failed, Finished, ImageDone, Preview, Started, Step
+        from studio.engine.image_request import ImageRequest
         from studio.gallery.files import new_image_path
         from studio.recipe.embed import write_png
 
         edit = isinstance(request, EditRequest)
+        image_job = isinstance(request, ImageRequest)  # img2img or upscale
+        # An upscale's result is a candidate too: the window accepts it at once, so undo can take it back.
+        candidate = edit or (image_job and request.kind == "upscale")
 
         def on_event(event) -> None:
             if isinstance(event, Started):
@@ -235,7 +240,7 @@ class Worker(QThread):
                 with self._writing:
                     if self._stopping:
                         return
-                    folder = self._candidate_folder() if edit else self.gallery
+                    folder = self._candidate_folder() if candidate else self.gallery
                     path = new_image_path(folder, request.prompt, result.seed)
                     write_png(path, result.image, result.recipe)
                 import numpy as np
@@ -248,7 +253,7 @@ class Worker(QThread):
                 )
 
         # A failed save (full disk) raises inside on_event and ends the job as Failed.
-        run = engine.run_edit if edit else engine.run
+        run = engine.run_edit if edit else engine.run_image if image_job else engine.run
         final = run(request, on_event, self._cancel)
         if isinstance(final, Finished):
             self.jobFinished.emit(job_id, final.warnings)

@@ -103,6 +103,8 @@ class Edits(QObject):
         self._frames: dict[int, list[QImage]] = {}  # the running job's previews, per image index
         self._live = -1  # the index whose previews arrive now
         self._key: int | None = None
+        self._whole_job = False  # the job redraws the whole picture (its previews cover it all)
+        self._label = ""  # what the undo stack calls accepting the job's result
 
     # What is there.
     @property
@@ -284,11 +286,15 @@ class Edits(QObject):
             self.history.redo()
 
     # The job.
-    def begin_job(self, job_id: int, kind: str, count: int = 1) -> None:
-        """A job of `count` candidates was submitted from the picture as it is now."""
+    def begin_job(self, job_id: int, kind: str, count: int = 1, label: str = "") -> None:
+        """A job of `count` candidates was submitted from the picture as it is now: an outpaint or
+        inpaint, or a job on the whole picture (an upscale: its previews are the whole picture,
+        smaller). `label` names the accepted result on the undo stack (default "Accept <kind>")."""
         self.candidates, self.current = [], 0
         self.job_id, self.job_kind, self.expected = job_id, kind, count
-        self._preview, self._job_zones = None, self.zones()
+        whole = kind not in ("outpaint", "inpaint")
+        self._preview, self._job_zones = None, None if whole else self.zones()
+        self._whole_job, self._label = whole, label
         self._frames, self._live = {}, -1
         self.changed.emit()
         self.framesChanged.emit()
@@ -310,7 +316,7 @@ class Edits(QObject):
 
         width, height = self.size
         whole = Rect(0, 0, width, height)
-        self._preview_whole = (image.width(), image.height()) == whole.size
+        self._preview_whole = self._whole_job or (image.width(), image.height()) == whole.size
         rect = whole if self._preview_whole or self._job_zones is None else self._job_zones.context
         scaled = image.scaled(
             rect.width, rect.height, Qt.AspectRatioMode.IgnoreAspectRatio, Qt.TransformationMode.SmoothTransformation
@@ -408,7 +414,7 @@ class Edits(QObject):
                 self.refused.emit(str(exc))
                 return False
         after = Picture(chosen.pixels, path=getattr(result, "path", None), recipe=getattr(result, "recipe", None))
-        text = f"Accept {self.job_kind}" if self.job_kind else "Accept"
+        text = self._label or (f"Accept {self.job_kind}" if self.job_kind else "Accept")
         self._end_job(kept=chosen)
         self._push(text, after)
         self.kept.emit(result)
@@ -484,6 +490,7 @@ class Edits(QObject):
         self.candidates, self.current = [], 0
         self.job_id, self.job_kind, self.expected = None, "", 0
         self._preview, self._job_zones = None, None
+        self._whole_job, self._label = False, ""
         self._frames, self._live = {}, -1
         if had_frames:
             self.framesChanged.emit()

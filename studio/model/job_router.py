@@ -1,11 +1,13 @@
 """The job router: where each of the worker's reports goes, and what the timeline shows.
 
-A job is a generation (its images become the document's batch and join the gallery) or an
-edit, an outpaint or inpaint (its candidates wait on the picture being edited until one is
-accepted). The router submits both, remembers which each job is from submit to its end,
-and hands every report of the worker (start, step, preview, saved image, end) to the job
-queue, the document or the edit model. What the window shows of it (the progress bar, a
-message, the grid of a batch) it says through its own signals.
+A job is a generation (its images become the document's batch and join the gallery; an
+img2img job from the canvas picture and Variations are generations too) or an edit of the
+picture on the canvas: an outpaint or inpaint (its candidates wait on the picture until one
+is accepted), or an upscale (its one result is accepted as soon as the job ends, one step on
+the picture's undo stack). The router submits them, remembers which each job is from submit
+to its end, and hands every report of the worker (start, step, preview, saved image, end) to
+the job queue, the document or the edit model. What the window shows of it (the progress
+bar, a message, the grid of a batch) it says through its own signals.
 
 The timeline belongs to the edit while an edit job runs or its candidates wait, and to the
 generated picture otherwise.
@@ -40,6 +42,7 @@ class JobRouter(QObject):
         super().__init__(parent)
         self.worker, self.queue, self.document, self.edits = worker, queue, document, edits
         self._edit_jobs: set[int] = set()
+        self._upscales: set[int] = set()  # edit jobs whose result is accepted at once
         worker.jobStarted.connect(self._started)
         worker.stepDone.connect(queue.step)
         worker.previewReady.connect(self._preview)
@@ -57,7 +60,8 @@ class JobRouter(QObject):
 
     # What the person asks for.
     def submit(self, request) -> int:
-        """Queue a GenerateRequest or an EditRequest (made from the edit model's picture as it is now)."""
+        """Queue a GenerateRequest, an ImageRequest (img2img, upscale) or an EditRequest (the
+        last two made from the edit model's picture as it is now)."""
         from studio.engine.edit import EditRequest
 
         job_id = self.worker.submit(request)
@@ -65,6 +69,11 @@ class JobRouter(QObject):
             self._edit_jobs.add(job_id)
             self.queue.add(job_id, request.generate)
             self.edits.begin_job(job_id, request.kind, request.count)
+        elif getattr(request, "kind", "") == "upscale":
+            self._edit_jobs.add(job_id)
+            self._upscales.add(job_id)
+            self.queue.add(job_id, request)
+            self.edits.begin_job(job_id, "upscale", 1, label=f"Upscale ×{request.scale:g}")
         else:
             self.queue.add(job_id, request)
         return job_id
@@ -76,6 +85,7 @@ class JobRouter(QObject):
         running = self.queue.running
         if job_id in self._edit_jobs and (running is None or running.job_id != job_id):
             self._edit_jobs.discard(job_id)
+            self._upscales.discard(job_id)
             self.edits.end_job(job_id, "cancelled")
 
     def cancel(self) -> None:
@@ -107,10 +117,12 @@ class JobRouter(QObject):
     # What the worker reports.
     def _started(self, job_id: int, request) -> None:
         self.queue.start(job_id)
-        request = getattr(request, "generate", request)  # an edit job's request holds its GenerateRequest
         if job_id not in self._edit_jobs:
             self.document.start_batch()
-        self.started.emit(request.steps * request.count)
+        # An image job runs only its strength's share of the steps (its step reports then give all its tiles').
+        steps = getattr(request, "denoise_steps", None)
+        request = getattr(request, "generate", request)  # an edit or image job's request holds its GenerateRequest
+        self.started.emit((request.steps if steps is None else steps) * request.count)
 
     def _preview(self, job_id: int, index: int, step: int, image: QImage) -> None:
         if job_id in self._edit_jobs:
@@ -127,7 +139,10 @@ class JobRouter(QObject):
 
     def _finished(self, job_id: int, warnings) -> None:
         edit = job_id in self._edit_jobs
+        upscale = job_id in self._upscales
         self._ended(job_id, "done")
+        if upscale:
+            self.edits.accept()  # the upscaled picture replaces the one it was made from (undo goes back)
         if warnings:
             self.message.emit("; ".join(warnings))
         if len(self.document.candidates) > 1 and not edit:
@@ -143,6 +158,7 @@ class JobRouter(QObject):
             self.ended.emit(state.capitalize())
         if job_id in self._edit_jobs:
             self._edit_jobs.discard(job_id)
+            self._upscales.discard(job_id)
             self.edits.end_job(job_id, state)
         elif state == "cancelled" and self.document.candidates:  # back to the last image made
             last = self.document.candidates[-1]

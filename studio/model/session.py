@@ -46,6 +46,9 @@ DEFAULTS: dict[str, Any] = {
     "fill": "edge",  # how an outpaint's new area starts: edge, noise, colour
     "auto_outpaint": False,  # outpaint as soon as a canvas handle is released
     "brush_size": 32,
+    "strength": 1.0,  # Generate: 1 = from text; below 1, how far the canvas picture is redrawn (img2img)
+    "upscale_strength": 0.3,  # how far an upscale redraws the enlarged picture
+    "variation_strength": 0.25,  # how far Variations stray from the picture
     "defaults_for": "",  # the model whose own defaults the settings were last reset to
     "theme": "dark",
     "negative_open": False,
@@ -111,6 +114,9 @@ VALID: dict[str, Callable[[Any], bool]] = {
     "fill": _one_of(FILLS),
     "auto_outpaint": _flag,
     "brush_size": _whole(BRUSH_MIN, BRUSH_MAX),
+    "strength": _number(0.0, 1.0),
+    "upscale_strength": _number(0.0, 1.0),
+    "variation_strength": _number(0.0, 1.0),
     "defaults_for": _text,
     "theme": _one_of(THEMES),
     "negative_open": _flag,

@@ -20,6 +20,7 @@ from PySide6.QtWidgets import (
     QMenu,
     QPlainTextEdit,
     QPushButton,
+    QSlider,
     QSpinBox,
     QToolButton,
     QVBoxLayout,
@@ -59,6 +60,18 @@ def size_presets(base: int) -> list[tuple[str, int, int]]:
 
 
 PLACEHOLDER = "Describe a picture…  (Ctrl+Enter to generate)"
+
+
+def job_kind(request) -> str:
+    """What a queued job makes, when it is more than a picture from text: 'Upscale ×2 · ' and the like."""
+    kind = getattr(request, "kind", "")
+    if kind == "upscale":
+        return f"Upscale ×{request.scale:g} · "
+    if kind == "img2img":
+        return f"From the picture {round(request.strength * 100)} % · "
+    if getattr(request, "variation_strength", 0) > 0:
+        return "Variations · "
+    return ""
 
 
 def _quiet_label(name: str) -> QLabel:
@@ -199,7 +212,30 @@ class Controls(QWidget):
         self.count.setRange(1, MAX_COUNT)
         self.count.setToolTip("How many candidates to make (seeds seed, seed+1, …)")
         form.addRow("Batch", self.count)
+        # Strength, as in Krita's AI plugin: 100 % draws from the prompt alone; below, Generate starts
+        # from the canvas picture and redraws that much of it.
+        strength_row = QHBoxLayout()
+        self.strength = QSlider(Qt.Orientation.Horizontal)
+        self.strength.setObjectName("strength")
+        self.strength.setRange(0, 100)
+        self.strength.setPageStep(10)
+        self.strength_box = QSpinBox()
+        self.strength_box.setRange(0, 100)
+        self.strength_box.setSuffix(" %")
+        for widget in (self.strength, self.strength_box):
+            widget.setToolTip(
+                "100 %: a new picture from the prompt. Below: start from the picture on the canvas and "
+                "redraw this much of it (low keeps it, high changes more). Open or drop a picture on the "
+                "canvas to start from it"
+            )
+        strength_row.addWidget(self.strength, 1)
+        strength_row.addWidget(self.strength_box)
+        form.addRow("Strength", strength_row)
+        self.strength_note = _quiet_label("strengthNote")
+        form.addRow("", self.strength_note)
+        self._has_picture = False
         layout.addLayout(form)
+        self.strength_note.setVisible(True)  # once the form is in the panel: a label with no parent shows as a window
 
         buttons = QHBoxLayout()
         self.generate = QPushButton("Generate")
@@ -246,6 +282,8 @@ class Controls(QWidget):
         self.seed.seedChanged.connect(lambda v: self._store("seed", v))
         self.random_seed.toggled.connect(lambda v: self._store("random_seed", v))
         self.count.valueChanged.connect(lambda v: self._store("count", v))
+        self.strength.valueChanged.connect(lambda v: self._store("strength", v / 100))
+        self.strength_box.valueChanged.connect(lambda v: self._store("strength", v / 100))
         self.size_combo.currentIndexChanged.connect(self._size_chosen)
         self.model.currentIndexChanged.connect(self._model_chosen)
         self.add_model.clicked.connect(self.addModelRequested)
@@ -304,11 +342,31 @@ class Controls(QWidget):
             self.random_seed.setChecked(s["random_seed"])
             self.seed.setEnabled(not s["random_seed"])
             self.count.setValue(s["count"])
+            self.strength.setValue(round(s["strength"] * 100))
+            self.strength_box.setValue(round(s["strength"] * 100))
+            self._show_strength()
             self._fill_models()
             self._fill_sizes()
             self._fill_prompt_library()
         finally:
             self._updating = False
+
+    def set_canvas_picture(self, present: bool) -> None:
+        """Whether a picture is on the canvas for Generate to start from (Strength works only then)."""
+        self._has_picture = present
+        self._show_strength()
+
+    def _show_strength(self) -> None:
+        present = self._has_picture
+        self.strength.setEnabled(present)
+        self.strength_box.setEnabled(present)
+        if not present:
+            note = "Text to image (no picture on the canvas)"
+        elif self.session["strength"] >= 1:
+            note = "Text to image; lower it to start from the canvas picture"
+        else:
+            note = "from the canvas picture"
+        self.strength_note.setText(note)
 
     def _fill_models(self) -> None:
         """The embedded model, the library's checkpoints by name, then the folders added before the library."""
@@ -428,7 +486,9 @@ class Controls(QWidget):
         for job in jobs:
             r = job.request
             state = "▶ " if job.state == "running" else ("waits for the model · " if waiting else "")
-            text = f"{state}{r.width}×{r.height} · {r.count}× · {' '.join(r.prompt.split()) or '(no prompt)'}"
+            text = (
+                f"{state}{job_kind(r)}{r.width}×{r.height} · {r.count}× · {' '.join(r.prompt.split()) or '(no prompt)'}"
+            )
             item = QListWidgetItem(text)
             item.setSizeHint(QSize(1, self.queue.fontMetrics().height() + 4))  # as wide as the list, never wider
             item.setData(Qt.ItemDataRole.UserRole, job.job_id)

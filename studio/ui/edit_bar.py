@@ -8,20 +8,24 @@ from PySide6.QtWidgets import (
     QCheckBox,
     QComboBox,
     QFrame,
-    QGridLayout,
     QHBoxLayout,
     QLabel,
+    QMenu,
     QPushButton,
     QSlider,
     QSpinBox,
     QToolButton,
+    QVBoxLayout,
     QWidget,
+    QWidgetAction,
 )
 
 from studio.engine.request import MAX_COUNT
+from studio.model.image_jobs import UPSCALES
 from studio.model.session import BRUSH_MAX, BRUSH_MIN
 from studio.ui.theme import ACCENT
 
+GROUP_SPACING = 18  # between the groups of a row
 FILLS = (
     ("edge", "Edge fill", "The new area starts from the neighbouring pixels, extended and blurred"),
     ("noise", "Noise fill", "The new area starts from noise in the neighbouring colours"),
@@ -30,9 +34,10 @@ FILLS = (
 
 
 class EditBar(QWidget):
-    """Tools (extend, brush, eraser), brush size, auto, fill, candidates, and the two job buttons.
+    """Tools (extend, brush, eraser), brush size, auto, fill, candidates, the two edit job buttons, and
+    Upscale and Variations (each with its strength under its arrow).
 
-    Two groups: the tools and the job. They sit in one row when there is room, else in two.
+    Three groups: the tools, the edit job, the jobs on the whole picture. As many sit in a row as fit.
     """
 
     toolChanged = Signal(str)
@@ -40,6 +45,8 @@ class EditBar(QWidget):
     clearMaskRequested = Signal()
     outpaintRequested = Signal()
     inpaintRequested = Signal()
+    upscaleRequested = Signal(float)  # the scale
+    variationsRequested = Signal()
 
     def __init__(self, session, parent=None):
         super().__init__(parent)
@@ -108,36 +115,108 @@ class EditBar(QWidget):
         row.addStretch(1)
         row.addWidget(self.outpaint)
         row.addWidget(self.inpaint)
-        self._grid = QGridLayout(self)
-        self._grid.setContentsMargins(0, 0, 0, 0)
-        self._grid.setHorizontalSpacing(18)
-        self._grid.setVerticalSpacing(6)
-        self._grid.setColumnStretch(0, 1)
-        self._one_row: bool | None = None
-        self._grid.setSizeConstraint(QGridLayout.SizeConstraint.SetNoConstraint)  # see minimumSizeHint
-        self._arrange(one_row=False)
+        self.upscale, self.upscale_strength = self._image_job_button(
+            "Upscale ×2",
+            "Make the picture twice as large and redraw it in tiles with detail (uses the prompt box); "
+            "the arrow offers ×1.5 and the strength",
+            "upscale_strength",
+            "How far the enlarged picture is redrawn: low keeps it, high adds more new detail",
+        )
+        self.upscale_actions = {}
+        menu = self.upscale.menu()
+        for scale in UPSCALES:
+            self.upscale_actions[scale] = action = menu.addAction(f"Upscale ×{scale:g}")
+            action.triggered.connect(lambda _=False, scale=scale: self.upscaleRequested.emit(scale))
+        menu.insertActions(menu.actions()[0], menu.actions()[1:])  # the scales above the strength
+        menu.insertSeparator(menu.actions()[len(UPSCALES)])
+        self.variations, self.variation_strength = self._image_job_button(
+            "Variations",
+            "Pictures close to this one: its recipe with a new variation seed, as many as Batch (4 when it is 1), "
+            "shown side by side",
+            "variation_strength",
+            "How far the variations stray from the picture",
+        )
+        self.picture_group = QWidget()
+        row = QHBoxLayout(self.picture_group)
+        row.setContentsMargins(0, 0, 0, 0)
+        row.setSpacing(6)
+        row.addWidget(self.upscale)
+        row.addWidget(self.variations)
+        self._column = QVBoxLayout(self)
+        self._column.setContentsMargins(0, 0, 0, 0)
+        self._column.setSpacing(6)
+        self._column.setSizeConstraint(QVBoxLayout.SizeConstraint.SetNoConstraint)  # see minimumSizeHint
+        self._shape: tuple[int, ...] = ()
+        self._arrange(0)
         self._connect()
         self.refresh()
         self.set_state(False, False, False, False)
+        self.set_image_jobs(False, False)
 
-    def _arrange(self, one_row: bool) -> None:
-        if one_row == self._one_row:
+    def _image_job_button(self, text: str, tip: str, key: str, strength_tip: str) -> tuple[QToolButton, QSpinBox]:
+        """A button that starts a job on the whole picture, its arrow a menu with the job's strength (a session key)."""
+        button = QToolButton()
+        button.setText(text)
+        button.setToolTip(tip)
+        button.setPopupMode(QToolButton.ToolButtonPopupMode.MenuButtonPopup)
+        menu = QMenu(button)
+        box = QSpinBox()
+        box.setRange(0, 100)
+        box.setSuffix(" %")
+        box.setToolTip(strength_tip)
+        holder = QWidget()
+        line = QHBoxLayout(holder)
+        line.setContentsMargins(12, 4, 12, 4)
+        line.addWidget(QLabel("Strength"))
+        line.addWidget(box)
+        action = QWidgetAction(menu)
+        action.setDefaultWidget(holder)
+        menu.addAction(action)
+        button.setMenu(menu)
+        box.valueChanged.connect(lambda v: self.session.set(key, v / 100))
+        return button, box
+
+    @property
+    def groups(self) -> tuple[QWidget, ...]:
+        return self.tools_group, self.job_group, self.picture_group
+
+    def _arrange(self, width: int) -> None:
+        """The groups in order, as many to a row as fit in `width` (0: one group to a row)."""
+        rows: list[list[QWidget]] = []
+        used = 0
+        for group in self.groups:
+            need = group.sizeHint().width()
+            if rows and used + GROUP_SPACING + need <= width:
+                rows[-1].append(group)
+                used += GROUP_SPACING + need
+            else:
+                rows.append([group])
+                used = need
+        shape = tuple(len(row) for row in rows)
+        if shape == self._shape:
             return
-        self._one_row = one_row
-        self._grid.addWidget(self.tools_group, 0, 0)
-        self._grid.addWidget(self.job_group, 0 if one_row else 1, 1 if one_row else 0)
-        self._grid.setColumnStretch(1, 1 if one_row else 0)
+        self._shape = shape
+        while self._column.count():
+            item = self._column.takeAt(0)
+            old = item.layout() if item is not None else None
+            while old is not None and old.count():
+                old.takeAt(0)
+        for groups in rows:
+            row = QHBoxLayout()
+            row.setSpacing(GROUP_SPACING)
+            for group in groups:
+                row.addWidget(group, 0 if group is self.picture_group else 1)
+            if groups == [self.picture_group]:
+                row.addStretch(1)
+            self._column.addLayout(row)
 
     def minimumSizeHint(self) -> QSize:
-        """As narrow as the wider group: the groups go in two rows rather than widen the window."""
-        width = max(self.tools_group.minimumSizeHint().width(), self.job_group.minimumSizeHint().width())
-        return QSize(width, self._grid.minimumSize().height())
+        """As narrow as the widest group: the groups go in more rows rather than widen the window."""
+        width = max(group.minimumSizeHint().width() for group in self.groups)
+        return QSize(width, self._column.minimumSize().height())
 
     def resizeEvent(self, event) -> None:
-        needed = (
-            self.tools_group.sizeHint().width() + self.job_group.sizeHint().width() + self._grid.horizontalSpacing()
-        )
-        self._arrange(event.size().width() >= needed)
+        self._arrange(event.size().width())
         super().resizeEvent(event)
 
     def _connect(self) -> None:
@@ -149,19 +228,34 @@ class EditBar(QWidget):
         self.auto.toggled.connect(lambda v: self.session.set("auto_outpaint", v))
         self.outpaint.clicked.connect(self.outpaintRequested)
         self.inpaint.clicked.connect(self.inpaintRequested)
+        self.upscale.clicked.connect(lambda: self.upscaleRequested.emit(2.0))
+        self.variations.clicked.connect(self.variationsRequested)
         self.session.changed.connect(
-            lambda key: key in ("fill", "candidates", "auto_outpaint", "brush_size") and self.refresh()
+            lambda key: (
+                key in ("fill", "candidates", "auto_outpaint", "brush_size", "upscale_strength", "variation_strength")
+                and self.refresh()
+            )
         )
 
     def refresh(self) -> None:
         s = self.session
-        for widget in (self.fill, self.candidates, self.auto, self.size_slider):
+        widgets = (
+            self.fill,
+            self.candidates,
+            self.auto,
+            self.size_slider,
+            self.upscale_strength,
+            self.variation_strength,
+        )
+        for widget in widgets:
             widget.blockSignals(True)
         self.fill.setCurrentIndex(max(0, self.fill.findData(s["fill"])))
         self.candidates.setValue(s["candidates"])
         self.auto.setChecked(s["auto_outpaint"])
         self.size_slider.setValue(s["brush_size"])
-        for widget in (self.fill, self.candidates, self.auto, self.size_slider):
+        self.upscale_strength.setValue(round(s["upscale_strength"] * 100))
+        self.variation_strength.setValue(round(s["variation_strength"] * 100))
+        for widget in widgets:
             widget.blockSignals(False)
         self.size_label.setText(f"{s['brush_size']} px")
 
@@ -187,6 +281,13 @@ class EditBar(QWidget):
         self.clear.setEnabled(editable and painted)
         self.outpaint.setEnabled(can_outpaint)
         self.inpaint.setEnabled(can_inpaint)
+
+    def set_image_jobs(self, can_upscale: bool, can_vary: bool) -> None:
+        """Whether the picture on the canvas can be upscaled now, and has a recipe to vary."""
+        self.upscale.setEnabled(can_upscale)
+        for action in self.upscale_actions.values():
+            action.setEnabled(can_upscale)
+        self.variations.setEnabled(can_vary)
 
 
 class CandidateBar(QFrame):

@@ -54,6 +54,7 @@ class GalleryPanel(QWidget):
     openRequested = Signal(object)  # path (str)
     reuseRequested = Signal(object)  # dict of session settings
     revealRequested = Signal(object)  # path (str)
+    variationsRequested = Signal(object)  # path (str) of a picture to make variations of
 
     def __init__(self, model, parent=None):
         super().__init__(parent)
@@ -173,6 +174,8 @@ class GalleryPanel(QWidget):
             self.delete_selected,
             context=Qt.ShortcutContext.WidgetShortcut,
         )
+        self.view.setContextMenuPolicy(Qt.ContextMenuPolicy.CustomContextMenu)
+        self.view.customContextMenuRequested.connect(self._show_context_menu)
         self.view.installEventFilter(self)
         self.view.viewport().installEventFilter(self)  # image files dropped from outside are imported
         self.view.viewport().setAcceptDrops(True)
@@ -431,6 +434,38 @@ class GalleryPanel(QWidget):
         info = self.model.info(names[0]) if len(names) == 1 else None
         if info is not None and info.has_recipe:
             self.reuseRequested.emit(info.settings())
+
+    def vary_selected(self) -> None:
+        names = self.selected_names()
+        if len(names) == 1:
+            self.variationsRequested.emit(str(self.model.path(names[0])))
+
+    def context_menu(self) -> QMenu:
+        """What a right-click on the selection offers."""
+        names = self.selected_names()
+        one = len(names) == 1
+        info = self.model.info(names[0]) if one else None
+        menu = QMenu(self)
+        menu.addAction("Open", self.open_selected).setEnabled(one)
+        variations = menu.addAction("Variations", self.vary_selected)
+        variations.setEnabled(bool(info and info.has_recipe))
+        variations.setToolTip("Pictures close to this one (its recipe with a new variation seed), side by side")
+        menu.addAction("Reuse parameters", self.reuse_selected).setEnabled(bool(info and info.has_recipe))
+        menu.addAction("Copy prompt", self.copy_prompt).setEnabled(bool(info and info.recipe and info.recipe.prompt))
+        menu.addSeparator()
+        menu.addAction("Reveal in the file manager", self._reveal).setEnabled(one)
+        menu.addAction("Delete", self.delete_selected).setEnabled(bool(names))
+        menu.setToolTipsVisible(True)
+        return menu
+
+    def _show_context_menu(self, point) -> None:
+        index = self.view.indexAt(point)
+        if index.isValid() and self.model.name_at(index.row()) not in self.selected_names():
+            self.view.setCurrentIndex(index)  # a right-click on another picture chooses it
+        if self.selected_names():
+            menu = self.context_menu()
+            menu.setAttribute(Qt.WidgetAttribute.WA_DeleteOnClose)
+            menu.popup(self.view.viewport().mapToGlobal(point))
 
     def copy_prompt(self) -> None:
         names = self.selected_names()

@@ -217,6 +217,17 @@ class MainWindow(QMainWindow):
         self._action(edit, "&Extend tool", "X", lambda: self.edit_bar.set_tool("extend"))
         self._action(edit, "&Brush", "B", lambda: self.edit_bar.set_tool("brush"))
         self._action(edit, "&Eraser", "E", lambda: self.edit_bar.set_tool("eraser"))
+        edit.addSeparator()  # jobs on the whole picture (the edit bar has them too)
+        bar_ = self.edit_bar
+        self.image_job_actions: dict = {
+            scale: self._action(
+                edit, f"Upscale ×{scale:g}", None, lambda _=False, s=scale: bar_.upscaleRequested.emit(s)
+            )
+            for scale in (1.5, 2.0)
+        }
+        self.image_job_actions["variations"] = self._action(edit, "&Variations", None, bar_.variationsRequested)
+        for action in self.image_job_actions.values():
+            action.setEnabled(False)  # until a picture is on the canvas
         models = bar.addMenu("&Models")
         self._action(
             models,
