@@ -28,6 +28,15 @@ class LoadStep:
 
 LoadProgress = Callable[[LoadStep], None]
 
+# The percentage follows the time a step takes, roughly: weights read in units of 100 MB, and each
+# library's import (a second or more) weighs as much as 400 MB of weights.
+IMPORT_WEIGHT = 4
+
+
+def weight_of(size: int) -> int:
+    """The weight of loading `size` bytes of weights."""
+    return 1 + size // 100_000_000
+
 
 class LoadReporter:
     """Hands each step to the callback (if any) and logs how long each stage took."""
@@ -49,3 +58,15 @@ class LoadReporter:
             log.info("model %s loaded in %.2f s (%s)", self.ref, now - self._began, stages)
         if self._on_progress is not None:
             self._on_progress(LoadStep(stage, done, total))
+
+    def weighted(self, weights: list[int]) -> Callable[[str], None]:
+        """Steps of these weights on one scale: each call begins the next one, the earlier all
+        done; "ready" reports everything done."""
+        total, done, left = sum(weights), 0, list(weights)
+
+        def step(stage: str) -> None:
+            nonlocal done
+            self(stage, total if stage == "ready" else done, total)
+            done += left.pop(0) if left else 0
+
+        return step

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from studio.engine.devices import dtype_for, pick_device
-from studio.engine.load_progress import LoadProgress, LoadReporter
+from studio.engine.load_progress import IMPORT_WEIGHT, LoadProgress, LoadReporter, weight_of
 from studio.engine.models import _SKIPPED, ModelInfo, resolve_model
 from studio.engine.previews import SD, SDXL, LatentPreviewer, PreviewFactors, calibration_images, fit_preview_factors
 from studio.errors import ModelError
@@ -56,14 +56,15 @@ def load_model(info: ModelInfo, device: str | None = None, on_progress: LoadProg
 
     skipped: dict[str, bool | None] = {name: None for name in _SKIPPED if _listed(info, name)}
     parts = folder_parts(info.path, _SKIPPED) if info.checkpoint is None else []
-    total = 3 + max(len(parts), 1) + 1  # three libraries, the components (or the one file), the device
-    report("importing diffusers", 0, total)
+    files = [p.size for p in parts] if parts else [info.path.stat().st_size]
+    step = report.weighted([IMPORT_WEIGHT, IMPORT_WEIGHT, 1, *map(weight_of, files), 1])
+    step("importing diffusers")
     import diffusers  # noqa: F401  (its own import: as long as the bare `import torch, diffusers`)
 
-    report("importing pipelines", 1, total)
+    step("importing pipelines")
     from diffusers.pipelines.pipeline_utils import DiffusionPipeline
 
-    report("importing transformers", 2, total)
+    step("importing transformers")
     quiet_libraries()
     device = pick_device(device)
     dtype = dtype_for(device)
@@ -73,12 +74,12 @@ def load_model(info: ModelInfo, device: str | None = None, on_progress: LoadProg
         if info.checkpoint is not None:
             from studio.engine.single_file import load_single_file
 
-            report("reading the checkpoint", 3, total)
+            step("reading the checkpoint")
             pipe = load_single_file(info, dtype)
         else:
             components: dict = {}
             for k, part in enumerate(parts):
-                report(f"{part.label} {k + 1}/{len(parts)}", 3 + k, total)
+                step(f"{part.label} {k + 1}/{len(parts)}")
                 components[part.name] = load_part(info.path, part, dtype, info.variant)
             pipe = DiffusionPipeline.from_pretrained(
                 info.path,
@@ -89,7 +90,7 @@ def load_model(info: ModelInfo, device: str | None = None, on_progress: LoadProg
                 **skipped,
                 **components,
             )
-        report(f"moving to {device}", total - 1, total)
+        step(f"moving to {device}")
         pipe = pipe.to(device)
     except torch.cuda.OutOfMemoryError:
         raise ModelError(f"not enough GPU memory to load {info.ref}") from None
@@ -106,7 +107,7 @@ def load_model(info: ModelInfo, device: str | None = None, on_progress: LoadProg
     loaded.saved_scheduler = dict(pipe.scheduler.config)
     if info.vae:
         use_vae(loaded, info.vae)
-    report("ready", total, total)
+    step("ready")
     return loaded
 
 

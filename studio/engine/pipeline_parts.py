@@ -21,6 +21,7 @@ class Part:
     name: str  # the subfolder, e.g. "text_encoder"
     library: str
     class_name: str
+    size: int = 0  # bytes of its files
 
     @property
     def label(self) -> str:
@@ -38,7 +39,8 @@ def folder_parts(folder: Path, skipped: tuple[str, ...] = ()) -> list[Part]:
             continue
         library, class_name = value
         if library in _LIBRARIES and isinstance(class_name, str) and (folder / name).is_dir():
-            parts.append(Part(name, library, class_name))
+            size = sum(f.stat().st_size for f in (folder / name).iterdir() if f.is_file())
+            parts.append(Part(name, library, class_name, size))
     return parts
 
 
