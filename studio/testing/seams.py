@@ -29,3 +29,16 @@ def seam_scores(image: np.ndarray, tiles) -> list[float]:
     scores = [float(across_columns[x - 1] / max(across_columns.mean(), 1e-6)) for x in columns]
     scores += [float(across_rows[y - 1] / max(across_rows.mean(), 1e-6)) for y in rows]
     return scores
+
+
+def line_scores(image: np.ndarray, tiles) -> list[float]:
+    """The same score for every column and row that is not a tile border line (for scale: how
+    high the score of any line of this picture goes)."""
+    pixels = image.astype(np.float32)
+    height, width = pixels.shape[:2]
+    across_columns = np.abs(np.diff(pixels, axis=1)).mean(axis=(0, 2))
+    across_rows = np.abs(np.diff(pixels, axis=0)).mean(axis=(1, 2))
+    columns, rows = border_lines(tiles, width, height)
+    scores = [float(v / max(across_columns.mean(), 1e-6)) for x, v in enumerate(across_columns, 1) if x not in columns]
+    scores += [float(v / max(across_rows.mean(), 1e-6)) for y, v in enumerate(across_rows, 1) if y not in rows]
+    return scores
