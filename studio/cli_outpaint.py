@@ -39,7 +39,7 @@ def add_outpaint_parser(commands, common: argparse.ArgumentParser) -> None:
     parser.add_argument("image", metavar="IMAGE", help="the picture to extend (PNG, JPEG, ...)")
     for side in SIDES:
         parser.add_argument(
-            f"--{side}", type=int, default=0, metavar="N", help=f"pixels to add on the {side} (a multiple of 8)"
+            f"--{side}", type=int, default=0, metavar="N", help=f"pixels to add on the {side} (any number; the result has exactly the size asked for)"
         )
     parser.add_argument("--prompt", metavar="TEXT", help="what to draw (default: the prompt in IMAGE's recipe)")
     parser.add_argument("--negative", metavar="TEXT", help="what to keep out (default: IMAGE's negative prompt)")

@@ -98,9 +98,9 @@ if __name__ == "__main__":
 
 
 def _hints(previous: Path) -> dict:
-    """What a person wrote into the model's studio.json (examples, note, vocabulary): kept on re-export."""
+    """What a person wrote into the model's studio.json (examples, note, vocabulary, outpaint): kept on re-export."""
     try:
         data = json.loads(previous.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return {key: data[key] for key in ("examples", "note", "vocabulary") if isinstance(data, dict) and key in data}
+    return {key: data[key] for key in ("examples", "note", "vocabulary", "outpaint") if isinstance(data, dict) and key in data}

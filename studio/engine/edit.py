@@ -9,10 +9,21 @@ bigger, in multiples of 8. So the cost of filling a strip does not grow with the
 the canvas. The pixels come back through a feathered blend band just outside the mask;
 every pixel farther out is left exactly as it was.
 
+So that a new strip continues the picture instead of drawing the prompt once more, an
+edit goes through `plan_passes`: first the picture around the new area, as much of it as
+the model's native side (the whole of a picture about the model's size),
+scaled down to the native size when bigger; then, only where that first pass was scaled
+down, the strip's own window at full scale, starting from the first pass's result. An
+outpaint's prompt also leaves out the clauses that name things a picture holds in one place
+(the model's studio.json lists their words under "outpaint": {"leave_out": [...]}; see
+`new_area_prompt`): the picture has them already. A canvas whose sides are no multiples of
+8 is padded for the model and every result cropped back to it.
+
 This module is numpy only (the window can be planned and drawn without torch):
 
     canvas, mask = extend_canvas(image, left=0, top=0, right=64, bottom=0)
     window = plan_window(mask, native=128)   # window.new, window.context, window.band_rect (Rects)
+    passes = plan_passes(mask, native=128)   # the picture window, then the strip's if needed
     request = EditRequest(GenerateRequest(prompt=..., count=3), canvas, mask, extend=(0, 0, 64, 0))
     Engine().run_edit(request, on_event, cancel)  # -> Finished with full-canvas images
 """
@@ -20,8 +31,9 @@ This module is numpy only (the window can be planned and drawn without torch):
 from __future__ import annotations
 
 import dataclasses
+import re
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, Sequence
 
 import numpy as np
 
@@ -34,6 +46,8 @@ KINDS = ("outpaint", "inpaint")
 DEFAULT_CANDIDATES = 3
 DEFAULT_NATIVE = 512
 MIN_BAND = 8
+# The second pass of a scaled-down picture window re-noises the new area this far (at most).
+REFINE_STRENGTH = 0.55
 
 
 @dataclass(frozen=True)
@@ -150,6 +164,80 @@ def _span(low: int, high: int, length: int, margin: int, native: int) -> tuple[i
     return start, size
 
 
+def picture_context(native: int) -> int:
+    """The margin of picture the first pass of an edit sees on every side of the new area."""
+    return max(SIZE_MULTIPLE, int(native) // 2)
+
+
+def plan_passes(mask: np.ndarray, native: int = DEFAULT_NATIVE) -> tuple[EditWindow, ...]:
+    """The windows an edit of `mask` goes through, in order: the picture around the new area
+    (half the native side of it on every side, so a strip on an edge sees `native` px of the
+    picture: all of a picture the model's size), then, where that window had to be scaled
+    down, the new area's own window (`plan_window`'s) at the scale it allows."""
+    picture = plan_window(mask, native, context=picture_context(native))
+    if picture.scale >= 1:
+        return (picture,)
+    return (picture, plan_window(mask, native))
+
+
+def padded_size(width: int, height: int) -> tuple[int, int]:
+    """The canvas size the model works at: each side rounded up to a multiple of 8."""
+    up = lambda side: -(-int(side) // SIZE_MULTIPLE) * SIZE_MULTIPLE
+    return up(width), up(height)
+
+
+def pad_canvas(image: np.ndarray, mask: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
+    """`image` and `mask` grown right and down to `padded_size`, their edge pixels repeated, so
+    the pad is made where it touches the new area and kept where it touches the old picture."""
+    height, width = mask.shape
+    new_width, new_height = padded_size(width, height)
+    if (new_width, new_height) == (width, height):
+        return image, mask
+    grow = ((0, new_height - height), (0, new_width - width))
+    return np.pad(image, (*grow, (0, 0)), mode="edge"), np.pad(mask, grow, mode="edge")
+
+
+_CLAUSE_BREAK = re.compile(r",\s*|\s+with\s+", re.IGNORECASE)
+_WORD = re.compile(r"[a-z]+", re.IGNORECASE)
+
+
+def new_area_prompt(prompt: str, leave_out: Sequence[str]) -> str:
+    """`prompt` without the clauses (parts between commas or around "with", outside any
+    brackets) that hold one of the words `leave_out`, e.g. "a night landscape with snowy
+    hills, a lake, the moon on the left" with ("lake", "moon") gives "a night landscape with
+    snowy hills": the picture holds its lake and moon already, and a new strip should not
+    draw them again."""
+    words = {w.lower() for w in leave_out}
+    if not words or not prompt:
+        return prompt
+    kept: list[tuple[str, str]] = []
+    for separator, clause in _clauses(prompt):
+        if not words & {w.lower() for w in _WORD.findall(clause)}:
+            kept.append((separator, clause))
+    return "".join(clause if i == 0 else separator + clause for i, (separator, clause) in enumerate(kept)).strip()
+
+
+def _clauses(prompt: str) -> list[tuple[str, str]]:
+    """The prompt's top-level clauses, each with the separator before it ("" for the first)."""
+    parts: list[tuple[str, str]] = []
+    depth, start, separator, i = 0, 0, "", 0
+    while i < len(prompt):
+        char = prompt[i]
+        if char in "([<{":
+            depth += 1
+        elif char in ")]>}":
+            depth = max(0, depth - 1)
+        elif depth == 0:
+            found = _CLAUSE_BREAK.match(prompt, i)
+            if found:
+                parts.append((separator, prompt[start:i]))
+                separator, start, i = found.group(0), found.end(), found.end()
+                continue
+        i += 1
+    parts.append((separator, prompt[start:]))
+    return parts
+
+
 def extend_canvas(
     image: np.ndarray, left: int = 0, top: int = 0, right: int = 0, bottom: int = 0
 ) -> tuple[np.ndarray, np.ndarray]:
@@ -206,7 +294,9 @@ class EditRequest:
     """An outpaint or inpaint job, checked when it is made.
 
     `generate` holds the prompt, seed, steps, sampler, model and `count` (the number of
-    candidates, seeds seed, seed + 1, ...); its width and height are set to the canvas's.
+    candidates, seeds seed, seed + 1, ...); its width and height are set to the size the model
+    works at: the canvas's, each side rounded up to a multiple of 8 (`width` and `height`
+    are the canvas's own, and so is every result's size).
     `image` is the whole canvas (H x W x 3 uint8; the new area may hold anything), `mask`
     (H x W uint8) is 255 where to generate, 0 where to keep, values between regenerate
     partly. `fill` is what the new area starts from: "edge" (the neighbouring pixels
@@ -262,8 +352,9 @@ class EditRequest:
         object.__setattr__(self, "mask", _frozen(mask))
         object.__setattr__(self, "extend", tuple(int(v) for v in extend))
         object.__setattr__(self, "strength", float(self.strength))
-        if (self.generate.width, self.generate.height) != (width, height):
-            object.__setattr__(self, "generate", self.generate.replace(width=width, height=height))
+        work = padded_size(width, height)
+        if (self.generate.width, self.generate.height) != work:
+            object.__setattr__(self, "generate", self.generate.replace(width=work[0], height=work[1]))
 
     # The generation settings, read through, so code that shows any job can show this one.
     prompt = property(lambda self: self.generate.prompt)
@@ -274,8 +365,8 @@ class EditRequest:
     scheduler = property(lambda self: self.generate.scheduler)
     count = property(lambda self: self.generate.count)
     model = property(lambda self: self.generate.model)
-    width = property(lambda self: self.generate.width)
-    height = property(lambda self: self.generate.height)
+    width = property(lambda self: int(self.mask.shape[1]))
+    height = property(lambda self: int(self.mask.shape[0]))
     seeds = property(lambda self: self.generate.seeds)
 
     def replace(self, **changes: Any) -> EditRequest:
@@ -307,8 +398,6 @@ def _check_canvas_limit(width: int, height: int) -> None:
 
 
 def _check_canvas(width: int, height: int) -> None:
-    _check_canvas_limit(width, height)
+    _check_canvas_limit(*padded_size(width, height))
     if min(width, height) < MIN_SIDE:
         raise RequestError(f"the canvas is {width}x{height}; each side must be at least {MIN_SIDE} pixels")
-    if width % SIZE_MULTIPLE or height % SIZE_MULTIPLE:
-        raise RequestError(f"the canvas is {width}x{height}; each side must be a multiple of {SIZE_MULTIPLE} pixels")

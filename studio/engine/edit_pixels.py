@@ -204,9 +204,12 @@ def match_colours(generated: np.ndarray, original: np.ndarray, where: np.ndarray
 
 def paste(canvas: np.ndarray, window: EditWindow, generated: np.ndarray, alpha: np.ndarray) -> np.ndarray:
     """A copy of `canvas` with `generated` (the context crop, float or uint8) blended in with
-    `alpha`; pixels where alpha is 0 keep their exact bytes."""
+    `alpha`; pixels where alpha is 0 keep their exact bytes. A window planned on the canvas
+    padded to multiples of 8 may reach past its right and bottom edges: that part is left out."""
     out = canvas.copy()
     crop = out[window.context.slices]
+    height, width = crop.shape[:2]
+    generated, alpha = generated[:height, :width], alpha[:height, :width]
     touched = alpha > 0
     a = alpha[touched][:, None]
     mixed = generated[touched].astype(np.float32) * a + crop[touched].astype(np.float32) * (1.0 - a)

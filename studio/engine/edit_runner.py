@@ -11,8 +11,15 @@ last s of the steps, so the blend band is regenerated ever less the farther it l
 the new area and the seam has no hard edge. The decoded window is colour-matched to the
 old picture around the new area and pasted back through the feathered band only.
 
-Events are the same as `Engine.run`'s; previews are `EditPreview`s; every result is the
-whole canvas.
+An edit goes through the windows of `edit.plan_passes`: the picture around the new area
+first, then (only when that window had to be scaled down) the new area's own window at full
+scale, re-noised partly from the first pass's result. An outpaint's prompt leaves out the
+clauses the model's studio.json names under "outpaint" / "leave_out" (`edit.new_area_prompt`).
+A canvas whose sides are no multiples of 8 is padded (`edit.pad_canvas`) and every result
+cropped back to it.
+
+Events are the same as `Engine.run`'s, the steps of every pass counted in one run per
+candidate; previews are `EditPreview`s; every result is the whole canvas.
 """
 
 from __future__ import annotations
@@ -24,7 +31,15 @@ from typing import Callable
 
 import numpy as np
 
-from studio.engine.edit import EditRequest, EditWindow, native_side, plan_window
+from studio.engine.edit import (
+    REFINE_STRENGTH,
+    EditRequest,
+    EditWindow,
+    native_side,
+    new_area_prompt,
+    pad_canvas,
+    plan_passes,
+)
 from studio.engine.edit_pixels import (
     distance_to,
     generation_strength,
@@ -44,32 +59,49 @@ from studio.engine.prompts import PromptInput, prepare_prompts
 from studio.engine.runner import CancelFlag, EventHandler, _Stop, run_job, to_uint8
 from studio.engine.schedulers import make_scheduler
 from studio.engine.x0 import X0Observer
-from studio.errors import ModelError
+from studio.errors import ModelError, StudioError
 from studio.recipe.schema import Recipe
 
 INPAINT_CHANNELS = 9
 # Colours are matched over the pixels within this many band widths of the masked area.
 MATCH_REACH = 2
+PASS_SEED = 7919  # a later pass draws its noise from the candidate's seed plus this, times its number
 
 _inpaint_pipes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
+
+
+@dataclass
+class _Pass:
+    """One window an edit goes through, and what every candidate shares in it."""
+
+    window: EditWindow
+    alpha: np.ndarray  # generation strength over the context crop, canvas scale
+    original: np.ndarray  # the context crop as it was
+    cells: np.ndarray  # generation strength per latent pixel
+    match_area: np.ndarray  # where the result should look like the old picture
+    strength: float  # how far the new area is re-noised in this pass
+    filled: np.ndarray | None  # the first pass's start (new area pre-filled), at model size
+
+    def steps(self, steps: int) -> int:
+        """How many steps the inpaint pipeline runs for this pass (its img2img rule)."""
+        return min(int(steps * self.strength), steps)
 
 
 @dataclass
 class _Job:
     """What every candidate of one edit job shares."""
 
-    window: EditWindow
-    alpha: np.ndarray  # generation strength over the context crop, canvas scale
-    original: np.ndarray  # the context crop as it was
-    filled: np.ndarray  # the context crop, new area pre-filled, at model size
-    cells: np.ndarray  # generation strength per latent pixel
-    match_area: np.ndarray  # where the result should look like the old picture
+    image: np.ndarray  # the canvas the model works on (padded to multiples of 8)
+    passes: tuple[_Pass, ...]
+    size: tuple[int, int]  # (width, height) of the canvas asked for, which every result has
     inpainting_model: bool
 
 
 def run_edit(
     engine, request: EditRequest, on_event: EventHandler | None, cancel: CancelFlag, previews: bool
 ) -> FinalEvent:
+    job_steps = request.steps
+
     def make_images(emit, cancelled, add) -> tuple[str, ...]:
         model = engine.models.get(request.model)
         inpainting = _check_model(model)
@@ -79,13 +111,40 @@ def run_edit(
             raise _Stop(0, 0)
         loras = activate_for_prompts(model, request.prompt, request.negative_prompt)
         notes = ensure_embeddings(model, [request.prompt, request.negative_prompt])
-        prompt, negative = spelled(model, request.prompt), spelled(model, request.negative_prompt)
+        prompt = _model_prompt(model, request)
+        prompt, negative = spelled(model, prompt), spelled(model, request.negative_prompt)
         prompts = prepare_prompts(pipe, prompt, negative, model.device)
         for index in range(request.count):
             add(_candidate(model, pipe, request, job, index, prompts, emit, cancelled, previews, loras))
         return notes + prompts.warnings
 
-    return run_job(request, on_event, cancel, make_images)
+    try:  # Started says how many steps a candidate takes in all its passes
+        job_steps = _planned_steps(request)
+    except StudioError:  # the job itself reports what is wrong
+        pass
+    return run_job(request, on_event, cancel, make_images, total_steps=job_steps)
+
+
+def _planned_steps(request: EditRequest) -> int:
+    """The steps one candidate takes in all its passes (the model is found, not loaded)."""
+    from studio.engine.models import resolve_model
+
+    native = native_side(resolve_model(request.model).defaults)
+    passes = plan_passes(pad_canvas(request.image, request.mask)[1], native)
+    strengths = [request.strength] + [min(request.strength, REFINE_STRENGTH)] * (len(passes) - 1)
+    return sum(min(int(request.steps * s), request.steps) for s in strengths)
+
+
+def _model_prompt(model: LoadedModel, request: EditRequest) -> str:
+    """The prompt the new area is made with: an outpaint's without the clauses naming things
+    the picture holds in one place (the model's studio.json, "outpaint" / "leave_out")."""
+    if request.kind != "outpaint":
+        return request.prompt
+    settings = model.info.studio.get("outpaint") if isinstance(model.info.studio, dict) else None
+    words = settings.get("leave_out") if isinstance(settings, dict) else None
+    if not isinstance(words, list):
+        return request.prompt
+    return new_area_prompt(request.prompt, [w for w in words if isinstance(w, str)])
 
 
 def _check_model(model: LoadedModel) -> bool:
@@ -118,21 +177,29 @@ def _inpaint_pipe(model: LoadedModel):
 
 
 def _prepare(request: EditRequest, model: LoadedModel, inpainting: bool) -> _Job:
-    window = plan_window(request.mask, native_side(model.info.defaults))
-    crop = window.context.slices
-    original = np.asarray(request.image[crop])
-    mask = np.asarray(request.mask[crop])
-    alpha = generation_strength(mask, window.band)
-    core = mask == 255
-    if window.scale < 1:  # fill at the model's scale: the cost stays that of a native-size picture
-        shrunk, known = shrink_known(original, ~core, window.model_size)
-        filled = prefill(shrunk, ~known, request.fill, request.seed)
-    else:
-        filled = prefill(original, core, request.fill, request.seed)
-    reach = max(window.band, 1) * MATCH_REACH
-    match_area = ~core & (distance_to(mask > 0, reach) <= reach)
-    cells = latent_strength(alpha, window.model_size, model.pipe.vae_scale_factor)
-    return _Job(window, alpha, original, filled, cells, match_area, inpainting)
+    image, mask = pad_canvas(np.asarray(request.image), np.asarray(request.mask))
+    factor = model.pipe.vae_scale_factor
+    windows = plan_passes(mask, native_side(model.info.defaults))
+    passes = []
+    for number, window in enumerate(windows):
+        crop = window.context.slices
+        original = np.asarray(image[crop])
+        local = np.asarray(mask[crop])
+        alpha = generation_strength(local, window.band)
+        core = local == 255
+        filled = None
+        if number == 0:
+            if window.scale < 1:  # fill at the model's scale: the cost stays that of a native-size picture
+                shrunk, known = shrink_known(original, ~core, window.model_size)
+                filled = prefill(shrunk, ~known, request.fill, request.seed)
+            else:
+                filled = prefill(original, core, request.fill, request.seed)
+        reach = max(window.band, 1) * MATCH_REACH
+        match_area = ~core & (distance_to(local > 0, reach) <= reach)
+        cells = latent_strength(alpha, window.model_size, factor)
+        strength = request.strength if number == 0 else min(request.strength, REFINE_STRENGTH)
+        passes.append(_Pass(window, alpha, original, cells, match_area, strength, filled))
+    return _Job(image, tuple(passes), (request.width, request.height), inpainting)
 
 
 def _candidate(
@@ -147,67 +214,38 @@ def _candidate(
     previews: bool,
     loras: tuple[LoraUse, ...] = (),
 ) -> GeneratedImage:
-    import torch
     from PIL import Image
 
     own = request.generate.single(index)
-    scheduler = make_scheduler(request.scheduler, model.scheduler_config)
-    observer = X0Observer(scheduler)
-    pipe.scheduler = scheduler
-    generator = torch.Generator("cpu").manual_seed(own.seed)
-    blend = None if job.inpainting_model else _LatentBlend(pipe, job, own.seed)
-    window = job.window
-    began = last = time.perf_counter()
-
-    def on_step_end(pipeline, i, timestep, tensors):
-        nonlocal last
-        latents = tensors["latents"]
-        total = pipeline.num_timesteps
-        if blend is not None:
-            latents = blend(latents, i, total)
-        now = time.perf_counter()
-        emit(Step(index, i + 1, total, now - last, now - began))
-        if previews and observer.x0 is not None:
-            x0 = observer.x0
-            if blend is not None:
-                x0 = blend.hold_known(x0)
-            emit(
-                EditPreview(
-                    index,
-                    i + 1,
-                    total,
-                    model.previewer.rgb(x0),
-                    x0[0].float().cpu().numpy(),
-                    window=window,
-                    base=request.image,
-                    alpha=job.alpha,
-                )
-            )
-        if cancelled():
-            raise _Stop(index, i + 1)
-        last = time.perf_counter()
-        return {"latents": latents}
-
-    width, height = window.model_size
-    output = pipe(
-        **prompts.kwargs,
-        image=Image.fromarray(job.filled),
-        mask_image=Image.fromarray(_cell_mask(job.cells, pipe.vae_scale_factor)),
-        strength=request.strength,
-        num_inference_steps=request.steps,
-        guidance_scale=request.guidance_scale,
-        width=width,
-        height=height,
-        generator=generator,
-        callback_on_step_end=on_step_end,
-        callback_on_step_end_tensor_inputs=["latents"],
-        output_type="np",
-    )
-    made = to_uint8(output.images[0])
-    made = resize_rgb(made, (window.context.width, window.context.height)).astype(np.float32)
-    made = match_colours(made, job.original, job.match_area)
-    canvas = paste(np.asarray(request.image), window, made, job.alpha)
-    extra = {**request.recipe_extra(), "window": window.to_dict()}
+    began = time.perf_counter()
+    canvas = job.image
+    done = 0
+    for number, step in enumerate(job.passes):
+        later = sum(p.steps(request.steps) for p in job.passes[number + 1 :])
+        canvas, ran = _run_pass(
+            model,
+            pipe,
+            request,
+            step,
+            canvas,
+            own.seed + number * PASS_SEED,
+            index,
+            prompts,
+            emit,
+            cancelled,
+            previews,
+            done,
+            later,
+            began,
+            job.size,
+            job.inpainting_model,
+        )
+        done += ran
+    width, height = job.size
+    canvas = np.ascontiguousarray(canvas[:height, :width])
+    extra = {**request.recipe_extra(), "window": job.passes[-1].window.to_dict()}
+    if len(job.passes) > 1:
+        extra["passes"] = [p.window.to_dict() for p in job.passes]
     recipe = Recipe(
         request=own,
         model_name=model.info.name,
@@ -221,6 +259,95 @@ def _candidate(
     return GeneratedImage(index, own.seed, Image.fromarray(canvas), recipe, time.perf_counter() - began)
 
 
+def _run_pass(
+    model: LoadedModel,
+    pipe,
+    request: EditRequest,
+    step: _Pass,
+    canvas: np.ndarray,
+    seed: int,
+    index: int,
+    prompts: PromptInput,
+    emit: EventHandler,
+    cancelled: Callable[[], bool],
+    previews: bool,
+    done: int,
+    later: int,
+    began: float,
+    size: tuple[int, int],
+    inpainting: bool,
+) -> tuple[np.ndarray, int]:
+    """One pass of one candidate over `canvas`: the canvas with its window remade, and the
+    number of steps it ran. Steps are numbered on from `done`, out of all passes' steps."""
+    import torch
+    from PIL import Image
+
+    window = step.window
+    if step.filled is not None:
+        filled = step.filled
+    else:  # a later pass starts from the canvas as the pass before left it
+        filled = resize_rgb(np.ascontiguousarray(canvas[window.context.slices]), window.model_size)
+    scheduler = make_scheduler(request.scheduler, model.scheduler_config)
+    observer = X0Observer(scheduler)
+    pipe.scheduler = scheduler
+    generator = torch.Generator("cpu").manual_seed(seed)
+    blend = None if inpainting else _LatentBlend(pipe, filled, step.cells, seed)
+    width, height = size
+    base = np.ascontiguousarray(canvas[:height, :width])
+    ran = 0
+    last = time.perf_counter()
+
+    def on_step_end(pipeline, i, timestep, tensors):
+        nonlocal last, ran
+        latents = tensors["latents"]
+        total = pipeline.num_timesteps
+        if blend is not None:
+            latents = blend(latents, i, total)
+        ran = i + 1
+        now = time.perf_counter()
+        emit(Step(index, done + i + 1, done + total + later, now - last, now - began))
+        if previews and observer.x0 is not None:
+            x0 = observer.x0
+            if blend is not None:
+                x0 = blend.hold_known(x0)
+            emit(
+                EditPreview(
+                    index,
+                    done + i + 1,
+                    done + total + later,
+                    model.previewer.rgb(x0),
+                    x0[0].float().cpu().numpy(),
+                    window=window,
+                    base=base,
+                    alpha=step.alpha,
+                )
+            )
+        if cancelled():
+            raise _Stop(index, done + i + 1)
+        last = time.perf_counter()
+        return {"latents": latents}
+
+    model_width, model_height = window.model_size
+    output = pipe(
+        **prompts.kwargs,
+        image=Image.fromarray(filled),
+        mask_image=Image.fromarray(_cell_mask(step.cells, pipe.vae_scale_factor)),
+        strength=step.strength,
+        num_inference_steps=request.steps,
+        guidance_scale=request.guidance_scale,
+        width=model_width,
+        height=model_height,
+        generator=generator,
+        callback_on_step_end=on_step_end,
+        callback_on_step_end_tensor_inputs=["latents"],
+        output_type="np",
+    )
+    made = to_uint8(output.images[0])
+    made = resize_rgb(made, (window.context.width, window.context.height)).astype(np.float32)
+    made = match_colours(made, step.original, step.match_area)
+    return paste(canvas, window, made, step.alpha), ran
+
+
 def _cell_mask(cells: np.ndarray, factor: int) -> np.ndarray:
     """The pipeline's own (binary) mask: every latent pixel that is generated at all, as
     whole factor x factor blocks, so its latent-size copy matches `cells` exactly."""
@@ -232,13 +359,13 @@ class _LatentBlend:
     """Holds each latent pixel to the known picture (re-noised to the coming step's level)
     until its share of the steps begins: a pixel of strength s is free for the last s of them."""
 
-    def __init__(self, pipe, job: _Job, seed: int):
+    def __init__(self, pipe, filled: np.ndarray, cells: np.ndarray, seed: int):
         import torch
 
         unet = pipe.unet
         device, dtype = unet.device, unet.dtype
         vae = pipe.vae
-        pixels = torch.from_numpy(np.array(job.filled)).permute(2, 0, 1)[None].float() / 127.5 - 1.0
+        pixels = torch.from_numpy(np.array(filled)).permute(2, 0, 1)[None].float() / 127.5 - 1.0
         # Some autoencoders (SDXL's) overflow in half precision; diffusers runs them in full.
         upcast = vae.dtype == torch.float16 and getattr(vae.config, "force_upcast", False)
         if upcast:
@@ -252,7 +379,7 @@ class _LatentBlend:
         self.known = (posterior.mean * vae.config.scaling_factor).to(device, dtype)
         noise_source = torch.Generator("cpu").manual_seed(seed)
         self.noise = torch.randn(self.known.shape, generator=noise_source).to(device, dtype)
-        self.strength = torch.from_numpy(job.cells)[None, None].to(device, dtype)
+        self.strength = torch.from_numpy(cells)[None, None].to(device, dtype)
         self.pipe = pipe
 
     def __call__(self, latents, i: int, total: int):

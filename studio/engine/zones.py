@@ -4,8 +4,8 @@
 One plan serves the canvas's overlay while a handle is dragged (what a job on the proposed
 canvas would use) and the edit job itself (where its step previews go). It takes rectangles
 only: where the picture sits on the grown canvas and the brush mask's bounding box, so it
-costs nothing to call on every mouse move. The window is `edit.plan_window`'s, the same plan
-the engine makes from the job's mask.
+costs nothing to call on every mouse move. The window is the first one of `edit.plan_passes`,
+the picture window the engine plans from the job's mask.
 
     zones = plan_zones((96, 64), Rect(0, 0, 64, 64), native=512)
     zones.new, zones.context, zones.band   # Rects, in canvas pixels
@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from studio.engine.edit import EditWindow, plan_window
+from studio.engine.edit import EditWindow, picture_context, plan_window
 from studio.engine.geometry import Rect, bounding
 
 
@@ -74,5 +74,5 @@ def plan_zones(canvas: tuple[int, int], picture: Rect, native: int, painted: Rec
         new.append(painted)
     if not new:
         return None
-    window = plan_window(native=native, canvas_size=canvas, new=bounding(new))
+    window = plan_window(native=native, canvas_size=canvas, new=bounding(new), context=picture_context(native))
     return Zones(tuple(new), window, tuple(band_strips(new, window.context, window.band, picture)))

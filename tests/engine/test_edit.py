@@ -152,7 +152,7 @@ def test_bad_requests_are_refused_with_a_message(tiny_model, change, message):
     [
         ((4104, 1024), "over the engine's maximum"),
         ((2304, 2048), "over the engine's maximum"),
-        ((100, 64), "multiple of 8"),
+        ((100, 56), "each side must be at least 64 pixels"),
     ],
 )
 def test_canvas_size_limits(tiny_model, size, message):
@@ -290,7 +290,7 @@ def test_only_the_window_goes_through_the_model(engine, tiny_model):
             final = run(engine, outpaint_request(tiny_model, picture(width, 64), right=32), previews=False)[1]
             assert isinstance(final, Finished) and final.results[0].image.size == (width + 32, 64)
             shapes = set(seen)
-            assert shapes == {(1, 4, 8, 8)} and len(seen) == 4
+            assert shapes == {(1, 4, 8, 12)} and len(seen) == 4  # the 32 px strip and 64 px (native) of picture
     finally:
         hook.remove()
 
@@ -365,7 +365,7 @@ def test_previews_show_the_window_in_place_on_the_canvas(engine, tiny_model):
     previews = [e for e in events if isinstance(e, EditPreview)]
     assert len(previews) == 4
     preview = previews[-1]
-    assert preview.rgb.shape == (8, 8, 3)
+    assert preview.rgb.shape == (8, 12, 3)  # the strip and the native side of picture, at latent size
     canvas = preview.canvas_rgb()
     assert canvas.shape == (64, 224, 3) and canvas.dtype == np.uint8
     left_of_window = preview.window.context.x
@@ -411,11 +411,11 @@ def test_inpainting_model_is_conditioned_on_mask_and_picture(engine, tiny_inpain
     finally:
         hook.remove()
     assert isinstance(final, Finished), final
-    assert {tuple(x.shape) for x in seen} == {(1, 9, 8, 8)}
+    assert {tuple(x.shape) for x in seen} == {(1, 9, 8, 12)}
     mask_channel = seen[0][0, 4]
-    # The window is x 32..96 of the canvas: the first 3 latent columns are old picture, the
-    # 4th holds the blend band, the last 4 the new strip.
-    assert (mask_channel[:, :3] == 0).all() and (mask_channel[:, 3:] == 1).all()
+    # The window is the whole 96 px canvas: the first 7 latent columns are old picture, the
+    # 8th holds the blend band, the last 4 the new strip.
+    assert (mask_channel[:, :7] == 0).all() and (mask_channel[:, 7:] == 1).all()
     for result in final.results:
         out = pixels(result)
         assert out.shape == (64, 96, 3)

@@ -5,7 +5,7 @@ from __future__ import annotations
 import numpy as np
 import pytest
 
-from studio.engine.edit import extend_canvas, plan_window
+from studio.engine.edit import extend_canvas, plan_passes
 from studio.engine.edit_pixels import generation_strength
 from studio.engine.geometry import Rect
 from studio.engine.zones import plan_zones
@@ -58,7 +58,7 @@ def test_the_overlay_plans_the_window_the_engine_plans_from_the_mask(extend, nat
     canvas = (width + left + right, height + top + bottom)
     zones = plan_zones(canvas, Rect(left, top, width, height), native)
     mask = _job((width, height), extend)
-    assert zones.window == plan_window(mask, native)
+    assert zones.window == plan_passes(mask, native)[0]
     assert np.array_equal(_paint(mask.shape, zones.new), mask > 0)  # the new areas are the new area
     assert sum(r.width * r.height for r in zones.new) == int((mask > 0).sum())  # and they do not overlap
 
@@ -89,7 +89,7 @@ def test_a_painted_region_is_a_new_area_of_its_own_with_its_band(extend):
         (width + left + right, height + top + bottom), Rect(left, top, width, height), 64, painted.translated(left, top)
     )
     mask = _job((width, height), extend, painted)
-    assert zones.window == plan_window(mask, 64)
+    assert zones.window == plan_passes(mask, 64)[0]
     assert painted.translated(left, top) in zones.new
     assert np.array_equal(_paint(mask.shape, zones.new), mask > 0)
     band = _paint(mask.shape, zones.band)
