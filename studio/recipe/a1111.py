@@ -38,15 +38,17 @@ def write(prompt: str, negative_prompt: str, settings: dict[str, Any]) -> str:
     return "\n".join(lines)
 
 
-def recipe_text(recipe: Recipe) -> str:
-    """A Studio recipe as AUTOMATIC1111 writes it."""
+def recipe_text(recipe: Recipe, size: tuple[int, int] | None = None) -> str:
+    """A Studio recipe as AUTOMATIC1111 writes it; `size` is the picture's own when the model
+    worked on a padded canvas (sides that are no multiples of 8, cropped back)."""
     r = recipe.request
+    width, height = size or (r.width, r.height)
     settings = {
         "Steps": r.steps,
         "Sampler": r.scheduler,
         "CFG scale": f"{r.guidance_scale:g}",
         "Seed": r.seed,
-        "Size": f"{r.width}x{r.height}",
+        "Size": f"{width}x{height}",
         "Model hash": recipe.model_hash or None,
         "Model": recipe.model_name,
         "VAE hash": recipe.vae_hash or None,

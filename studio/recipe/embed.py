@@ -46,7 +46,9 @@ def encode(image, fmt: str, parameters: str = "", studio: str = "") -> bytes:
 
 def png_bytes(image, recipe: Recipe) -> bytes:
     """The image encoded as PNG with both recipe chunks."""
-    return encode(image, "PNG", a1111.recipe_text(recipe), studio_json.encode(recipe))
+    size = getattr(image, "size", None)  # a PIL image's (width, height); arrays keep the request's
+    size = tuple(size) if isinstance(size, tuple) and len(size) == 2 else None
+    return encode(image, "PNG", a1111.recipe_text(recipe, size), studio_json.encode(recipe))
 
 
 def write_png(path: str | os.PathLike, image, recipe: Recipe) -> Path:

@@ -121,3 +121,11 @@ def test_write_into_unwritable_place_is_a_clear_error(tmp_path):
     blocker.write_text("x")
     with pytest.raises(WriteError, match="cannot write"):
         write_png(blocker / "sub" / "a.png", Image.new("RGB", (8, 8)), _recipe())
+
+
+def test_the_text_gives_the_picture_its_own_size_when_the_model_worked_on_a_padded_one(tmp_path):
+    """An outpaint or img2img of a 165x77 picture runs the model at 168x80 and crops back: the
+    file's AUTOMATIC1111 text says the size the picture has."""
+    path = write_png(tmp_path / "odd.png", Image.new("RGB", (165, 77), "navy"), _recipe(width=168, height=80))
+    text = Image.open(path).text["parameters"]
+    assert "Size: 165x77" in text
