@@ -1,4 +1,4 @@
-"""A real `studio serve` process (a local Ray instance on 127.0.0.1) for tests/server and bench/server.py.
+"""A real `studio serve` process (a local Ray instance on 127.0.0.1) for tests/server and bench/serve.py.
 
 `start_server(folder, *args)` starts one with a token and a basic user (TOKEN, USER,
 PASSWORD), its data in FOLDER/data, and returns once it answers; `stop_server` ends it

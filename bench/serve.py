@@ -10,7 +10,7 @@
 Every image is checked: all N come back, each with its own seed. Run it on an otherwise idle
 machine: other work on the cores shows up as a missed ratio.
 
-Run: python bench/server.py [--prompts 100] [--steps 8] [--side 128] [--threads 1]
+Run: python bench/serve.py [--prompts 100] [--steps 8] [--side 128] [--threads 1]
      [--overhead-images 20] [--skip-throughput] [--skip-overhead] [--json FILE]
 """
 
