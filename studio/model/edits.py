@@ -51,6 +51,7 @@ class Picture:
     mask: np.ndarray | None = None  # H x W uint8 over the base, 255 = paint anew; None = nothing painted
     path: str | None = None
     recipe: object = None
+    edited: bool = False  # an accepted edit job's result: the generated picture's step frames are not its
 
     @property
     def size(self) -> tuple[int, int]:
@@ -123,6 +124,11 @@ class Edits(QObject):
     @property
     def extended(self) -> bool:
         return any(self.extend)
+
+    @property
+    def edited(self) -> bool:
+        """The picture is an accepted edit job's result (it has no step frames of its own to show)."""
+        return self.picture is not None and self.picture.edited
 
     @property
     def painted(self) -> bool:
@@ -413,7 +419,9 @@ class Edits(QObject):
             except StudioError as exc:
                 self.refused.emit(str(exc))
                 return False
-        after = Picture(chosen.pixels, path=getattr(result, "path", None), recipe=getattr(result, "recipe", None))
+        after = Picture(
+            chosen.pixels, path=getattr(result, "path", None), recipe=getattr(result, "recipe", None), edited=True
+        )
         text = self._label or (f"Accept {self.job_kind}" if self.job_kind else "Accept")
         self._end_job(kept=chosen)
         self._push(text, after)
@@ -479,8 +487,11 @@ class Edits(QObject):
         return self.picture
 
     def _show(self, picture: Picture | None) -> None:
+        was_edited = self.edited
         self.picture = picture
         self.changed.emit()
+        if self.edited != was_edited:
+            self.framesChanged.emit()
 
     def _end_job(self, kept: Candidate | None = None) -> None:
         had_frames = self.has_frames

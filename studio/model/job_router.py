@@ -10,7 +10,7 @@ the job queue, the document or the edit model. What the window shows of it (the 
 bar, a message, the grid of a batch) it says through its own signals.
 
 The timeline belongs to the edit while an edit job runs or its candidates wait, and to the
-generated picture otherwise.
+generated picture otherwise; an accepted edit's result has no steps to show.
 """
 
 from __future__ import annotations
@@ -98,12 +98,14 @@ class JobRouter(QObject):
     # The timeline.
     def frame_count(self) -> int:
         e = self.edits
-        return e.frame_count() if e.has_frames else len(self.document.current_frames)
+        if e.has_frames:
+            return e.frame_count()
+        return 0 if e.edited else len(self.document.current_frames)
 
     def show_frame(self, position: int) -> None:
         if self.edits.has_frames:
             self.edits.show_frame(position)
-        else:
+        elif not self.edits.edited:
             self.document.show_frame(position)
 
     def animation_frames(self) -> list[np.ndarray]:
@@ -112,7 +114,7 @@ class JobRouter(QObject):
 
         if self.edits.has_frames:
             return self.edits.animation_frames()
-        return [to_array(f) for f in self.document.current_frames]
+        return [] if self.edits.edited else [to_array(f) for f in self.document.current_frames]
 
     # What the worker reports.
     def _started(self, job_id: int, request) -> None:

@@ -23,7 +23,7 @@ from PySide6.QtWidgets import (
 from studio.engine.request import MAX_COUNT
 from studio.model.image_jobs import UPSCALES
 from studio.model.session import BRUSH_MAX, BRUSH_MIN
-from studio.ui.theme import ACCENT
+from studio.ui.theme import ACCENT, ACCENT_DIM
 
 GROUP_SPACING = 18  # between the groups of a row
 FILLS = (
@@ -54,6 +54,7 @@ class EditBar(QWidget):
         self.setStyleSheet(
             "QToolButton { padding: 4px 6px; } QPushButton { padding: 4px 8px; }"
             f"QToolButton:checked {{ background: {ACCENT}; border-color: {ACCENT}; color: white; }}"
+            f"QToolButton:checked:disabled {{ background: {ACCENT_DIM}; border-color: {ACCENT_DIM}; color: palette(placeholder-text); }}"
         )
         self.session = session
         self.tools_group, self.job_group = QWidget(), QWidget()

@@ -134,7 +134,7 @@ class Timeline(QWidget):
         super().__init__(parent)
         layout = QHBoxLayout(self)
         layout.setContentsMargins(0, 0, 0, 0)
-        self.label = QLabel("Steps")
+        self.label = QLabel()
         self.label.setMinimumWidth(90)
         self.slider = QSlider(Qt.Orientation.Horizontal)
         self.slider.setObjectName("timeline")
@@ -166,7 +166,7 @@ class Timeline(QWidget):
 
     def _label(self, value: int, count: int) -> None:
         if count == 0 or (count == 1 and self._final):
-            self.label.setText("Steps")
+            self.label.setText("")  # the picture shown has no steps
         elif not self._final:
             self.label.setText(f"Step {value + 1}")
         elif value == count - 1:

@@ -1,7 +1,7 @@
 """A calm dark theme (and a light one on request) for the whole application.
 
-Qt's Fusion style draws the rest, with two changes (`StudioStyle`): checkbox indicators with a
-border that stands out from the background, and, on the dark theme, its dark standard icons
+Qt's Fusion style draws the rest, with two changes (`StudioStyle`): checkbox and radio button
+indicators with a border that stands out from the background, and, on the dark theme, its dark standard icons
 (a file dialog's arrows) drawn light.
 """
 
@@ -13,6 +13,7 @@ from PySide6.QtGui import QColor, QIcon, QImage, QPainter, QPainterPath, QPalett
 from PySide6.QtWidgets import QApplication, QProxyStyle, QStyle, QStyleFactory
 
 ACCENT = "#6c8cff"
+ACCENT_DIM = "rgba(108, 140, 255, 70)"  # the accent of a checked button that is disabled
 
 _COLOURS = {
     "dark": {
@@ -60,7 +61,7 @@ def colours(name: str) -> dict[str, str]:
 
 
 class StudioStyle(QProxyStyle):
-    """Fusion, with checkbox indicators that stand out and, on the dark theme, light standard icons."""
+    """Fusion, with checkbox and radio indicators that stand out and, on the dark theme, light standard icons."""
 
     def __init__(self, theme: str):
         super().__init__(QStyleFactory.create("Fusion"))
@@ -77,6 +78,8 @@ class StudioStyle(QProxyStyle):
             QStyle.PrimitiveElement.PE_IndicatorItemViewItemCheck,
         ):
             draw_check_indicator(painter, QRectF(option.rect), option.state, self.colours)
+        elif element == QStyle.PrimitiveElement.PE_IndicatorRadioButton:
+            draw_radio_indicator(painter, QRectF(option.rect), option.state, self.colours)
         else:
             super().drawPrimitive(element, option, painter, widget)
 
@@ -124,6 +127,34 @@ def draw_check_indicator(painter: QPainter, rect: QRectF, state, c: dict[str, st
             painter.drawPath(tick)
         else:
             painter.drawLine(QPointF(x + 0.27 * w, y + 0.5 * h), QPointF(x + 0.73 * w, y + 0.5 * h))
+    painter.restore()
+
+
+def draw_radio_indicator(painter: QPainter, rect: QRectF, state, c: dict[str, str]) -> None:
+    """A circle: the theme's indicator border when off, the accent with a white dot when on."""
+    on = bool(state & QStyle.StateFlag.State_On)
+    enabled = bool(state & QStyle.StateFlag.State_Enabled)
+    hovered = bool(state & QStyle.StateFlag.State_MouseOver) and enabled
+    border = QColor(ACCENT if on or hovered else c["indicator"])
+    fill = QColor(ACCENT if on else c["base"])
+    if not enabled:
+        border.setAlphaF(0.5)
+        fill.setAlphaF(0.5 if on else 1.0)
+    side = min(rect.width(), rect.height())
+    circle = QRectF(0, 0, side, side)
+    circle.moveCenter(rect.center())
+    circle.adjust(0.5, 0.5, -0.5, -0.5)
+    painter.save()
+    painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
+    painter.setPen(QPen(border, 1.0))
+    painter.setBrush(fill)
+    painter.drawEllipse(circle)
+    if on:
+        dot = QRectF(0, 0, side * 0.4, side * 0.4)
+        dot.moveCenter(circle.center())
+        painter.setPen(Qt.PenStyle.NoPen)
+        painter.setBrush(QColor("#ffffff"))
+        painter.drawEllipse(dot)
     painter.restore()
 
 
@@ -189,7 +220,7 @@ def apply_theme(app: QApplication, name: str = "dark") -> None:
         QPushButton:hover, QToolButton:hover {{ border-color: {ACCENT}; }}
         QFileDialog QToolButton {{ padding: 2px; }}
         QPushButton#statusButton {{ padding: 0px 8px; }}
-        QPushButton:disabled {{ color: {c["muted"]}; }}
+        QPushButton:disabled, QToolButton:disabled {{ color: {c["muted"]}; border-color: {c["alt"]}; }}
         QPushButton#generate {{ background: {ACCENT}; color: white; font-weight: 600; border: none; padding: 8px; }}
         QPushButton#generate:hover {{ background: #7d9aff; }}
         QLabel#section {{ color: {c["muted"]}; font-size: 9pt; font-weight: 600; }}
