@@ -12,8 +12,11 @@
     seam; 1 = no seam). Goal: worst <= 1.5.
 
     For scale, the 95th percentile of the same score over all the lines that are no tile border.
+(3) repeats: suns/moons and lakes in each result (studio.testing.upscale_repeats: at the
+    picture's size and at a native picture's size); the prompt names one of each, so a count
+    above 1 is a tile that drew the prompt again. Goal: none.
 
-Run: python bench/upscale.py [--model embedded|FOLDER] [--strength 0.3] [--steps 20] [--device cpu]
+Run: python bench/upscale.py [--model embedded|FOLDER] [--strength 0.2] [--steps 20] [--device cpu]
      [--save DIR]
 """
 
@@ -30,8 +33,10 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
+from studio.engine.upscale import DEFAULT_STRENGTH
+
 GOAL_MEMORY, GOAL_SEAM = 1.5, 1.5
-PROMPT = "a day landscape with green hills, mountains, two pine trees, a lake"
+PROMPT = "a day landscape with green hills, mountains, two pine trees, a lake, the sun on the left"
 
 
 def peak_rss_mb() -> float:
@@ -46,8 +51,9 @@ def child(args) -> None:
     from studio.engine.events import Finished
     from studio.engine.image_request import ImageRequest
     from studio.engine.runner import Engine
-    from studio.engine.upscale import plan_tiles
+    from studio.engine.upscale import enlarge, plan_tiles
     from studio.testing.seams import line_scores, seam_scores
+    from studio.testing.upscale_repeats import upscale_counts
 
     torch.set_num_threads(args.threads) if args.threads else None
     engine = Engine(device=args.device)
@@ -70,8 +76,6 @@ def child(args) -> None:
 
         Image.fromarray(source).save(Path(args.save) / "source.png")
     if args.whole:
-        from studio.engine.upscale import enlarge
-
         big = enlarge(source, (native * args.scale, native * args.scale))
         job = ImageRequest(request, big, strength=args.strength)
     else:
@@ -83,6 +87,7 @@ def child(args) -> None:
     if args.save:
         final.results[0].image.save(Path(args.save) / f"x{args.scale}{'-whole' if args.whole else ''}.png")
     tiles = plan_tiles(job.generate.width, job.generate.height, native)
+    counts = upscale_counts(result, enlarge(source, tuple(result.shape[1::-1])), native)
     record = {
         "scale": args.scale,
         "whole": args.whole,
@@ -95,6 +100,8 @@ def child(args) -> None:
         "cuda_peak_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if cuda else None,
         "seams": [round(s, 3) for s in seam_scores(result, tiles)] if not args.whole else [],
         "other_lines_p95": round(float(np.percentile(line_scores(result, tiles), 95)), 3),
+        "suns_moons": counts.bodies,
+        "lakes": counts.lakes,
         "elapsed_s": round(final.elapsed_s, 2),
     }
     print(json.dumps(record))
@@ -118,7 +125,7 @@ def measure(args, scale: int, whole: bool = False) -> dict:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--model", default="embedded")
-    parser.add_argument("--strength", type=float, default=0.3)
+    parser.add_argument("--strength", type=float, default=DEFAULT_STRENGTH)
     parser.add_argument("--steps", type=int, default=20)
     parser.add_argument("--device", default=None)
     parser.add_argument("--threads", type=int, default=0)
@@ -153,6 +160,10 @@ def main() -> None:
         f"    for scale, the same score on the lines that are no tile border, 95th percentile: "
         f"x2 {x2['other_lines_p95']:.3f}, x4 {x4['other_lines_p95']:.3f}"
     )
+    print("\n(3) suns/moons and lakes in each result (the prompt names one of each; goal: no second one)")
+    for name, run in runs.items():
+        repeated = run["suns_moons"] > 1 or run["lakes"] > 1
+        print(f"    {name:9s} suns/moons {run['suns_moons']}  lakes {run['lakes']}{'  REPEATED' if repeated else ''}")
 
 
 if __name__ == "__main__":

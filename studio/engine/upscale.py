@@ -3,12 +3,14 @@
 
 The picture is enlarged to the output size (Lanczos, or an upscaler model from the library
 through spandrel when one is chosen and spandrel is installed), then redrawn by img2img at
-the job's strength in square tiles of the model's native side, in rows. Tiles overlap by at
-least a quarter of that side. Each tile starts from the picture as redrawn so far, so where it
-overlaps the tiles before it, it starts from their pixels, and it is blended in over the overlap
-by a linear ramp; its own outermost pixels towards the tiles after it fade out (see
-`tile_alpha`), so no tile border shows. Only one tile goes through the model (and its VAE) at a
-time, so the memory a job needs grows with the tile, not with the picture.
+the job's strength in square tiles of the model's native side, in rows, each guided only
+weakly (`tile_request`: a strongly guided tile draws the whole prompt again, a second sun in
+every tile of sky). Tiles overlap by at least a quarter of that side. Each tile starts from
+the picture as redrawn so far, so where it overlaps the tiles before it, it starts from their
+pixels, and it is blended in over the overlap by a linear ramp; its own outermost pixels
+towards the tiles after it fade out (see `tile_alpha`), so no tile border shows. Only one tile
+goes through the model (and its VAE) at a time, so the memory a job needs grows with the
+tile, not with the picture.
 
 Step events count on over all tiles (step k of tile t is t * steps + k); previews show the
 whole picture, the tile in progress drawn from its x0 guess (`Preview.latents` is that tile's).
@@ -159,10 +161,25 @@ def _model_upscale(pixels: np.ndarray, path: str, device: str) -> np.ndarray:
     return (out[0].clamp(0, 1).mul(255).round().byte().permute(1, 2, 0).cpu().numpy()).copy()
 
 
+DEFAULT_STRENGTH = 0.2  # what the CLI and the window start from
+TILE_GUIDANCE = 1.0  # at most: the prompt only faintly steers a tile
+
+
+def tile_request(request: ImageRequest) -> ImageRequest:
+    """The request each tile is redrawn with: the job's, guided at most `TILE_GUIDANCE`.
+
+    A tile is a part of the picture the prompt describes whole; guided strongly, each tile of
+    the sky draws the prompt's sun again (and the ground its lake). With guidance 1 the model
+    still hears the prompt but no longer pushes towards it, and it runs one pass a step, not two."""
+    if request.guidance_scale <= TILE_GUIDANCE:
+        return request
+    return request.replace(guidance_scale=TILE_GUIDANCE)
+
+
 def upscale_candidate(job, index: int, emit, cancelled, previews: bool) -> GeneratedImage:
     import torch
 
-    from studio.engine.img2img import pad_edges
+    from studio.engine.img2img import ImageJob, pad_edges
     from studio.engine.runner import _Stop
 
     request: ImageRequest = job.request
@@ -186,6 +203,8 @@ def upscale_candidate(job, index: int, emit, cancelled, previews: bool) -> Gener
         return Preview(index, step, total, picture, latents)
 
     reporter = StepReporter(index, emit, cancelled, model.previewer, model.device, make_preview=whole_preview)
+    tiles_request = tile_request(request)
+    tile_job = job if tiles_request is request else ImageJob(model, tiles_request)
     generator = torch.Generator("cpu").manual_seed(own.seed)
     done = 0
     for number, tile in enumerate(tiles):
@@ -197,7 +216,7 @@ def upscale_candidate(job, index: int, emit, cancelled, previews: bool) -> Gener
         def step_of(i: int, steps: int, number=number) -> tuple[int, int]:
             return number * steps + i + 1, len(tiles) * steps
 
-        made = job.denoise(crop, generator, reporter, index, previews, step_of)
+        made = tile_job.denoise(crop, generator, reporter, index, previews, step_of)
         alpha = tile_alpha(tile)[..., None]
         area = canvas[tile.slices]
         area += alpha * (made.astype(np.float32) - area)

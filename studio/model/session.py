@@ -47,7 +47,7 @@ DEFAULTS: dict[str, Any] = {
     "auto_outpaint": False,  # outpaint as soon as a canvas handle is released
     "brush_size": 32,
     "strength": 1.0,  # Generate: 1 = from text; below 1, how far the canvas picture is redrawn (img2img)
-    "upscale_strength": 0.3,  # how far an upscale redraws the enlarged picture
+    "upscale_strength": 0.2,  # how far an upscale redraws the enlarged picture
     "variation_strength": 0.25,  # how far Variations stray from the picture
     "defaults_for": "",  # the model whose own defaults the settings were last reset to
     "theme": "dark",

@@ -153,3 +153,32 @@ def test_cancel_between_tiles_and_within_one(engine, tiny_model):
     final = engine.run_image(request, on_event, cancel)
     assert isinstance(final, Cancelled)
     assert final.at_step == per_tile + 1 and not final.completed
+
+
+def test_a_four_times_upscale_draws_no_second_sun_or_lake(engine):
+    """Each tile is a part of the picture the prompt describes whole: guided strongly and
+    redrawn far, every tile of sky drew the prompt's sun again and the ground its lake."""
+    from studio.engine.upscale import DEFAULT_STRENGTH
+    from studio.testing.landscape_objects import Counts
+    from studio.testing.upscale_repeats import upscale_counts
+
+    prompt = "a day landscape with green hills, a lake, the sun on the left"
+    settings = GenerateRequest(prompt=prompt, seed=100, guidance_scale=6.0, model="embedded", steps=20)
+    made = engine.run(settings.replace(width=128, height=128))
+    assert isinstance(made, Finished), made
+    source = np.asarray(made.results[0].image)
+    enlarged = enlarge(source, (512, 512))
+    assert upscale_counts(enlarged, enlarged, 128) == Counts(1, 1)
+    request = ImageRequest(
+        settings.replace(steps=10),
+        source,
+        strength=DEFAULT_STRENGTH,
+        kind="upscale",
+        scale=4,
+    )
+    final = engine.run_image(request, previews=False)
+    assert isinstance(final, Finished), final
+    result = np.asarray(final.results[0].image)
+    counts = upscale_counts(result, enlarged, 128)
+    assert not counts.repeated, counts
+    assert np.abs(result.astype(int) - enlarged).mean() > 1  # it did redraw the picture

@@ -116,7 +116,7 @@ def test_a_bad_saved_strength_keeps_the_default(tmp_path):
     settings.write_text(json.dumps({"strength": 3, "upscale_strength": -1, "variation_strength": 0.5}))
     session = Session(settings)
     session.load()
-    assert session["strength"] == 1.0 and session["upscale_strength"] == 0.3
+    assert session["strength"] == 1.0 and session["upscale_strength"] == 0.2
     assert session["variation_strength"] == 0.5
 
 
@@ -153,13 +153,13 @@ def test_upscale_x2_doubles_the_picture_joins_the_gallery_and_undo_restores(qtbo
     studio.open_path(str(path))
     window, edits = studio.window, studio.edits
     bar = window.edit_bar
-    assert bar.upscale.isEnabled() and bar.upscale_strength.value() == 30
+    assert bar.upscale.isEnabled() and bar.upscale_strength.value() == 20
     requests = _started(studio)
     with qtbot.waitSignal(studio.worker.jobFinished, timeout=120000):
         bar.upscale_actions[2.0].trigger()
     (request,) = requests
     assert isinstance(request, ImageRequest) and request.kind == "upscale"
-    assert request.scale == 2.0 and request.strength == 0.3
+    assert request.scale == 2.0 and request.strength == 0.2
     qtbot.waitUntil(lambda: len(_gallery_files(studio)) == 1, timeout=10000)
     saved = _gallery_files(studio)[0]
     with Image.open(saved) as image:
