@@ -24,7 +24,7 @@ from studio.cli_gallery import printable
 from studio.engine.request import MAX_SEED
 from studio.errors import StudioError
 
-DEFAULT_STRENGTH = {"img2img": 0.5, "upscale": 0.3}
+DEFAULT_STRENGTH = {"img2img": 0.5, "upscale": 0.2}
 
 
 def add_variation_options(parser) -> None:
