@@ -11,18 +11,12 @@ scale, elapsed_s, prompt, model.
 from __future__ import annotations
 
 import argparse
-import json
 import secrets
-import signal
-import sys
-import threading
-import time
 from pathlib import Path
 
-from studio.cli_common import add_prediction_option, add_vae_option, save_prediction, save_vae
-from studio.cli_gallery import printable
+from studio.cli_common import add_prediction_option, add_vae_option
+from studio.cli_job import report_result, run_job, warn
 from studio.engine.request import MAX_SEED
-from studio.errors import StudioError
 
 DEFAULT_STRENGTH = {"img2img": 0.5, "upscale": 0.2}
 
@@ -127,12 +121,10 @@ def upscaler_path(name: str | None, data: str | None) -> str:
 
 def run_image_command(args) -> int:
     from studio.cli import EXIT_CANCELLED, CliError, _progress_bar, check_targets
-    from studio.cli_outpaint import _recipe_model, output_paths
+    from studio.cli_outpaint import output_paths, picture_settings
     from studio.engine.image_request import ImageRequest
-    from studio.engine.models import resolve_model
-    from studio.engine.request import MAX_COUNT, MAX_PIXELS
+    from studio.engine.request import MAX_COUNT
     from studio.gallery.files import new_image_path
-    from studio.gallery.pictures import open_picture
     from studio.paths import data_dir, gallery_dir
 
     kind = args.command
@@ -148,23 +140,8 @@ def run_image_command(args) -> int:
         check_targets(paths)
     else:
         check_targets([], out_dir, "--out-dir" if args.out_dir else "the gallery folder")
-    picture = open_picture(args.image, max_pixels=MAX_PIXELS, too_large="the engine's maximum picture; crop it first")
-    for note in picture.notes:
-        _warn(f"{args.image}: {note}")
-    model, warning = (args.model, "") if args.model else _recipe_model(picture.model, args.data_dir, picture.model_hash)
-    save_prediction(args, model)
-    save_vae(args, model)
-    info = resolve_model(model)
-    seed = args.seed if args.seed is not None else secrets.randbelow(MAX_SEED + 1)
-    generate = info.defaults.request(
-        model,
-        prompt=args.prompt if args.prompt is not None else picture.prompt,
-        negative_prompt=args.negative if args.negative is not None else picture.negative_prompt,
-        seed=seed,
-        steps=args.steps,
-        guidance_scale=args.cfg,
-        scheduler=args.scheduler,
-        count=args.count,
+    picture, model, generate, warning = picture_settings(
+        args, args.count, too_large="the engine's maximum picture; crop it first"
     )  # its size becomes the output's in ImageRequest, which checks it
     request = ImageRequest(
         generate,
@@ -176,9 +153,8 @@ def run_image_command(args) -> int:
         upscaler=upscaler,
     )
     if warning:
-        _warn(warning)
+        warn(warning)
 
-    from studio.engine.events import Cancelled, Failed, ImageDone, Step
     from studio.engine.runner import Engine
     from studio.engine.upscale import job_steps
     from studio.recipe.embed import write_png
@@ -186,60 +162,15 @@ def run_image_command(args) -> int:
     engine = Engine(device=args.device)
     if request.denoise_steps:
         engine.load(model)
-    cancel = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
     progress = _progress_bar(job_steps(request) * request.count)
-    started = time.perf_counter()
 
-    def on_event(event) -> None:
-        nonlocal started
-        if isinstance(event, Step):
-            progress.update(1)
-        elif isinstance(event, ImageDone):
-            result = event.result
-            path = paths[result.index] if paths else new_image_path(out_dir, request.prompt, result.seed)
-            check_targets([path])  # again: it may have changed while the picture was made
-            path = write_png(path, result.image, result.recipe)
-            _report(args, path, result, time.perf_counter() - started, request, progress)
-            started = time.perf_counter()
+    def save(result) -> Path:
+        path = paths[result.index] if paths else new_image_path(out_dir, request.prompt, result.seed)
+        check_targets([path])  # again: it may have changed while the picture was made
+        return write_png(path, result.image, result.recipe)
 
-    try:
-        final = engine.run_image(request, on_event, cancel, previews=False)
-        if isinstance(final, Cancelled):
-            progress.close()
-            print("studio: cancelled; the picture in progress was not written", file=sys.stderr)
-            return EXIT_CANCELLED
-        if isinstance(final, Failed):
-            raise StudioError(final.message)
-        for note in final.warnings:
-            progress.write(f"studio: warning: {printable(note)}", file=sys.stderr)
-    finally:
-        progress.close()
-        signal.signal(signal.SIGINT, previous)
-    return 0
+    def report(path: Path, result, elapsed: float) -> None:
+        report_result(args, path, result, elapsed, progress, strength=request.strength, scale=request.scale)
 
-
-def _warn(text: str) -> None:
-    print(f"studio: warning: {printable(text)}", file=sys.stderr)
-
-
-def _report(args, path: Path, result, elapsed: float, request, progress) -> None:
-    if args.json:
-        r = result.recipe.request
-        record = {
-            "path": str(path.resolve()),
-            "width": result.image.width,
-            "height": result.image.height,
-            "seed": result.seed,
-            "strength": request.strength,
-            "scale": request.scale,
-            "elapsed_s": round(elapsed, 4),
-            "prompt": r.prompt,
-            "negative_prompt": r.negative_prompt,
-            "steps": r.steps,
-            "model": result.recipe.model_name,
-        }
-        progress.write(json.dumps(record), file=sys.stdout)
-    else:
-        progress.write(str(path), file=sys.stdout)
-    sys.stdout.flush()
+    run = lambda on_event, cancel: engine.run_image(request, on_event, cancel, previews=False)
+    return 0 if run_job(progress, run, save, report, "picture") else EXIT_CANCELLED

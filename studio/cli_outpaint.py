@@ -13,14 +13,10 @@ from __future__ import annotations
 import argparse
 import json
 import secrets
-import signal
-import sys
-import threading
-import time
 from pathlib import Path
 
 from studio.cli_common import add_prediction_option, add_vae_option, save_prediction, save_vae
-from studio.cli_gallery import printable
+from studio.cli_job import report_result, run_job, warn
 from studio.engine.edit import FILLS
 from studio.engine.request import EMBEDDED_MODEL, MAX_SEED
 from studio.errors import StudioError
@@ -39,7 +35,11 @@ def add_outpaint_parser(commands, common: argparse.ArgumentParser) -> None:
     parser.add_argument("image", metavar="IMAGE", help="the picture to extend (PNG, JPEG, ...)")
     for side in SIDES:
         parser.add_argument(
-            f"--{side}", type=int, default=0, metavar="N", help=f"pixels to add on the {side} (any number; the result has exactly the size asked for)"
+            f"--{side}",
+            type=int,
+            default=0,
+            metavar="N",
+            help=f"pixels to add on the {side} (any number; the result has exactly the size asked for)",
         )
     parser.add_argument("--prompt", metavar="TEXT", help="what to draw (default: the prompt in IMAGE's recipe)")
     parser.add_argument("--negative", metavar="TEXT", help="what to keep out (default: IMAGE's negative prompt)")
@@ -78,9 +78,7 @@ def output_paths(out: str, count: int) -> list[Path]:
 def outpaint(args) -> int:
     from studio.cli import CliError, check_targets
     from studio.engine.edit import EditRequest, extend_canvas
-    from studio.engine.models import resolve_model
-    from studio.engine.request import MAX_COUNT, MAX_PIXELS
-    from studio.gallery.pictures import open_picture
+    from studio.engine.request import MAX_COUNT
 
     if args.server:
         from studio.cli_serve import remote_outpaint
@@ -93,25 +91,10 @@ def outpaint(args) -> int:
         raise CliError(f"batch count must be 1 to {MAX_COUNT}, not {args.candidates}")
     paths = output_paths(args.out, args.candidates)
     check_targets(paths)
-    picture = open_picture(args.image, max_pixels=MAX_PIXELS, too_large="the engine's maximum canvas; crop it first")
-    for note in picture.notes:
-        print(f"studio: warning: {printable(f'{args.image}: {note}')}", file=sys.stderr)
-    model, warning = (args.model, "") if args.model else _recipe_model(picture.model, args.data_dir, picture.model_hash)
-    save_prediction(args, model)
-    save_vae(args, model)
-    info = resolve_model(model)
-    seed = args.seed if args.seed is not None else secrets.randbelow(MAX_SEED + 1)
-    canvas, mask = extend_canvas(picture.pixels(), *extension)
-    generate = info.defaults.request(
-        model,
-        prompt=args.prompt if args.prompt is not None else picture.prompt,
-        negative_prompt=args.negative if args.negative is not None else picture.negative_prompt,
-        seed=seed,
-        steps=args.steps,
-        guidance_scale=args.cfg,
-        scheduler=args.scheduler,
-        count=args.candidates,
+    picture, model, generate, warning = picture_settings(
+        args, args.candidates, too_large="the engine's maximum canvas; crop it first"
     )  # its size becomes the canvas's in EditRequest, which checks it
+    canvas, mask = extend_canvas(picture.pixels(), *extension)
     request = EditRequest(
         generate,
         canvas,
@@ -123,46 +106,53 @@ def outpaint(args) -> int:
         strength=args.strength,
     )
     if warning:
-        _warn(warning)
+        warn(warning)
 
     from studio.cli import EXIT_CANCELLED, _progress_bar
-    from studio.engine.events import Cancelled, Failed, ImageDone, Step
     from studio.engine.runner import Engine
     from studio.recipe.embed import write_png
 
     engine = Engine(device=args.device)
     engine.load(model)
-    cancel = threading.Event()
-    previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
     progress = _progress_bar(request.steps * request.count)
-    started = time.perf_counter()
 
-    def on_event(event) -> None:
-        nonlocal started
-        if isinstance(event, Step):
-            progress.update(1)
-        elif isinstance(event, ImageDone):
-            result = event.result
-            check_targets([paths[result.index]])  # again: it may have changed while the candidate was made
-            path = write_png(paths[result.index], result.image, result.recipe)
-            elapsed = time.perf_counter() - started
-            _report(args, path, result, elapsed, extension, progress)
-            started = time.perf_counter()
+    def save(result) -> Path:
+        check_targets([paths[result.index]])  # again: it may have changed while the candidate was made
+        return write_png(paths[result.index], result.image, result.recipe)
 
-    try:
-        final = engine.run_edit(request, on_event, cancel, previews=False)
-        if isinstance(final, Cancelled):
-            progress.close()
-            print("studio: cancelled; the candidate in progress was not written", file=sys.stderr)
-            return EXIT_CANCELLED
-        if isinstance(final, Failed):
-            raise StudioError(final.message)
-        for warning in final.warnings:
-            progress.write(f"studio: warning: {printable(warning)}", file=sys.stderr)
-    finally:
-        progress.close()
-        signal.signal(signal.SIGINT, previous)
-    return 0
+    def report(path: Path, result, elapsed: float) -> None:
+        report_result(args, path, result, elapsed, progress, extend=dict(zip(SIDES, extension)))
+
+    run = lambda on_event, cancel: engine.run_edit(request, on_event, cancel, previews=False)
+    return 0 if run_job(progress, run, save, report, "candidate") else EXIT_CANCELLED
+
+
+def picture_settings(args, count: int, too_large: str):
+    """For a command that starts from IMAGE: the picture (its notes warned about), the model (its
+    --prediction and --vae saved), the GenerateRequest of the options with IMAGE's recipe as the
+    defaults and `count` pictures, and a warning to give when the model is not IMAGE's own."""
+    from studio.engine.models import resolve_model
+    from studio.engine.request import MAX_PIXELS
+    from studio.gallery.pictures import open_picture
+
+    picture = open_picture(args.image, max_pixels=MAX_PIXELS, too_large=too_large)
+    for note in picture.notes:
+        warn(f"{args.image}: {note}")
+    model, warning = (args.model, "") if args.model else _recipe_model(picture.model, args.data_dir, picture.model_hash)
+    save_prediction(args, model)
+    save_vae(args, model)
+    info = resolve_model(model)
+    generate = info.defaults.request(
+        model,
+        prompt=args.prompt if args.prompt is not None else picture.prompt,
+        negative_prompt=args.negative if args.negative is not None else picture.negative_prompt,
+        seed=args.seed if args.seed is not None else secrets.randbelow(MAX_SEED + 1),
+        steps=args.steps,
+        guidance_scale=args.cfg,
+        scheduler=args.scheduler,
+        count=count,
+    )
+    return picture, model, generate, warning
 
 
 def _recipe_model(ref: str, data: str | None, model_hash: str = "") -> tuple[str, str]:
@@ -217,28 +207,3 @@ def in_library(ref: str, data: str | None) -> bool:
         return any(Path(m).expanduser().resolve() == folder for m in listed)
     except (OSError, ValueError, RuntimeError):
         return False
-
-
-def _warn(text: str) -> None:
-    print(f"studio: warning: {printable(text)}", file=sys.stderr)
-
-
-def _report(args, path: Path, result, elapsed: float, extension, progress) -> None:
-    if args.json:
-        r = result.recipe.request
-        record = {
-            "path": str(path.resolve()),
-            "width": result.image.width,
-            "height": result.image.height,
-            "seed": result.seed,
-            "elapsed_s": round(elapsed, 4),
-            "prompt": r.prompt,
-            "negative_prompt": r.negative_prompt,
-            "steps": r.steps,
-            "model": result.recipe.model_name,
-            "extend": dict(zip(SIDES, extension)),
-        }
-        progress.write(json.dumps(record), file=sys.stdout)
-    else:
-        progress.write(str(path), file=sys.stdout)
-    sys.stdout.flush()

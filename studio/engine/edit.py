@@ -30,7 +30,6 @@ This module is numpy only (the window can be planned and drawn without torch):
 
 from __future__ import annotations
 
-import dataclasses
 import re
 from dataclasses import dataclass
 from typing import Any, Sequence
@@ -39,6 +38,7 @@ import numpy as np
 
 from studio.engine.geometry import Rect
 from studio.engine.request import MAX_PIXELS, MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE, GenerateRequest
+from studio.engine.request_parts import GenerateSettings, frozen, is_whole, rgb
 from studio.errors import RequestError
 
 FILLS = ("edge", "noise", "colour", "original")
@@ -245,11 +245,11 @@ def extend_canvas(
     the new area (255 there, 0 over the old picture). The new area is black until filled."""
     sides = (left, top, right, bottom)
     for name, value in zip(("left", "top", "right", "bottom"), sides):
-        if isinstance(value, bool) or not isinstance(value, (int, np.integer)):
+        if not is_whole(value):
             raise RequestError(f"the extension {name} must be a whole number of pixels, not {value!r}")
         if value < 0:
             raise RequestError(f"the extension {name} must not be negative ({value})")
-    image = _rgb(image)
+    image = rgb(image)
     height, width = image.shape[:2]
     _check_canvas_limit(width + left + right, height + top + bottom)  # before allocating it
     canvas = np.zeros((height + top + bottom, width + left + right, 3), np.uint8)
@@ -257,17 +257,6 @@ def extend_canvas(
     mask = np.full(canvas.shape[:2], 255, np.uint8)
     mask[top : top + height, left : left + width] = 0
     return canvas, mask
-
-
-def _rgb(image) -> np.ndarray:
-    array = np.asarray(image)
-    if array.ndim == 3 and array.shape[2] == 4:
-        array = array[..., :3]
-    if array.ndim != 3 or array.shape[2] != 3:
-        raise RequestError(f"the image must be H x W x 3 (RGB), not an array of shape {array.shape}")
-    if array.dtype != np.uint8:
-        raise RequestError(f"the image must hold uint8 pixels, not {array.dtype}")
-    return array
 
 
 def _mask(mask) -> np.ndarray:
@@ -283,14 +272,8 @@ def _mask(mask) -> np.ndarray:
     return array
 
 
-def _frozen(array: np.ndarray) -> np.ndarray:
-    copy = np.array(array, copy=True, order="C")
-    copy.flags.writeable = False
-    return copy
-
-
 @dataclass(frozen=True, eq=False)
-class EditRequest:
+class EditRequest(GenerateSettings):
     """An outpaint or inpaint job, checked when it is made.
 
     `generate` holds the prompt, seed, steps, sampler, model and `count` (the number of
@@ -317,7 +300,7 @@ class EditRequest:
     def __post_init__(self) -> None:
         if not isinstance(self.generate, GenerateRequest):
             raise RequestError("an edit request needs a GenerateRequest for its prompt and settings")
-        image, mask = _rgb(self.image), _mask(self.mask)
+        image, mask = rgb(self.image), _mask(self.mask)
         if image.shape[:2] != mask.shape:
             raise RequestError(
                 f"the mask is {mask.shape[1]}x{mask.shape[0]} but the image is "
@@ -330,9 +313,7 @@ class EditRequest:
         if self.fill not in FILLS:
             raise RequestError(f"unknown fill {self.fill!r}; use one of {', '.join(FILLS)}")
         extend = tuple(self.extend)
-        if len(extend) != 4 or any(
-            isinstance(v, bool) or not isinstance(v, (int, np.integer)) or v < 0 for v in extend
-        ):
+        if len(extend) != 4 or any(not is_whole(v) or v < 0 for v in extend):
             raise RequestError(
                 f"extend must be four whole numbers of pixels, none negative (left, top, right, bottom), not {self.extend!r}"
             )
@@ -348,35 +329,16 @@ class EditRequest:
             raise RequestError(
                 "the mask covers the whole canvas, so there is nothing to continue from; use Generate instead"
             )
-        object.__setattr__(self, "image", _frozen(image))
-        object.__setattr__(self, "mask", _frozen(mask))
+        object.__setattr__(self, "image", frozen(image))
+        object.__setattr__(self, "mask", frozen(mask))
         object.__setattr__(self, "extend", tuple(int(v) for v in extend))
         object.__setattr__(self, "strength", float(self.strength))
         work = padded_size(width, height)
         if (self.generate.width, self.generate.height) != work:
             object.__setattr__(self, "generate", self.generate.replace(width=work[0], height=work[1]))
 
-    # The generation settings, read through, so code that shows any job can show this one.
-    prompt = property(lambda self: self.generate.prompt)
-    negative_prompt = property(lambda self: self.generate.negative_prompt)
-    seed = property(lambda self: self.generate.seed)
-    steps = property(lambda self: self.generate.steps)
-    guidance_scale = property(lambda self: self.generate.guidance_scale)
-    scheduler = property(lambda self: self.generate.scheduler)
-    count = property(lambda self: self.generate.count)
-    model = property(lambda self: self.generate.model)
     width = property(lambda self: int(self.mask.shape[1]))
     height = property(lambda self: int(self.mask.shape[0]))
-    seeds = property(lambda self: self.generate.seeds)
-
-    def replace(self, **changes: Any) -> EditRequest:
-        """A copy with `changes`; names of GenerateRequest fields change `generate`."""
-        own = {f.name for f in dataclasses.fields(self)}
-        settings = {k: v for k, v in changes.items() if k not in own}
-        values = {k: v for k, v in changes.items() if k in own}
-        if settings:
-            values["generate"] = values.get("generate", self.generate).replace(**settings)
-        return dataclasses.replace(self, **values)
 
     def recipe_extra(self) -> dict[str, Any]:
         """What a saved result's recipe says about the edit."""

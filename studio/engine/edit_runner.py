@@ -25,12 +25,12 @@ candidate; previews are `EditPreview`s; every result is the whole canvas.
 from __future__ import annotations
 
 import time
-import weakref
 from dataclasses import dataclass
 from typing import Callable
 
 import numpy as np
 
+from studio.engine.derived_pipes import derived_pipe
 from studio.engine.edit import (
     REFINE_STRENGTH,
     EditRequest,
@@ -66,8 +66,6 @@ INPAINT_CHANNELS = 9
 # Colours are matched over the pixels within this many band widths of the masked area.
 MATCH_REACH = 2
 PASS_SEED = 7919  # a later pass draws its noise from the candidate's seed plus this, times its number
-
-_inpaint_pipes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 @dataclass
@@ -106,7 +104,7 @@ def run_edit(
         model = engine.models.get(request.model)
         inpainting = _check_model(model)
         job = _prepare(request, model, inpainting)
-        pipe = _inpaint_pipe(model)
+        pipe = derived_pipe(model, "Inpainting", "inpainting")
         if cancelled():
             raise _Stop(0, 0)
         loras = activate_for_prompts(model, request.prompt, request.negative_prompt)
@@ -159,21 +157,6 @@ def _check_model(model: LoadedModel) -> bool:
     if channels == 2 * latent + 1:
         return True
     raise ModelError(f"{model.info.ref} has a {channels}-channel UNet; Studio outpaints with 4- or 9-channel UNets")
-
-
-def _inpaint_pipe(model: LoadedModel):
-    """The inpaint pipeline sharing the loaded model's components (made once per model)."""
-    pipe = _inpaint_pipes.get(model.pipe)
-    if pipe is None or pipe.vae is not model.pipe.vae:  # made anew when another VAE was chosen
-        from diffusers.pipelines.auto_pipeline import AutoPipelineForInpainting
-
-        try:
-            pipe = AutoPipelineForInpainting.from_pipe(model.pipe)
-        except ValueError as exc:
-            raise ModelError(f"{model.info.ref} has no inpainting pipeline in diffusers: {exc}") from None
-        pipe.set_progress_bar_config(disable=True)
-        _inpaint_pipes[model.pipe] = pipe
-    return pipe
 
 
 def _prepare(request: EditRequest, model: LoadedModel, inpainting: bool) -> _Job:

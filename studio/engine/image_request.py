@@ -23,6 +23,7 @@ from typing import Any
 import numpy as np
 
 from studio.engine.request import MAX_PIXELS, MAX_SIDE, MIN_SIDE, SIZE_MULTIPLE, GenerateRequest
+from studio.engine.request_parts import GenerateSettings, frozen, is_number, rgb
 from studio.errors import RequestError
 
 KINDS = ("img2img", "upscale")
@@ -57,23 +58,8 @@ def denoise_steps(steps: int, strength: float) -> tuple[int, int]:
     return (schedule, run) if run >= 1 else (0, 0)
 
 
-def _rgb(image) -> np.ndarray:
-    array = np.asarray(image)
-    if array.ndim == 3 and array.shape[2] == 4:
-        array = array[..., :3]
-    if array.ndim != 3 or array.shape[2] != 3:
-        raise RequestError(f"the image must be H x W x 3 (RGB), not an array of shape {array.shape}")
-    if array.dtype != np.uint8:
-        raise RequestError(f"the image must hold uint8 pixels, not {array.dtype}")
-    return array
-
-
-def _number(value: Any) -> bool:
-    return not isinstance(value, bool) and isinstance(value, (int, float, np.integer, np.floating))
-
-
 @dataclass(frozen=True, eq=False)
-class ImageRequest:
+class ImageRequest(GenerateSettings):
     """An img2img or upscale job, checked when it is made.
 
     `generate` holds the prompt, seed, steps, sampler, model and `count` (candidates, seeds
@@ -95,15 +81,15 @@ class ImageRequest:
     def __post_init__(self) -> None:
         if not isinstance(self.generate, GenerateRequest):
             raise RequestError("an image request needs a GenerateRequest for its prompt and settings")
-        image = _rgb(self.image)
+        image = rgb(self.image)
         height, width = image.shape[:2]
         if min(width, height) < MIN_INPUT_SIDE:
             raise RequestError(f"the picture is {width}x{height}; each side must be at least {MIN_INPUT_SIDE} pixels")
         if self.kind not in KINDS:
             raise RequestError(f"unknown image job {self.kind!r}; use one of {', '.join(KINDS)}")
-        if not _number(self.strength) or not 0 <= self.strength <= 1:
+        if not is_number(self.strength) or not 0 <= self.strength <= 1:
             raise RequestError(f"strength must be 0 to 1, not {self.strength!r}")
-        if not _number(self.scale):
+        if not is_number(self.scale):
             raise RequestError(f"the scale must be a number, not {self.scale!r}")
         if self.kind == "img2img" and self.scale != 1:
             raise RequestError(f"img2img keeps the picture's size (scale 1), not scale {self.scale:g}; use upscale")
@@ -125,9 +111,7 @@ class ImageRequest:
                 f"{what} {out_width}x{out_height}, over the engine's maximum of {MAX_SIDE} px a side "
                 f"and {MAX_PIXELS:,} pixels (e.g. 2048x2048); use a smaller scale or a smaller picture"
             )
-        frozen = np.array(image, copy=True, order="C")
-        frozen.flags.writeable = False
-        object.__setattr__(self, "image", frozen)
+        object.__setattr__(self, "image", frozen(image))
         object.__setattr__(self, "strength", float(self.strength))
         object.__setattr__(self, "scale", float(self.scale))
         object.__setattr__(self, "output_size", (out_width, out_height))
@@ -137,17 +121,6 @@ class ImageRequest:
             object.__setattr__(self, "generate", generate)
 
     output_size: tuple[int, int] = dataclasses.field(default=(0, 0), init=False)
-
-    # The generation settings, read through, so code that shows any job can show this one.
-    prompt = property(lambda self: self.generate.prompt)
-    negative_prompt = property(lambda self: self.generate.negative_prompt)
-    seed = property(lambda self: self.generate.seed)
-    steps = property(lambda self: self.generate.steps)
-    guidance_scale = property(lambda self: self.generate.guidance_scale)
-    scheduler = property(lambda self: self.generate.scheduler)
-    count = property(lambda self: self.generate.count)
-    model = property(lambda self: self.generate.model)
-    seeds = property(lambda self: self.generate.seeds)
 
     @property
     def width(self) -> int:
@@ -162,15 +135,6 @@ class ImageRequest:
     def denoise_steps(self) -> int:
         """Denoising steps each pass through the model runs (0 for strength 0)."""
         return denoise_steps(self.steps, self.strength)[1]
-
-    def replace(self, **changes: Any) -> ImageRequest:
-        """A copy with `changes`; names of GenerateRequest fields change `generate`."""
-        own = {f.name for f in dataclasses.fields(self) if f.init}
-        settings = {k: v for k, v in changes.items() if k not in own}
-        values = {k: v for k, v in changes.items() if k in own}
-        if settings:
-            values["generate"] = values.get("generate", self.generate).replace(**settings)
-        return dataclasses.replace(self, **values)
 
     def recipe_extra(self) -> dict[str, Any]:
         """What a saved result's recipe says about the job."""

@@ -13,11 +13,11 @@ and redraws it in tiles (see `upscale`). Events are the same as `Engine.run`'s.
 from __future__ import annotations
 
 import time
-import weakref
 from typing import Callable
 
 import numpy as np
 
+from studio.engine.derived_pipes import derived_pipe
 from studio.engine.edit import native_side
 from studio.engine.embeddings import ensure as ensure_embeddings
 from studio.engine.embeddings import spelled
@@ -30,10 +30,7 @@ from studio.engine.runner import CancelFlag, EventHandler, _check_text_to_image,
 from studio.engine.schedulers import make_scheduler
 from studio.engine.step_reports import StepReporter
 from studio.engine.x0 import X0Observer
-from studio.errors import ModelError
 from studio.recipe.schema import Recipe
-
-_image_pipes: weakref.WeakKeyDictionary = weakref.WeakKeyDictionary()
 
 
 class ImageJob:
@@ -50,7 +47,7 @@ class ImageJob:
         self.loras: tuple[LoraUse, ...] = ()
         self.notes: tuple[str, ...] = ()
         if self.run_steps:
-            self.pipe = image_pipe(model)
+            self.pipe = derived_pipe(model, "Image2Image", "image-to-image")
             self.loras = activate_for_prompts(model, request.prompt, request.negative_prompt)
             notes = ensure_embeddings(model, [request.prompt, request.negative_prompt])
             prompt, negative = spelled(model, request.prompt), spelled(model, request.negative_prompt)
@@ -167,18 +164,3 @@ def pad_edges(pixels: np.ndarray, width: int, height: int) -> np.ndarray:
     if (w, h) == (width, height):
         return np.ascontiguousarray(pixels)
     return np.pad(pixels, ((0, height - h), (0, width - w), (0, 0)), mode="edge")
-
-
-def image_pipe(model: LoadedModel):
-    """The img2img pipeline sharing the loaded model's components (made once per model)."""
-    pipe = _image_pipes.get(model.pipe)
-    if pipe is None or pipe.vae is not model.pipe.vae:  # made anew when another VAE was chosen
-        from diffusers.pipelines.auto_pipeline import AutoPipelineForImage2Image
-
-        try:
-            pipe = AutoPipelineForImage2Image.from_pipe(model.pipe)
-        except ValueError as exc:
-            raise ModelError(f"{model.info.ref} has no image-to-image pipeline in diffusers: {exc}") from None
-        pipe.set_progress_bar_config(disable=True)
-        _image_pipes[model.pipe] = pipe
-    return pipe
