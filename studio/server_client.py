@@ -92,11 +92,11 @@ class ServerClient:
         reader.start()
         try:
             while True:
+                if cancel is not None and cancel.is_set():  # also while events keep coming
+                    return "cancelled", {"completed": None}
                 try:
                     item = events.get(timeout=0.1)
                 except queue.Empty:
-                    if cancel is not None and cancel.is_set():
-                        return "cancelled", {"completed": None}
                     continue
                 if isinstance(item, BaseException):
                     raise ServerError(f"lost the connection to the server at {self.url}: {item}")

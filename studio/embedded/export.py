@@ -103,4 +103,8 @@ def _hints(previous: Path) -> dict:
         data = json.loads(previous.read_text(encoding="utf-8"))
     except (OSError, ValueError):
         return {}
-    return {key: data[key] for key in ("examples", "note", "vocabulary", "outpaint") if isinstance(data, dict) and key in data}
+    return {
+        key: data[key]
+        for key in ("examples", "note", "vocabulary", "outpaint")
+        if isinstance(data, dict) and key in data
+    }

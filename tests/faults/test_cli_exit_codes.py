@@ -51,7 +51,7 @@ def picture(tmp_path):
         (["generate", "x", "--count", "2", "--out", "{tmp}/a.png"], USAGE),
         (["generate", "x", "--prompts-file", "{tmp}/p.txt"], USAGE),  # a prompt and a prompts file
         (["outpaint", "{picture}", "--out", "{tmp}/o.png"], USAGE),  # no side to extend
-        (["outpaint", "{picture}", "--right", "12", "--out", "{tmp}/o.png"], USAGE),
+        (["outpaint", "{picture}", "--right", "-8", "--out", "{tmp}/o.png"], USAGE),
         (["outpaint", "{picture}", "--right", "8"], USAGE),  # no --out
         (["gallery"], USAGE),
         (["frobnicate"], USAGE),

@@ -17,11 +17,16 @@ from PIL import Image
 from tests.server.conftest import PASSWORD, STUDIO, USER, png_of, start_server, stop_server
 
 SMALL = {"width": 64, "height": 64, "steps": 2}
+# Sums split over another number of CPU threads may round differently, so the server's replica
+# and the local engine it is compared with use the same number.
+THREADS = 1
 
 
 @pytest.fixture(scope="module")
 def server(tmp_path_factory):
-    server = start_server(tmp_path_factory.mktemp("serve"), "--replicas", "1", "--max-queue", "12")
+    server = start_server(
+        tmp_path_factory.mktemp("serve"), "--replicas", "1", "--max-queue", "12", "--threads", str(THREADS)
+    )
     yield server
     stop_server(server)
 
@@ -35,9 +40,14 @@ def api(server):
 
 @pytest.fixture(scope="module")
 def local_engine():
+    import torch
+
     from studio.engine.runner import Engine
 
-    return Engine(device="cpu")
+    previous = torch.get_num_threads()
+    torch.set_num_threads(THREADS)
+    yield Engine(device="cpu")
+    torch.set_num_threads(previous)
 
 
 def _recipe(image):
