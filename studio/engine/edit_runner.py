@@ -53,6 +53,7 @@ from studio.engine.edit_pixels import (
 from studio.engine.embeddings import ensure as ensure_embeddings
 from studio.engine.embeddings import spelled
 from studio.engine.events import EditPreview, FinalEvent, GeneratedImage, Step
+from studio.engine.image_request import denoise_steps
 from studio.engine.loader import LoadedModel
 from studio.engine.loras import LoraUse, activate_for_prompts, lora_hashes
 from studio.engine.prompts import PromptInput, prepare_prompts
@@ -80,9 +81,14 @@ class _Pass:
     strength: float  # how far the new area is re-noised in this pass
     filled: np.ndarray | None  # the first pass's start (new area pre-filled), at model size
 
+    def schedule(self, steps: int) -> tuple[int, int]:
+        """(the schedule's length, the steps run on it) for this pass: diffusers' img2img rule,
+        lengthened where a low strength and few steps would leave no step at all."""
+        return denoise_steps(steps, self.strength)
+
     def steps(self, steps: int) -> int:
-        """How many steps the inpaint pipeline runs for this pass (its img2img rule)."""
-        return min(int(steps * self.strength), steps)
+        """How many steps the inpaint pipeline runs for this pass."""
+        return self.schedule(steps)[1]
 
 
 @dataclass
@@ -130,7 +136,7 @@ def _planned_steps(request: EditRequest) -> int:
     native = native_side(resolve_model(request.model).defaults)
     passes = plan_passes(pad_canvas(request.image, request.mask)[1], native)
     strengths = [request.strength] + [min(request.strength, REFINE_STRENGTH)] * (len(passes) - 1)
-    return sum(min(int(request.steps * s), request.steps) for s in strengths)
+    return sum(denoise_steps(request.steps, s)[1] for s in strengths)
 
 
 def _model_prompt(model: LoadedModel, request: EditRequest) -> str:
@@ -316,7 +322,7 @@ def _run_pass(
         image=Image.fromarray(filled),
         mask_image=Image.fromarray(_cell_mask(step.cells, pipe.vae_scale_factor)),
         strength=step.strength,
-        num_inference_steps=request.steps,
+        num_inference_steps=step.schedule(request.steps)[0],
         guidance_scale=request.guidance_scale,
         width=model_width,
         height=model_height,

@@ -276,3 +276,14 @@ def test_the_new_strip_draws_no_second_sun_or_lake(engine, side):
     final = run(engine, request, previews=False)[1]
     counts = count_objects(np.asarray(final.results[0].image), frame=128)
     assert not counts.repeated, counts
+
+
+def test_a_one_step_two_pass_outpaint_gives_the_second_pass_a_step_too(engine):
+    """At 1 step the second pass's strength leaves diffusers no step of its own schedule; the
+    schedule is lengthened (as img2img does) instead of failing."""
+    request = embedded_request(landscape(256, 256, seed=4), right=64).replace(steps=1)
+    events, final = run(engine, request)
+    assert isinstance(final, Finished), final
+    assert events[0].total_steps == 2
+    assert [(e.step, e.total) for e in events if isinstance(e, Step)] == [(1, 2), (2, 2)]
+    assert np.asarray(final.results[0].image).shape == (256, 320, 3)
