@@ -92,13 +92,12 @@ class StudioStyle(QProxyStyle):
         return self._icons[standardIcon]
 
 
-def draw_check_indicator(painter: QPainter, rect: QRectF, state, c: dict[str, str]) -> None:
-    """A rounded box: the theme's indicator border when off, the accent filled with a tick when on."""
-    on = bool(state & QStyle.StateFlag.State_On)
-    partly = bool(state & QStyle.StateFlag.State_NoChange)
+def _begin_indicator(painter: QPainter, rect: QRectF, state, c: dict[str, str], filled: bool) -> tuple[QRectF, float]:
+    """Save the painter and set it up for an indicator's frame: the accent when `filled` or
+    hovered, the theme's indicator border otherwise, half see-through when disabled. Returns
+    the square to draw in (centred in `rect`, inset half a pixel) and its side."""
     enabled = bool(state & QStyle.StateFlag.State_Enabled)
     hovered = bool(state & QStyle.StateFlag.State_MouseOver) and enabled
-    filled = on or partly
     border = QColor(ACCENT if filled or hovered else c["indicator"])
     fill = QColor(ACCENT if filled else c["base"])
     if not enabled:
@@ -112,6 +111,14 @@ def draw_check_indicator(painter: QPainter, rect: QRectF, state, c: dict[str, st
     painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
     painter.setPen(QPen(border, 1.0))
     painter.setBrush(fill)
+    return box, side
+
+
+def draw_check_indicator(painter: QPainter, rect: QRectF, state, c: dict[str, str]) -> None:
+    """A rounded box: the theme's indicator border when off, the accent filled with a tick when on."""
+    on = bool(state & QStyle.StateFlag.State_On)
+    filled = on or bool(state & QStyle.StateFlag.State_NoChange)
+    box, side = _begin_indicator(painter, rect, state, c, filled)
     painter.drawRoundedRect(box, 3, 3)
     if filled:
         mark = QPen(QColor("#ffffff"), max(1.5, side / 8))
@@ -133,21 +140,7 @@ def draw_check_indicator(painter: QPainter, rect: QRectF, state, c: dict[str, st
 def draw_radio_indicator(painter: QPainter, rect: QRectF, state, c: dict[str, str]) -> None:
     """A circle: the theme's indicator border when off, the accent with a white dot when on."""
     on = bool(state & QStyle.StateFlag.State_On)
-    enabled = bool(state & QStyle.StateFlag.State_Enabled)
-    hovered = bool(state & QStyle.StateFlag.State_MouseOver) and enabled
-    border = QColor(ACCENT if on or hovered else c["indicator"])
-    fill = QColor(ACCENT if on else c["base"])
-    if not enabled:
-        border.setAlphaF(0.5)
-        fill.setAlphaF(0.5 if on else 1.0)
-    side = min(rect.width(), rect.height())
-    circle = QRectF(0, 0, side, side)
-    circle.moveCenter(rect.center())
-    circle.adjust(0.5, 0.5, -0.5, -0.5)
-    painter.save()
-    painter.setRenderHint(QPainter.RenderHint.Antialiasing, True)
-    painter.setPen(QPen(border, 1.0))
-    painter.setBrush(fill)
+    circle, side = _begin_indicator(painter, rect, state, c, on)
     painter.drawEllipse(circle)
     if on:
         dot = QRectF(0, 0, side * 0.4, side * 0.4)
