@@ -232,6 +232,21 @@ def _one_line(exc: BaseException) -> str:
     return printable(lines[0]) if lines else type(exc).__name__
 
 
+def generate_targets(args) -> tuple[list[str], Path]:
+    """generate's prompts and output folder, with --out/--out-dir checked before any work."""
+    from studio.paths import data_dir, gallery_dir
+
+    prompts = _prompts(args)
+    if args.out and len(prompts) * args.count != 1 and args.count >= 1:
+        raise CliError(f"--out names one file but this makes {len(prompts) * args.count} images; use --out-dir DIR")
+    out_dir = Path(args.out_dir) if args.out_dir else gallery_dir(data_dir(args.data_dir))
+    if args.out:
+        check_targets([Path(args.out)])
+    else:
+        check_targets([], out_dir, "--out-dir" if args.out_dir else "the gallery folder")
+    return prompts, out_dir
+
+
 def _prompts(args) -> list[str]:
     if args.prompts_file:
         if args.prompt is not None:
@@ -282,20 +297,12 @@ def check_targets(paths, folder: Path | None = None, what: str = "--out") -> Non
 def generate(args) -> int:
     from studio.cli_image import variation_settings
     from studio.engine.models import resolve_model
-    from studio.paths import data_dir, gallery_dir
 
     if args.server:
         from studio.cli_serve import remote_generate
 
         return remote_generate(args)
-    prompts = _prompts(args)
-    if args.out and len(prompts) * args.count != 1 and args.count >= 1:
-        raise CliError(f"--out names one file but this makes {len(prompts) * args.count} images; use --out-dir DIR")
-    out_dir = Path(args.out_dir) if args.out_dir else gallery_dir(data_dir(args.data_dir))
-    if args.out:
-        check_targets([Path(args.out)])
-    else:
-        check_targets([], out_dir, "--out-dir" if args.out_dir else "the gallery folder")
+    prompts, out_dir = generate_targets(args)
     save_prediction(args, args.model)
     save_vae(args, args.model)
     info = resolve_model(args.model)

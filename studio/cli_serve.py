@@ -148,19 +148,11 @@ def remote_generate(args) -> int:
     import secrets
     from pathlib import Path
 
-    from studio.cli import CliError, _progress_bar, _prompts, check_targets
+    from studio.cli import _progress_bar, generate_targets
     from studio.cli_image import variation_settings
     from studio.engine.request import MAX_SEED
-    from studio.paths import data_dir, gallery_dir
 
-    prompts = _prompts(args)
-    if args.out and len(prompts) * args.count != 1 and args.count >= 1:
-        raise CliError(f"--out names one file but this makes {len(prompts) * args.count} images; use --out-dir DIR")
-    out_dir = Path(args.out_dir) if args.out_dir else gallery_dir(data_dir(args.data_dir))
-    if args.out:
-        check_targets([Path(args.out)])
-    else:
-        check_targets([], out_dir, "--out-dir" if args.out_dir else "the gallery folder")
+    prompts, out_dir = generate_targets(args)
     client = _client(args)
     seed = args.seed if args.seed is not None else secrets.randbelow(MAX_SEED + 1)
     jobs = []
