@@ -15,13 +15,21 @@ do not change the speed, and nothing is downloaded), saves it as a diffusers fol
     peak GPU       torch.cuda.max_memory_allocated, on CUDA
 
 The three kinds of run alternate, after two warm-up rounds, and their medians are reported;
-the UNet and VAE are timed alone after them, on a GPU the runs have warmed.
+the UNet and VAE are timed alone after them, on a GPU the runs have warmed. Each model runs
+at its 20-step figure and, for the fast models (SD-Turbo), at 1 and 4 steps: the "one image"
+figures a user of a few-step model sees.
+
+On a CPU a full-size run takes minutes per picture, so the quick profile (the default there,
+`--quick`; `--full` for the whole one) does one warm-up round and one repeat, runs SD 1.5 and
+SDXL at 4 steps and computes their 20-step figure from the seconds per step seen
+(engine s + 16 x step s, marked "computed"), and times the UNet and VAE alone once.
 Each model is built in one child process and measured in another, so every model's peak
 memory is its own. The table is printed and written as JSON after each model.
 
-Run: python bench/scale.py [--device auto|cuda|cpu] [--dtype fp16|fp32]
+Run: python bench/scale.py [--device auto|cuda|cpu] [--dtype fp16|fp32] [--quick | --full]
      [--models sd15,sdturbo,sdxl] [--steps N] [--repeats 3] [--out bench/results/scale-DEVICE.json]
      [--tiny]   (small configs of the same shapes: a quick check of the script itself)
+The table is printed as Markdown, ready for the README.
 """
 
 from __future__ import annotations
@@ -45,6 +53,8 @@ sys.path.insert(0, str(ROOT))
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 
 WARMUP_ROUNDS = 2
+QUICK_WARMUP_ROUNDS = 1
+FULL_STEPS = 20  # the figure a few-step quick run is extrapolated to
 PROMPT = "a photo of the old house by the lake under a red sunset sky, mountain and tree"
 CLIP_VOCAB = 49408
 BETAS = {"beta_start": 0.00085, "beta_end": 0.012, "beta_schedule": "scaled_linear", "num_train_timesteps": 1000}
@@ -100,7 +110,8 @@ MODELS = {
         "label": "SD 1.5",
         "pipeline": "StableDiffusionPipeline",
         "size": 512,
-        "steps": 20,
+        "steps": (20,),
+        "quick_steps": (4,),
         "guidance": 7.0,
         "sampler": "DPM++ 2M Karras",
         "unet": {**SD_BLOCKS, "cross_attention_dim": 768, "attention_head_dim": 8},
@@ -112,7 +123,8 @@ MODELS = {
         "label": "SD-Turbo",
         "pipeline": "StableDiffusionPipeline",
         "size": 512,
-        "steps": 4,
+        "steps": (1, 4),  # a fast model's "one image" figures
+        "quick_steps": (1, 4),
         "guidance": 0.0,
         "sampler": "Euler",
         "unet": {
@@ -129,7 +141,8 @@ MODELS = {
         "label": "SDXL",
         "pipeline": "StableDiffusionXLPipeline",
         "size": 1024,
-        "steps": 20,
+        "steps": (20,),
+        "quick_steps": (4,),
         "guidance": 5.0,
         "sampler": "DPM++ 2M Karras",
         "unet": {
@@ -281,13 +294,10 @@ def drop_from_page_cache(folder: Path) -> None:
 # ---- child: measure ----
 
 
-def measure(name: str, tiny: bool, device: str, folder: Path, steps: int | None, repeats: int) -> dict:
+def measure(name: str, tiny: bool, device: str, folder: Path, steps: int | None, repeats: int, quick: bool) -> dict:
     import torch
 
-    from studio.engine.events import Finished, Step
-    from studio.engine.request import GenerateRequest
     from studio.engine.runner import Engine
-    from studio.testing.reference import plain_pipeline_call
 
     spec = model_spec(name, tiny)
     cuda = device.startswith("cuda")
@@ -307,17 +317,55 @@ def measure(name: str, tiny: bool, device: str, folder: Path, steps: int | None,
     model = holder["model"]
     pipe = model.pipe
     size, guidance = spec["size"], spec["guidance"]
+    counts = (steps,) if steps else spec["quick_steps" if quick else "steps"]
+    warmups = QUICK_WARMUP_ROUNDS if quick else WARMUP_ROUNDS
+    runs = [run_at(engine, model, spec, folder, count, repeats, warmups, timed) for count in counts]
+    # The components alone, last, on a GPU whose clocks the runs above have raised.
+    component_repeats, component_warmup = (1, 0) if quick else (10, 1)
+    with torch.inference_mode():
+        unet_s = median_of(
+            lambda: timed(lambda: unet_call(pipe, size, guidance, model.device, model.dtype)),
+            component_repeats,
+            component_warmup,
+        )
+        vae_s, vae_dtype = vae_decode_seconds(
+            pipe, size, model.device, model.dtype, timed, max(1, component_repeats // 2), component_warmup
+        )
+    return {
+        "profile": "quick" if quick else "full",
+        "load_s": load_s,
+        "unet_step_s": unet_s,
+        "vae_decode_s": vae_s,
+        "vae_dtype": vae_dtype,
+        "runs": runs,
+        "run_dtype": str(model.dtype).replace("torch.", ""),
+        "device": model.device,
+        "family": model.info.family,
+        "size": size,
+        "guidance": guidance,
+        "sampler": spec["sampler"],
+        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+        "peak_gpu_mib": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
+    }
+
+
+def run_at(engine, model, spec: dict, folder: Path, steps: int, repeats: int, warmups: int, timed) -> dict:
+    """The three kinds of run at `steps` steps, alternating after `warmups` warm-up rounds."""
+    from studio.engine.events import Finished, Step
+    from studio.engine.request import GenerateRequest
+    from studio.testing.reference import plain_pipeline_call
+
+    size = spec["size"]
     request = GenerateRequest(
         prompt=PROMPT,
         seed=1,
-        steps=steps or spec["steps"],
-        guidance_scale=guidance,
+        steps=steps,
+        guidance_scale=spec["guidance"],
         width=size,
         height=size,
         scheduler=spec["sampler"],
         model=str(folder),
     )
-
     finals, step_seconds = [], []
 
     def on_event(event) -> None:
@@ -330,7 +378,7 @@ def measure(name: str, tiny: bool, device: str, folder: Path, steps: int | None,
         "engine_no_previews": lambda: timed(lambda: finals.append(engine.run(request, previews=False))),
     }
     first = {name: run() for name, run in runs.items()}
-    for _ in range(WARMUP_ROUNDS - 1):
+    for _ in range(warmups - 1):
         for run in runs.values():
             run()
     step_seconds.clear()
@@ -339,36 +387,27 @@ def measure(name: str, tiny: bool, device: str, folder: Path, steps: int | None,
         order = list(runs) if round_ % 2 == 0 else list(runs)[::-1]
         for name in order:
             times[name].append(runs[name]())
-    # The components alone, last, on a GPU whose clocks the runs above have raised.
-    with torch.inference_mode():
-        unet_s = median_of(lambda: timed(lambda: unet_call(pipe, size, guidance, model.device, model.dtype)), 10)
-        vae_s, vae_dtype = vae_decode_seconds(pipe, size, model.device, model.dtype, timed, 5)
     bad = [f for f in finals if not isinstance(f, Finished)]
     median = {name: statistics.median(values) for name, values in times.items()}
     plain_s, engine_s = median["plain"], median["engine"]
-    return {
-        "load_s": load_s,
-        "unet_step_s": unet_s,
-        "vae_decode_s": vae_s,
-        "vae_dtype": vae_dtype,
+    step_s = statistics.median(step_seconds) if step_seconds else None
+    result = {
+        "steps": steps,
         "plain_s": plain_s,
         "engine_s": engine_s,
         "ratio": engine_s / plain_s,
         "engine_no_previews_s": median["engine_no_previews"],
         **{f"{name}_runs_s": values for name, values in times.items()},
         **{f"first_{name}_s": seconds for name, seconds in first.items()},
-        "engine_step_event_median_s": statistics.median(step_seconds) if step_seconds else None,
+        "engine_step_event_median_s": step_s,
         "engine_status": "ok" if not bad else f"{type(bad[0]).__name__}: {getattr(bad[0], 'message', bad[0])}",
-        "run_dtype": str(model.dtype).replace("torch.", ""),
-        "device": model.device,
-        "family": model.info.family,
-        "size": size,
-        "steps": request.steps,
-        "guidance": guidance,
-        "sampler": request.scheduler,
-        "peak_rss_mib": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
-        "peak_gpu_mib": torch.cuda.max_memory_allocated() / 2**20 if cuda else None,
     }
+    if steps == FULL_STEPS:
+        result["engine_20_steps_s"], result["engine_20_steps_source"] = engine_s, "measured"
+    elif steps > 1 and step_s is not None and spec["guidance"] > 1:  # a model made for 20 steps, run fewer
+        result["engine_20_steps_s"] = engine_s + (FULL_STEPS - steps) * step_s
+        result["engine_20_steps_source"] = f"computed: engine s + {FULL_STEPS - steps} x step s"
+    return result
 
 
 def median_of(measure_once, count: int, warmup: int = 1) -> float:
@@ -395,7 +434,7 @@ def unet_call(pipe, size: int, guidance: float, device: str, dtype) -> None:
     unet(latents, torch.tensor(500, device=device), encoder_hidden_states=context, **extra)
 
 
-def vae_decode_seconds(pipe, size: int, device: str, dtype, timed, repeats: int) -> tuple[float, str]:
+def vae_decode_seconds(pipe, size: int, device: str, dtype, timed, repeats: int, warmup: int) -> tuple[float, str]:
     """One decode, upcast to float32 first where the pipeline would (SDXL's, with force_upcast)."""
     import torch
 
@@ -406,7 +445,7 @@ def vae_decode_seconds(pipe, size: int, device: str, dtype, timed, repeats: int)
     latents = torch.randn(1, vae.config.latent_channels, side, side, device=device, dtype=run_dtype)
     vae.to(run_dtype)
     try:
-        seconds = median_of(lambda: timed(lambda: vae.decode(latents / vae.config.scaling_factor)), repeats)
+        seconds = median_of(lambda: timed(lambda: vae.decode(latents / vae.config.scaling_factor)), repeats, warmup)
     finally:
         vae.to(dtype)
     return seconds, str(run_dtype).replace("torch.", "")
@@ -425,24 +464,33 @@ COLUMNS = (
     ("engine s", "{engine_s:.3f}"),
     ("engine/plain", "{ratio:.3f}"),
     ("no-preview s", "{engine_no_previews_s:.3f}"),
+    ("20 steps s", "{twenty}"),
     ("peak RSS MiB", "{peak_rss_mib:.0f}"),
     ("peak GPU MiB", "{peak_gpu}"),
 )
 
 
 def table(rows: list[dict]) -> str:
-    cells = [[title for title, _ in COLUMNS]]
+    """The rows as a Markdown table, one line per model and step count."""
+    cells = []
     for row in rows:
         if "error" in row:
             cells.append([row["label"], f"failed: {row['error']}"] + [""] * (len(COLUMNS) - 2))
             continue
-        values = {**row, "peak_gpu": "-" if row["peak_gpu_mib"] is None else f"{row['peak_gpu_mib']:.0f}"}
-        cells.append([fmt.format(**values) for _, fmt in COLUMNS])
-    widths = [max(len(line[i]) for line in cells if i < len(line)) for i in range(len(COLUMNS))]
-    lines = [
-        "  ".join(c.ljust(w) if i == 0 else c.rjust(w) for i, (c, w) in enumerate(zip(line, widths))) for line in cells
-    ]
-    lines.insert(1, "  ".join("-" * w for w in widths))
+        for run in row["runs"]:
+            twenty = run.get("engine_20_steps_s")
+            values = {
+                **row,
+                **run,
+                "peak_gpu": "-" if row["peak_gpu_mib"] is None else f"{row['peak_gpu_mib']:.0f}",
+                "twenty": "-"
+                if twenty is None
+                else f"{twenty:.1f}" + (" (computed)" if run["engine_20_steps_source"] != "measured" else ""),
+            }
+            cells.append([fmt.format(**values) for _, fmt in COLUMNS])
+    lines = ["| " + " | ".join(title for title, _ in COLUMNS) + " |"]
+    lines.append("|" + "|".join("---" if i == 0 else "---:" for i in range(len(COLUMNS))) + "|")
+    lines += ["| " + " | ".join(line) + " |" for line in cells]
     return "\n".join(lines)
 
 
@@ -467,7 +515,7 @@ def child(stage: str, args, folder: Path) -> dict:
         "--repeats",
         str(args.repeats),
     ]
-    command += ["--tiny"] * args.tiny + (["--steps", str(args.steps)] if args.steps else [])
+    command += ["--tiny"] * args.tiny + ["--quick"] * args.quick + (["--steps", str(args.steps)] if args.steps else [])
     done = subprocess.run(command, capture_output=True, text=True)
     try:
         if done.returncode != 0:
@@ -509,8 +557,11 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", choices=("fp16", "fp32"), help="weights written: fp16 on CUDA, fp32 elsewhere")
     parser.add_argument("--models", default="sd15,sdturbo,sdxl")
-    parser.add_argument("--steps", type=int, help="steps for every model (default: 20, SD-Turbo 4)")
-    parser.add_argument("--repeats", type=int, default=3)
+    parser.add_argument("--steps", type=int, help="steps for every model (default: 20, SD-Turbo 1 and 4; quick: 4, SD-Turbo 1 and 4)")
+    parser.add_argument("--repeats", type=int, help="measured rounds (default: 3; 1 in the quick profile)")
+    profile = parser.add_mutually_exclusive_group()
+    profile.add_argument("--quick", action="store_true", default=None, help="the CPU profile (default on a CPU)")
+    profile.add_argument("--full", dest="quick", action="store_false", help="the whole profile (default elsewhere)")
     parser.add_argument("--out")
     parser.add_argument("--tiny", action="store_true")
     for hidden in ("--child", "--child-model", "--child-folder", "--child-result"):
@@ -522,7 +573,9 @@ def main() -> None:
         if args.child == "build":
             result = build(args.child_model, args.tiny, args.device, args.dtype, folder)
         else:
-            result = measure(args.child_model, args.tiny, args.device, folder, args.steps, args.repeats)
+            result = measure(
+                args.child_model, args.tiny, args.device, folder, args.steps, args.repeats, bool(args.quick)
+            )
         Path(args.child_result).write_text(json.dumps(result))
         return
 
@@ -530,17 +583,20 @@ def main() -> None:
 
     args.device = pick_device(None if args.device == "auto" else args.device)
     args.dtype = args.dtype or ("fp16" if args.device.startswith("cuda") else "fp32")
+    if args.quick is None:
+        args.quick = args.device == "cpu"
+    args.repeats = args.repeats or (1 if args.quick else 3)
     names = [n.strip() for n in args.models.split(",") if n.strip()]
     unknown = [n for n in names if n not in MODELS]
     if unknown:
         parser.error(f"unknown model {unknown[0]!r}; choose from {', '.join(MODELS)}")
     out = Path(args.out or ROOT / "bench" / "results" / f"scale-{args.device.split(':')[0]}{'-tiny' * args.tiny}.json")
-    report = {"machine": machine(args.device, args.dtype), "rows": []}
+    report = {"machine": {**machine(args.device, args.dtype), "profile": "quick" if args.quick else "full"}, "rows": []}
     print(
         " ".join(
             f"{k}: {v}"
             for k, v in report["machine"].items()
-            if k in ("device", "gpu", "weights_dtype", "torch", "diffusers", "cpu_count")
+            if k in ("device", "gpu", "weights_dtype", "torch", "diffusers", "cpu_count", "profile")
         ),
         flush=True,
     )
@@ -557,7 +613,9 @@ def main() -> None:
         report["rows"].append(row)
         out.parent.mkdir(parents=True, exist_ok=True)
         out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
-        print(f"{name}: " + json.dumps({k: v for k, v in row.items() if not k.endswith("runs_s")}), flush=True)
+        shown = {k: v for k, v in row.items() if k != "runs"}
+        shown["runs"] = [{k: v for k, v in run.items() if not k.endswith("runs_s")} for run in row.get("runs", [])]
+        print(f"{name}: " + json.dumps(shown), flush=True)
     report["table"] = table(report["rows"])
     out.write_text(json.dumps(report, indent=2) + "\n", encoding="utf-8")
     print()
