@@ -8,7 +8,9 @@
    painted too is printed beside it.
 3. Launch to ready: from starting Studio to its model being loaded (the status bar's
    "ready"), over a bare `python -c "import torch, diffusers"`, each a new process,
-   alternated, median of several runs (goal <= 1.5x); with when each load stage began.
+   alternated, median of several runs (goal <= 1.5x); with when each load stage began,
+   and beside them a plain `DiffusionPipeline.from_pretrained` of the same folder with no
+   window (the least any diffusers program pays for the same model).
 
 Uses the embedded model when installed, else a small SD-shaped model with random weights.
 Run: python bench/responsiveness.py [--images 3] [--launches 5] [--ready-launches 5] [--model M]
@@ -58,6 +60,14 @@ app.exec(); studio.worker.stop(2000)
 
 
 BARE_IMPORT = "import time, torch, diffusers; print('ready', time.process_time(), flush=True)"
+
+# The least any diffusers program pays to have the same model ready: its own pipeline load, no window.
+PLAIN_LOAD = """
+import sys, time
+from diffusers import DiffusionPipeline
+DiffusionPipeline.from_pretrained(sys.argv[1], local_files_only=True, use_safetensors=True).set_progress_bar_config(disable=True)
+print('ready', time.process_time(), flush=True)
+"""
 
 READY = """
 import os, sys, time
@@ -110,12 +120,24 @@ def studio_ready(model: str, root: Path = ROOT) -> Ready:
     return time_to_ready(READY, str(data), root=root)
 
 
+def model_folder(model: str) -> str | None:
+    """The diffusers folder behind `model`, for the plain load; None for a single-file checkpoint."""
+    from studio.engine.models import resolve_model
+
+    info = resolve_model(model)
+    return None if info.checkpoint is not None else str(info.path)
+
+
 def launch_to_ready(model: str, launches: int) -> None:
     bare: list[Ready] = []
     ours: list[Ready] = []
+    plain: list[Ready] = []
+    folder = model_folder(model)
     for _ in range(launches):
         bare.append(time_to_ready(BARE_IMPORT))
         ours.append(studio_ready(model))
+        if folder:
+            plain.append(time_to_ready(PLAIN_LOAD, folder))
     median = statistics.median
     bare_s, ours_s = median(r.seconds for r in bare), median(r.seconds for r in ours)
     bare_cpu, ours_cpu = median(r.cpu for r in bare), median(r.cpu for r in ours)
@@ -124,6 +146,12 @@ def launch_to_ready(model: str, launches: int) -> None:
         f"Studio {ours_s:.2f} s, ratio {ours_s / bare_s:.2f}   (goal <= 1.5)"
     )
     print(f"  CPU time by then: bare {bare_cpu:.2f} s, Studio {ours_cpu:.2f} s, ratio {ours_cpu / bare_cpu:.2f}")
+    if plain:
+        plain_s = median(r.seconds for r in plain)
+        print(
+            f"  a plain DiffusionPipeline.from_pretrained of the same folder, no window: {plain_s:.2f} s "
+            f"({plain_s / bare_s:.2f}x the bare import); Studio {ours_s / plain_s:.2f}x that"
+        )
     stages: dict[str, list[float]] = {}
     for run in ours:
         for stage, at in run.stages.items():
