@@ -11,6 +11,7 @@ import pytest
 os.environ.setdefault("QT_QPA_PLATFORM", "offscreen")
 os.environ["HF_HUB_OFFLINE"] = "1"
 os.environ["STUDIO_NO_PROGRESS"] = "1"
+import studio  # noqa: F401  (before any test imports torch: its OpenMP threads wait passively)
 
 _real_connect = socket.socket.connect
 
