@@ -114,7 +114,9 @@ def outpaint(args) -> int:
 
     engine = Engine(device=args.device)
     engine.load(model)
-    progress = _progress_bar(request.steps * request.count)
+    from studio.engine.edit_runner import planned_steps
+
+    progress = _progress_bar(planned_steps(request) * request.count)  # every pass's steps
 
     def save(result) -> Path:
         check_targets([paths[result.index]])  # again: it may have changed while the candidate was made

@@ -123,13 +123,13 @@ def run_edit(
         return notes + prompts.warnings
 
     try:  # Started says how many steps a candidate takes in all its passes
-        job_steps = _planned_steps(request)
+        job_steps = planned_steps(request)
     except StudioError:  # the job itself reports what is wrong
         pass
     return run_job(request, on_event, cancel, make_images, total_steps=job_steps)
 
 
-def _planned_steps(request: EditRequest) -> int:
+def planned_steps(request: EditRequest) -> int:
     """The steps one candidate takes in all its passes (the model is found, not loaded)."""
     from studio.engine.models import resolve_model
 
