@@ -333,12 +333,14 @@ class StudioApp:
 
     def _open_library(self) -> None:
         """The models library: its names work as model refs in the worker, its checkpoints fill the picker."""
+        from studio.engine.draft_decoders import draft_cache, use_draft_training
         from studio.engine.models import use_model_finder, use_resource_finder
         from studio.library.resources import resource_finder
         from studio.model.models_library import ModelsLibrary
 
         self.models = ModelsLibrary(self.data)
         use_model_finder(self.models.library.finder)
+        use_draft_training(draft_cache(self.data), background=True)  # fitted on a model's first job, then cached
         use_resource_finder(resource_finder(self.models.library))  # LoRAs, embeddings, VAEs by name
         self.models.changed.connect(self._library_changed)
         self.models.failed.connect(self.window.show_error)

@@ -93,6 +93,12 @@ def build_parser() -> argparse.ArgumentParser:
     generate.add_argument("--prompts-file", metavar="FILE", help="one prompt per line; the model loads once for all")
     generate.add_argument("--json", action="store_true", help="print one JSON object per image on stdout")
     generate.add_argument("--no-previews", action="store_true", help=argparse.SUPPRESS)
+    generate.add_argument(
+        "--quality",
+        choices=("full", "draft"),
+        help="full: decoded by the model's VAE (default); draft: by its small draft decoder, "
+        "much faster, fitted to the VAE once per model (the first draft waits for that) and then cached",
+    )
     from studio.cli_image import add_image_parsers, add_variation_options
 
     add_variation_options(generate)
@@ -319,18 +325,22 @@ def generate(args) -> int:
             height=args.height,
             scheduler=args.scheduler,
             count=args.count,
+            quality=args.quality,
             **variation_settings(args),
         )
         for prompt in prompts
     ]
 
+    from studio.engine.draft_decoders import draft_cache, use_draft_training
     from studio.engine.events import Cancelled, Failed, ImageDone, Step
     from studio.engine.runner import Engine
     from studio.gallery.files import new_image_path
+    from studio.paths import data_dir
     from studio.recipe.embed import write_png
 
     engine = Engine(device=args.device)
     engine.load(args.model)
+    use_draft_training(draft_cache(data_dir(args.data_dir)))
     cancel = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
     progress = _progress_bar(sum(r.steps * r.count for r in requests))

@@ -10,9 +10,12 @@ factors are fitted from the model's own autoencoder by least squares.
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import cast
+from typing import TYPE_CHECKING, cast
 
 import numpy as np
+
+if TYPE_CHECKING:
+    from studio.engine.draft_decoders import DraftSlot
 
 # Published latent -> RGB factors (as used by ComfyUI's and A1111's cheap previews),
 # applied to the scaled latents the UNet works on; the result is in [-1, 1].
@@ -66,18 +69,31 @@ SDXL = PreviewFactors(SDXL_FACTORS, SDXL_BIAS, "SDXL")
 
 
 class LatentPreviewer:
-    """Turns a batch of latents into a uint8 RGB picture of the first image, cheaply."""
+    """Turns a batch of latents into a uint8 RGB picture of the first image, cheaply: at latent
+    resolution through the linear factors, or (`full_size()`) at full size through the VAE's
+    draft decoder once `draft` holds one (see `draft_decoders`)."""
 
-    def __init__(self, factors: PreviewFactors):
+    def __init__(self, factors: PreviewFactors, draft: DraftSlot | None = None, full_size: bool = False):
         import torch
 
+        from studio.engine.draft_decoders import DraftSlot
+
         self.factors = factors
+        self.draft = draft or DraftSlot()
+        self._full_size = full_size
         self._weight = torch.tensor(factors.factors, dtype=torch.float32).T.contiguous()
         self._bias = torch.tensor(factors.bias, dtype=torch.float32)
+
+    def full_size(self) -> LatentPreviewer:
+        """This previewer drawing full-size pictures with the draft decoder whenever it is ready."""
+        return LatentPreviewer(self.factors, self.draft, full_size=True)
 
     def rgb(self, latents) -> np.ndarray:
         import torch
 
+        decoder = self.draft.decoder if self._full_size else None
+        if decoder is not None and decoder.latent_channels == latents.shape[1]:
+            return decoder.rgb(latents)
         x = latents[0].detach().to("cpu", torch.float32)
         image = torch.nn.functional.linear(x.permute(1, 2, 0), self._weight, self._bias)
         return ((image + 1.0) * 127.5).clamp(0, 255).to(torch.uint8).numpy()

@@ -21,6 +21,7 @@ MAX_STEPS = 150
 MAX_GUIDANCE = 30.0
 MAX_COUNT = 9
 MAX_SEED = 2**32 - 1
+QUALITIES = ("full", "draft")  # how the final picture is decoded: the model's VAE, or its draft decoder
 
 
 def nearest_multiples(value: int, multiple: int = SIZE_MULTIPLE) -> tuple[int, int]:
@@ -47,6 +48,8 @@ class GenerateRequest:
     # (spherically, see `noise.variation_noise`) by `variation_strength`; 0 = off.
     variation_seed: int = 0
     variation_strength: float = 0.0
+    # "draft": the final picture drawn by the model's small draft decoder (see engine.draft_decoders)
+    quality: str = "full"
 
     def __post_init__(self) -> None:
         for problem in _problems(self):
@@ -117,5 +120,7 @@ def _problems(r: GenerateRequest):
         yield f"variation strength must be 0 to 1, not {strength!r}"
     if r.scheduler not in SCHEDULER_NAMES:
         yield f"unknown scheduler {r.scheduler!r}; known schedulers: {', '.join(SCHEDULER_NAMES)}"
+    if r.quality not in QUALITIES:
+        yield f"quality must be one of {', '.join(QUALITIES)}, not {r.quality!r}"
     if not isinstance(r.model, str) or not r.model.strip():
         yield "the model must be named (a folder, a Hugging Face repo id, or 'embedded')"

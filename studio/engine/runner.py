@@ -18,6 +18,8 @@ from typing import Callable
 
 import numpy as np
 
+from studio.engine.draft_decoder import DraftDecoder
+from studio.engine.draft_decoders import draft_for
 from studio.engine.embeddings import ensure as ensure_embeddings
 from studio.engine.embeddings import spelled
 from studio.engine.events import (
@@ -128,9 +130,10 @@ class Engine:
             notes = ensure_embeddings(model, [request.prompt, request.negative_prompt])
             prompt, negative = spelled(model, request.prompt), spelled(model, request.negative_prompt)
             prompts = prepare_prompts(model.pipe, prompt, negative, model.device)
+            draft, draft_notes = draft_for(model, request.quality)
             for index in range(request.count):
-                add(self._image(model, request, index, prompts, emit, cancelled, previews, loras))
-            return notes + prompts.warnings
+                add(self._image(model, request, index, prompts, emit, cancelled, previews, loras, draft))
+            return notes + draft_notes + prompts.warnings
 
         return run_job(request, on_event, cancel, make_images)
 
@@ -171,6 +174,7 @@ class Engine:
         cancelled: Callable[[], bool],
         previews: bool,
         loras: tuple[LoraUse, ...] = (),
+        draft: DraftDecoder | None = None,
     ) -> GeneratedImage:
         import torch
 
@@ -181,7 +185,7 @@ class Engine:
         pipe.scheduler = scheduler
         generator = torch.Generator("cpu").manual_seed(own.seed)
         start = _variation_latents(model, own, generator)
-        reporter = StepReporter(index, emit, cancelled, model.previewer, model.device)
+        reporter = StepReporter(index, emit, cancelled, model.previewer.full_size(), model.device)
 
         def on_step_end(pipeline, i, timestep, tensors):
             total = getattr(pipeline, "num_timesteps", None) or request.steps
@@ -198,7 +202,7 @@ class Engine:
             height=request.height,
             generator=generator,
             callback_on_step_end=on_step_end,
-            output_type="np",
+            output_type="latent" if draft else "np",
             **start,
         )
         stopped = reporter.finish()
@@ -206,9 +210,9 @@ class Engine:
             raise _Stop(index, stopped)
         from PIL import Image
 
-        image = Image.fromarray(to_uint8(output.images[0]))
+        image = Image.fromarray(to_uint8(draft.pixels(output.images)[0] if draft else output.images[0]))
         recipe = Recipe(
-            request=own,
+            request=own.replace(quality="draft" if draft else "full"),
             model_name=model.info.name,
             model_hash=model.info.short_hash,
             lora_hashes=lora_hashes(loras),

@@ -28,7 +28,7 @@ def generate_request(session: Session, edits: Edits) -> GenerateRequest | ImageR
     request = session.request()
     strength = float(session["strength"])
     if strength >= 1 or edits.picture is None:
-        return request
+        return request.replace(quality=session["quality"])  # only text to image has a draft decode
     from studio.engine.image_request import ImageRequest
 
     picture = edits.picture

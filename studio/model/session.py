@@ -22,6 +22,7 @@ from studio.engine.request import (
     MAX_SIDE,
     MAX_STEPS,
     MIN_SIDE,
+    QUALITIES,
     SIZE_MULTIPLE,
     GenerateRequest,
 )
@@ -49,6 +50,7 @@ DEFAULTS: dict[str, Any] = {
     "strength": 1.0,  # Generate: 1 = from text; below 1, how far the canvas picture is redrawn (img2img)
     "upscale_strength": 0.2,  # how far an upscale redraws the enlarged picture
     "variation_strength": 0.25,  # how far Variations stray from the picture
+    "quality": "full",  # how Generate's pictures are decoded: full (the VAE) or draft (see engine.draft_decoders)
     "defaults_for": "",  # the model whose own defaults the settings were last reset to
     "theme": "dark",
     "negative_open": False,
@@ -117,6 +119,7 @@ VALID: dict[str, Callable[[Any], bool]] = {
     "strength": _number(0.0, 1.0),
     "upscale_strength": _number(0.0, 1.0),
     "variation_strength": _number(0.0, 1.0),
+    "quality": _one_of(QUALITIES),
     "defaults_for": _text,
     "theme": _one_of(THEMES),
     "negative_open": _flag,

@@ -6,7 +6,8 @@ Sampler: Euler a, CFG scale: 7, ...', a value with a comma, colon or quote in JS
 Forge and Fooocus write the same text (their `Version` says which); Fooocus may write JSON
 in its place. An outpaint or inpaint adds `Edit`, `Denoising strength`, `Extend` and
 `Source` settings; an img2img `Edit`, `Denoising strength` and `Source`; an upscale those and
-`Upscale by` and `Upscaler`. A variation adds `Variation seed` and `Variation seed strength`.
+`Upscale by` and `Upscaler`. A variation adds `Variation seed` and `Variation seed strength`,
+a picture drawn by the draft decoder `Quality: draft`.
 `read` never raises: damage gives None or fewer fields.
 """
 
@@ -55,6 +56,7 @@ def recipe_text(recipe: Recipe, size: tuple[int, int] | None = None) -> str:
         "VAE": recipe.vae or None,
         "Lora hashes": lora_text(recipe.lora_hashes),
         **_variation_settings(r.variation_seed, r.variation_strength),
+        "Quality": "draft" if r.quality == "draft" else None,
         **_edit_settings(recipe.kind, recipe.extra),
         "Version": f"Studio {recipe.version}",
     }
@@ -79,6 +81,7 @@ def found_text(found: FoundRecipe | None) -> str:
         "VAE": found.vae or None,
         "Lora hashes": lora_text(found.lora_hashes),
         **_variation_settings(found.variation_seed, found.variation_strength),
+        "Quality": "draft" if found.quality == "draft" else None,
     }
     return write(found.prompt, found.negative_prompt, settings)
 
@@ -253,6 +256,7 @@ def read(text: str, strict: bool = False) -> FoundRecipe | None:
         lora_hashes=s.get("Lora hashes", ""),
         variation_seed=s.get("Variation seed"),
         variation_strength=s.get("Variation seed strength"),
+        quality=s.get("Quality", ""),
         vae=s.get("VAE", ""),
         vae_hash=s.get("VAE hash", ""),
         width=width,

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from studio import __version__
-from studio.engine.request import GenerateRequest
+from studio.engine.request import QUALITIES, GenerateRequest
 from studio.engine.schedulers import SCHEDULER_NAMES
 
 EDIT_KINDS = ("outpaint", "inpaint")
@@ -60,6 +60,7 @@ class FoundRecipe:
     vae_hash: str = ""
     variation_seed: int | None = None  # AUTOMATIC1111's "Variation seed"
     variation_strength: float | None = None  # "Variation seed strength", 0-1
+    quality: str = ""  # "draft" when the picture was drawn by the draft decoder, "full", or unknown
     kind: str = "txt2img"
     extra: dict[str, Any] = field(default_factory=dict)  # what an outpaint or inpaint adds
     parameters: str = ""  # the AUTOMATIC1111-style text as found in the file
@@ -88,6 +89,7 @@ class FoundRecipe:
             vae_hash=_hash(fields.get("vae_hash")),
             variation_seed=_int(fields.get("variation_seed"), 0, 2**64 - 1),
             variation_strength=_fraction(fields.get("variation_strength")),
+            quality=text(fields.get("quality")) if fields.get("quality") in QUALITIES else "",
             kind=text(fields.get("kind")) or "txt2img",
             extra=extra if isinstance(extra, dict) else {},
             parameters=text(fields.get("parameters")),

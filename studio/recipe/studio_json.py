@@ -83,6 +83,7 @@ def read(text: str) -> FoundRecipe | None:
         height=request.get("height"),
         variation_seed=request.get("variation_seed") if request.get("variation_strength") else None,
         variation_strength=request.get("variation_strength") or None,
+        quality=request.get("quality", ""),
         kind=data.get("kind"),
         extra=data.get("extra"),
         studio=text,

@@ -1,4 +1,4 @@
-"""The left panel: prompt, negative prompt, model, size, sampler settings, seed, batch, queue.
+"""The left panel: prompt, negative prompt, model, size, sampler settings, seed, batch, quality, queue.
 
 The chosen model's hints (ModelHints) show here: its first example prompt as the prompt box's
 placeholder, all of them under "Examples", its note under the model picker, and a gentle line
@@ -212,6 +212,16 @@ class Controls(QWidget):
         self.count.setRange(1, MAX_COUNT)
         self.count.setToolTip("How many candidates to make (seeds seed, seed+1, …)")
         form.addRow("Batch", self.count)
+        self.quality = QComboBox()
+        self.quality.setObjectName("quality")
+        for text, value in (("Full", "full"), ("Draft", "draft")):
+            self.quality.addItem(text, value)
+        self.quality.setToolTip(
+            "Full: the picture is decoded by the model's own VAE. Draft: by a small decoder fitted to it, "
+            "many times faster on a CPU and a little softer. The draft decoder is fitted once per model, in "
+            "the background; until then pictures are decoded in full (the log says so)"
+        )
+        form.addRow("Quality", self.quality)
         # Strength, as in Krita's AI plugin: 100 % draws from the prompt alone; below, Generate starts
         # from the canvas picture and redraws that much of it.
         strength_row = QHBoxLayout()
@@ -262,7 +272,16 @@ class Controls(QWidget):
         layout.addWidget(self.remove_job)
         layout.addStretch(1)
 
-        for field in (self.model, self.size_combo, self.scheduler, self.steps, self.guidance, self.seed, self.count):
+        for field in (
+            self.model,
+            self.size_combo,
+            self.scheduler,
+            self.steps,
+            self.guidance,
+            self.seed,
+            self.count,
+            self.quality,
+        ):
             field.setMinimumWidth(70)  # explicit, so long entries never widen the panel
         for combo in (self.model, self.size_combo, self.scheduler):
             combo.setSizeAdjustPolicy(QComboBox.SizeAdjustPolicy.AdjustToMinimumContentsLengthWithIcon)
@@ -282,6 +301,7 @@ class Controls(QWidget):
         self.seed.seedChanged.connect(lambda v: self._store("seed", v))
         self.random_seed.toggled.connect(lambda v: self._store("random_seed", v))
         self.count.valueChanged.connect(lambda v: self._store("count", v))
+        self.quality.currentIndexChanged.connect(lambda i: self._store("quality", self.quality.itemData(i)))
         self.strength.valueChanged.connect(lambda v: self._store("strength", v / 100))
         self.strength_box.valueChanged.connect(lambda v: self._store("strength", v / 100))
         self.size_combo.currentIndexChanged.connect(self._size_chosen)
@@ -342,6 +362,7 @@ class Controls(QWidget):
             self.random_seed.setChecked(s["random_seed"])
             self.seed.setEnabled(not s["random_seed"])
             self.count.setValue(s["count"])
+            self.quality.setCurrentIndex(max(0, self.quality.findData(s["quality"])))
             self.strength.setValue(round(s["strength"] * 100))
             self.strength_box.setValue(round(s["strength"] * 100))
             self._show_strength()
