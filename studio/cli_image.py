@@ -16,6 +16,7 @@ from pathlib import Path
 
 from studio.cli_common import add_prediction_option, add_vae_option
 from studio.cli_job import report_result, run_job, warn
+from studio.cli_serve import add_client_options
 from studio.engine.request import MAX_SEED
 
 DEFAULT_STRENGTH = {"img2img": 0.5, "upscale": 0.2}
@@ -100,6 +101,7 @@ def _add_options(parser, kind: str) -> None:
     parser.add_argument("--json", action="store_true", help="print one JSON object per picture on stdout")
     add_prediction_option(parser)
     add_vae_option(parser)
+    add_client_options(parser)
 
 
 def upscaler_path(name: str | None, data: str | None) -> str:
@@ -128,6 +130,10 @@ def run_image_command(args) -> int:
     from studio.paths import data_dir, gallery_dir
 
     kind = args.command
+    if args.server:
+        from studio.cli_serve import remote_image
+
+        return remote_image(args)
     if not 0 <= args.strength <= 1:
         raise CliError(f"--strength must be 0 to 1, not {args.strength:g}")
     if not 1 <= args.count <= MAX_COUNT:

@@ -135,7 +135,7 @@ def _check_port(host: str, port: int) -> None:
             raise StudioError(f"cannot listen on {host}:{port}: {exc.strerror or exc}") from None
 
 
-# The client side: `studio generate ... --server URL` and `studio outpaint ... --server URL`.
+# The client side: `studio generate|outpaint|img2img|upscale ... --server URL`.
 
 
 def add_client_options(parser: argparse.ArgumentParser) -> None:
@@ -226,6 +226,64 @@ def remote_outpaint(args) -> int:
     progress = _progress_bar(0)
     try:
         return _run_remote(args, _client(args), [(payload, lambda data: paths[data["index"]])], progress)
+    finally:
+        progress.close()
+
+
+def remote_image(args) -> int:
+    """`studio img2img` and `studio upscale` on a server: the picture's pixels go up, the new
+    pictures come back; an upscaler is named as a file in the server's models/upscalers."""
+    import base64
+    import io
+    import secrets
+    from pathlib import Path
+
+    from studio.cli import CliError, _progress_bar, check_targets
+    from studio.cli_outpaint import output_paths
+    from studio.engine.request import MAX_COUNT, MAX_PIXELS, MAX_SEED
+    from studio.gallery.pictures import open_picture
+    from studio.paths import data_dir, gallery_dir
+
+    if not 0 <= args.strength <= 1:
+        raise CliError(f"--strength must be 0 to 1, not {args.strength:g}")
+    if not 1 <= args.count <= MAX_COUNT:
+        raise CliError(f"--count must be 1 to {MAX_COUNT}, not {args.count}")
+    paths = output_paths(args.out, args.count) if args.out else []
+    out_dir = Path(args.out_dir) if args.out_dir else gallery_dir(data_dir(args.data_dir))
+    if paths:
+        check_targets(paths)
+    else:
+        check_targets([], out_dir, "--out-dir" if args.out_dir else "the gallery folder")
+    picture = open_picture(args.image, max_pixels=MAX_PIXELS, too_large="the engine's maximum picture; crop it first")
+    from PIL import Image
+
+    buffer = io.BytesIO()
+    Image.fromarray(picture.pixels()).save(buffer, format="PNG")
+    prompt = args.prompt if args.prompt is not None else picture.prompt
+    payload = {
+        "kind": args.command,
+        "image": base64.b64encode(buffer.getvalue()).decode("ascii"),
+        "prompt": prompt,
+        "negative_prompt": args.negative if args.negative is not None else picture.negative_prompt,
+        "seed": args.seed if args.seed is not None else secrets.randbelow(MAX_SEED + 1),
+        "steps": args.steps,
+        "guidance_scale": args.cfg,
+        "scheduler": args.scheduler,
+        "count": args.count,
+        "strength": args.strength,
+        "model": args.model or "embedded",
+    }
+    if args.command == "upscale":
+        payload.update(scale=args.scale, upscaler=args.upscaler or "")
+
+    def target(data) -> Path:
+        from studio.gallery.files import new_image_path
+
+        return paths[data["index"]] if paths else new_image_path(out_dir, prompt, data["seed"])
+
+    progress = _progress_bar(0)
+    try:
+        return _run_remote(args, _client(args), [(payload, target)], progress)
     finally:
         progress.close()
 

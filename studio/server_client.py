@@ -5,7 +5,9 @@ wherever Studio does. The job goes to `POST /studio/v1/jobs` and the answer is a
 server-sent events, read on a thread of its own: `run()` hands each to `on_event(type, data)`
 ("started", "step", "preview", "image", "retry") and returns the last one ("finished",
 "cancelled" or "failed"). Setting `cancel` closes the connection, and the server cancels the
-job. Images arrive as PNG bytes with their recipe inside (`data["png"]`).
+job. Images arrive as PNG bytes with their recipe inside (`data["png"]`). The server sends
+something at least every 15 s, even for a job still queued, so a connection silent for
+`idle_timeout` is given up with a ServerError rather than waited on for ever.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from studio.errors import RequestError, StudioError
 FINAL = ("finished", "cancelled", "failed")
 JOBS_PATH = "/studio/v1/jobs"
 MAX_LINE = 64 * 1024 * 1024  # one event: an image of up to 2048 x 2048 in base64
+IDLE_TIMEOUT_S = 60.0  # four of the server's keep-alive intervals
 
 
 class ServerError(StudioError):
@@ -34,7 +37,7 @@ EventHandler = Callable[[str, dict[str, Any]], None]
 
 
 class ServerClient:
-    def __init__(self, url: str, token: str = "", timeout: float = 30.0):
+    def __init__(self, url: str, token: str = "", timeout: float = 30.0, idle_timeout: float = IDLE_TIMEOUT_S):
         parts = urlsplit(url if "://" in url else f"http://{url}")
         if parts.scheme not in ("http", "https") or not parts.hostname:
             raise RequestError(f"the server address must look like http://HOST:PORT, not {url!r}")
@@ -45,6 +48,7 @@ class ServerClient:
         self.prefix = parts.path.rstrip("/")
         self.token = token
         self.timeout = timeout
+        self.idle_timeout = idle_timeout
 
     def _connection(self, timeout: float | None) -> http.client.HTTPConnection:
         kind = http.client.HTTPSConnection if self.https else http.client.HTTPConnection
@@ -77,6 +81,7 @@ class ServerClient:
         connection = self._connection(self.timeout)
         try:
             connection.request("POST", self.prefix + JOBS_PATH, json.dumps(payload).encode(), self._headers())
+            sock = connection.sock  # the response keeps reading it when the connection lets go of it
             response = connection.getresponse()
         except OSError as exc:
             connection.close()
@@ -85,8 +90,8 @@ class ServerClient:
             body = response.read()
             connection.close()
             _check(response.status, body, response.getheader("Retry-After"), self.url)
-        if connection.sock is not None:
-            connection.sock.settimeout(None)  # a step may take long; `cancel` is how to stop waiting
+        if sock is not None:
+            sock.settimeout(self.idle_timeout)
         events: queue.Queue = queue.Queue()
         reader = threading.Thread(target=_read_events, args=(response, events), daemon=True, name="server-events")
         reader.start()
@@ -98,6 +103,10 @@ class ServerClient:
                     item = events.get(timeout=0.1)
                 except queue.Empty:
                     continue
+                if isinstance(item, TimeoutError):
+                    raise ServerError(
+                        f"the server at {self.url} sent nothing for {self.idle_timeout:g} s; the job was given up"
+                    )
                 if isinstance(item, BaseException):
                     raise ServerError(f"lost the connection to the server at {self.url}: {item}")
                 kind, data = item
@@ -106,7 +115,7 @@ class ServerClient:
                 if on_event is not None:
                     on_event(kind, data)
         finally:
-            _close(connection)
+            _close(connection, sock)
 
 
 def _read_events(response, events: queue.Queue) -> None:
@@ -134,10 +143,10 @@ def _read_events(response, events: queue.Queue) -> None:
         events.put(exc)
 
 
-def _close(connection: http.client.HTTPConnection) -> None:
+def _close(connection: http.client.HTTPConnection, sock=None) -> None:
     import socket
 
-    sock = connection.sock
+    sock = connection.sock or sock
     if sock is not None:
         try:
             sock.shutdown(socket.SHUT_RDWR)
@@ -159,7 +168,8 @@ def _check(status: int, body: bytes, retry_after: str | None, url: str) -> None:
     if status == 401:
         raise ServerError(f"the server at {url} wants a token (--token-file FILE), or refused the one given")
     if status == 503:
-        raise ServerError(f"the server at {url} is busy; try again in {retry_after or 'a few'} s")
+        doing = "starting its engines" if "starting" in detail else "busy"
+        raise ServerError(f"the server at {url} is {doing}; try again in {retry_after or 'a few'} s")
     raise ServerError(f"the server at {url} answered {status}: {detail}")
 
 
@@ -190,16 +200,14 @@ class RemoteEngine:
         return self.models.get(ref)
 
     def run_image(self, request, on_event=None, cancel=None, previews: bool = True):
-        """An img2img `ImageRequest` (upscales are not sent to servers yet)."""
-        from studio.engine.events import Failed
+        """An img2img or upscale `ImageRequest`; an upscaler goes by its file's name, which must be
+        in the server's models/upscalers."""
+        from pathlib import PurePath
 
-        if request.kind != "img2img":
-            final = Failed(f"a server cannot {request.kind} yet; use This computer")
-            if on_event is not None:
-                on_event(final)
-            return final
-        payload = _settings(request.generate, "img2img")
+        payload = _settings(request.generate, request.kind)
         payload.update(image=_png(request.image), strength=request.strength)
+        if request.kind == "upscale":
+            payload.update(scale=request.scale, upscaler=PurePath(request.upscaler).name if request.upscaler else "")
         return self._run(request, payload, on_event, cancel)
 
     def run(self, request, on_event=None, cancel=None, previews: bool = True):

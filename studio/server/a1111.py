@@ -34,20 +34,25 @@ _NO_SCHEDULER = ("", "automatic", "Automatic")
 class Plan:
     """What one request will do: the units to run, and what its answer reports."""
 
-    kind: str  # "txt2img" | "outpaint" | "inpaint" | "img2img"
+    kind: str  # "txt2img" | "outpaint" | "inpaint" | "img2img" | "upscale"
     base: GenerateRequest  # the first image's settings (count = all images)
     units: list[dict[str, Any]] = field(default_factory=list)  # specs for the worker, in image order
     images: int = 1
+    image_steps: int = 0  # denoising steps per image when not base.steps (img2img, an upscale's tiles)
+
+    @property
+    def steps_per_image(self) -> int:
+        return self.image_steps or self.base.steps
 
     @property
     def seeds(self) -> list[int]:
-        if self.kind in ("txt2img", "img2img"):
+        if self.kind in ("txt2img", "img2img", "upscale"):
             return [unit["request"]["seed"] for unit in self.units]
         return list(self.base.seeds)
 
     @property
     def variation_seeds(self) -> list[int]:
-        if self.kind in ("txt2img", "img2img"):
+        if self.kind in ("txt2img", "img2img", "upscale"):
             return [unit["request"].get("variation_seed", -1) for unit in self.units]
         return list(getattr(self.base, "variation_seeds", [-1] * self.images))
 
@@ -218,18 +223,58 @@ def img2img_plan(payload: dict[str, Any], model: str, defaults: Defaults, limits
     return plan
 
 
-def _image_plan(canvas: np.ndarray, base: GenerateRequest, images: int, strength: Any) -> Plan:
-    try:
-        from studio.engine.image_request import ImageRequest  # pyright: ignore[reportMissingImports]
-    except ImportError:
-        raise RequestError("img2img without a mask is not available on this server yet; send a mask") from None
-    ImageRequest(base.replace(count=1), canvas, strength=strength)  # checks the values
-    plan = Plan("img2img", base.replace(count=1), images=images)
+def _image_plan(canvas: np.ndarray, base: GenerateRequest, images: int, strength: Any, **upscale: Any) -> Plan:
+    """An img2img, or an upscale (`image_kind="upscale"`, `scale`, `upscaler`: a library name, whose
+    file `upscaler_path` is): one unit per image."""
+    from studio.engine.image_request import ImageRequest
+    from studio.engine.upscale import job_steps
+
+    kind = upscale.pop("image_kind", "img2img")
+    path = upscale.pop("upscaler_path", "")
+    checked = ImageRequest(  # checks the values
+        base.replace(count=1), canvas, strength=strength, kind=kind, scale=upscale.get("scale", 1.0), upscaler=path
+    )
+    plan = Plan(kind, base.replace(count=1), images=images, image_steps=max(1, job_steps(checked)))
     plan.units = [
-        {"kind": "image", "first": i, "request": single.to_dict(), "image": canvas, "strength": strength}
+        {
+            "kind": "image",
+            "first": i,
+            "request": single.to_dict(),
+            "image": canvas,
+            "strength": strength,
+            "image_kind": kind,
+            **upscale,
+        }
         for i, single in enumerate(split(base.replace(count=1), images))
     ]
     return plan
+
+
+def upscale_plan(payload: dict[str, Any], model: str, defaults: Defaults, limits: Limits, data: str) -> Plan:
+    """An upscale of `payload["image"]` by `scale` (Lanczos, or `upscaler`: a file in the server's
+    library, DATA_DIR, by name), redrawn at `strength`; the enlarged picture is held to the pixel limit."""
+    from studio.engine.image_request import scaled_size
+    from studio.server.models import upscaler_file
+
+    upscaler = payload.get("upscaler") or ""
+    path = upscaler_file(data, upscaler)
+    canvas = decode_image(payload.get("image"), "image", limits)
+    base, images = base_request(payload, model, defaults, limits)
+    height, width = canvas.shape[:2]
+    scale = payload.get("scale", 2.0)
+    if isinstance(scale, (int, float)) and not isinstance(scale, bool) and scale > 0:
+        check_pixels(*scaled_size(width, height, float(scale)), limits)
+    base = base.replace(width=_snap(width), height=_snap(height))
+    return _image_plan(
+        canvas,
+        base,
+        images,
+        payload.get("strength", 0.2),
+        image_kind="upscale",
+        scale=scale,
+        upscaler=upscaler,
+        upscaler_path=path,
+    )
 
 
 def _snap(side: int) -> int:

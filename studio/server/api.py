@@ -7,8 +7,9 @@
     POST /studio/v1/jobs                           server-sent events: started, step, preview, image,
                                                    retry, then finished, cancelled or failed
     GET  /studio/v1/model?name=NAME                a model's library name and default settings
-    GET  /studio/v1/health
+    GET  /studio/v1/health                         ok, ready, replicas, replicas_ready, model, retried
 
+Until every replica is up, health and the job routes answer 503 ("starting", Retry-After).
 Bad values answer 422 with the command line's one line in `detail`; a body over the limit
 413; a full queue 503 with Retry-After; a missing or wrong token 401. A client that goes
 away cancels its job.
@@ -19,10 +20,12 @@ from __future__ import annotations
 import asyncio
 import base64
 import dataclasses
+import functools
 import io
 import json
 import logging
 import time
+from collections.abc import Awaitable, Callable
 from typing import Any
 
 from fastapi import FastAPI, Request
@@ -39,6 +42,14 @@ log = logging.getLogger(__name__)
 
 HEAVY = ("init_images", "mask")  # not echoed back in `parameters`
 KEEP_ALIVE_S = 15.0
+STARTING_RETRY_S = 2
+STARTING = f"the server is starting its engines; try again in {STARTING_RETRY_S} s"
+
+Readiness = Callable[[], Awaitable[int]]  # how many replicas are up
+
+
+async def _all_up() -> int:
+    return -1
 
 
 class Refused(Exception):
@@ -47,9 +58,25 @@ class Refused(Exception):
         self.status, self.detail, self.headers = status, detail, headers or {}
 
 
-def build_app(board: Board, models: Models, config: ServerConfig):
+def build_app(board: Board, models: Models, config: ServerConfig, replicas_up: Readiness = _all_up):
+    """The routes; `replicas_up()` says how many replicas are up (-1: all, without asking)."""
     app = FastAPI(title="Studio", docs_url=None, redoc_url=None, openapi_url=None)
     limits = config.limits
+    state = {"ready": False}
+
+    async def readiness() -> tuple[bool, int]:
+        """Whether every replica is up, and how many are; once all were, the server stays ready
+        (a replica that dies later is restarted by Ray, and its units are sent again)."""
+        if state["ready"]:
+            return True, config.replicas
+        up = await replicas_up()
+        up = config.replicas if up < 0 else up
+        state["ready"] = up >= config.replicas
+        return state["ready"], up
+
+    async def require_ready() -> None:
+        if not (await readiness())[0]:
+            raise Refused(503, STARTING, {"Retry-After": str(STARTING_RETRY_S)})
 
     @app.middleware("http")
     async def guard(request: Request, call_next):
@@ -126,6 +153,7 @@ def build_app(board: Board, models: Models, config: ServerConfig):
         }
 
     async def a1111_job(request: Request, build) -> dict[str, Any]:
+        await require_ready()
         payload = await read_json(request)
         plan = await plan_of(build, payload, a1111.model_name(payload, models.current))
         job = submit(plan)
@@ -199,12 +227,25 @@ def build_app(board: Board, models: Models, config: ServerConfig):
 
     @app.get("/studio/v1/health")
     async def health():
-        return {"ok": True, "replicas": config.replicas, "model": models.current, "retried": board.retried}
+        ready, up = await readiness()
+        answer = {
+            "ok": ready,
+            "ready": ready,
+            "replicas": config.replicas,
+            "replicas_ready": up,
+            "model": models.current,
+            "retried": board.retried,
+        }
+        if ready:
+            return answer
+        return JSONResponse({**answer, "detail": STARTING}, 503, {"Retry-After": str(STARTING_RETRY_S)})
 
     @app.post("/studio/v1/jobs")
     async def jobs(request: Request):
+        await require_ready()
         payload = await read_json(request)
-        plan = await plan_of(native.native_plan, payload, payload.get("model") or models.current)
+        build = functools.partial(native.native_plan, data=config.data)
+        plan = await plan_of(build, payload, payload.get("model") or models.current)
         job = submit(plan)
         queue: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         job.listeners.append(queue)

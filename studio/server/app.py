@@ -7,7 +7,9 @@ host and port, and deploys the application; `stop()` takes it all down again.
 
 from __future__ import annotations
 
+import asyncio
 import logging
+import time
 from typing import Any
 
 from ray import serve
@@ -18,12 +20,14 @@ from studio.server.worker import EngineWorker
 log = logging.getLogger(__name__)
 
 APP_NAME = "studio"
+WORKER_NAME = "EngineWorker"
+READY_CHECK_S = 0.5  # how often the ingress asks Serve's controller while replicas start
 OBJECT_STORE_BYTES = 256 * 1024 * 1024
 PASSED_ON = ("HF_HUB_OFFLINE", "HF_HOME", "STUDIO_DATA_DIR")  # to replicas on other machines too
 
 
 @serve.deployment(
-    name="EngineWorker",
+    name=WORKER_NAME,
     max_ongoing_requests=1,  # one unit at a time: the ingress's slots keep every replica busy
     health_check_period_s=2,
     health_check_timeout_s=30,
@@ -50,14 +54,35 @@ class Ingress:
         self.worker = worker.options(stream=True)
         self.models = Models(config.data, config.model)
         self.board = Board(self._run_unit, config.replicas, config.limits.max_queue, config.retries)
+        self._up, self._asked = 0, 0.0
 
     def _run_unit(self, spec: dict[str, Any]):
         return self.worker.run.remote(spec)
 
+    async def _replicas_up(self) -> int:
+        """Engine replicas up, as Serve's controller says (asked at most every READY_CHECK_S)."""
+        if time.monotonic() - self._asked >= READY_CHECK_S:
+            self._asked = time.monotonic()
+            self._up = await asyncio.to_thread(replicas_running)
+        return self._up
+
     def __serve_build_asgi_app__(self):
         from studio.server.api import build_app
 
-        return build_app(self.board, self.models, self.config)
+        return build_app(self.board, self.models, self.config, self._replicas_up)
+
+
+def replicas_running() -> int:
+    """How many engine replicas Serve has running (0 while the application deploys)."""
+    try:
+        application = serve.status().applications.get(APP_NAME)
+    except Exception as exc:  # the controller is busy or restarting: ask again later
+        log.warning("could not ask Serve for the replicas: %s", exc)
+        return 0
+    deployment = application.deployments.get(WORKER_NAME) if application is not None else None
+    if deployment is None:
+        return 0
+    return sum(count for state, count in deployment.replica_states.items() if state == "RUNNING")
 
 
 def application(config: ServerConfig):

@@ -2,16 +2,23 @@
 
 Each job is a list of units (see `a1111.Plan`). `slots` tasks (one per replica) take units
 round-robin across the waiting jobs, so a long batch does not hold back a short request
-sent after it. A unit whose replica dies (an exception from its stream, not a `failed`
-event, which is the engine's own answer) is sent again, up to `retries` times. A job ends
-once every unit has: "finished", "cancelled" (interrupted, or its client went away:
-the images made so far are kept) or "failed".
+sent after it. A unit whose replica dies, whose request Ray cancels, or that sends nothing
+(not even the worker's "alive") for `stall_s` is sent again, up to `retries` times, then
+its job fails with a one-line message; a `failed` event is the engine's own answer and is
+not retried. A job ends once every unit has: "finished", "cancelled" (interrupted, or its
+client went away: the images made so far are kept) or "failed".
+
+The slots run outside any request's context: Ray Serve makes a handle call a child of the
+request being handled when it is made, and cancels the children with it, so a unit sent
+from the context of the request that happened to start the board would be cancelled when
+that client went away.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import itertools
 import logging
 import math
@@ -27,6 +34,11 @@ log = logging.getLogger(__name__)
 
 FINAL = ("finished", "cancelled", "failed")
 FORGET_AFTER_S = 600.0
+STALL_S = 120.0  # a unit silent this long (the worker says "alive" every few seconds) is lost
+
+
+class UnitLost(Exception):
+    """A unit ended without its last event: its replica died, Ray cancelled it, or it went quiet."""
 
 
 class UnitStream(Protocol):
@@ -66,7 +78,7 @@ class Job:
 
     @property
     def total_steps(self) -> int:
-        return max(1, self.plan.base.steps * self.plan.images)
+        return max(1, self.plan.steps_per_image * self.plan.images)
 
     @property
     def progress(self) -> float:
@@ -95,12 +107,21 @@ class Job:
 class Board:
     """Jobs waiting and running; the ingress's one copy (it runs one replica)."""
 
-    def __init__(self, run_unit: RunUnit, slots: int, max_queue: int, retries: int = 4, backoff: float = 1.0):
+    def __init__(
+        self,
+        run_unit: RunUnit,
+        slots: int,
+        max_queue: int,
+        retries: int = 4,
+        backoff: float = 1.0,
+        stall_s: float = STALL_S,
+    ):
         self.run_unit = run_unit
         self.slots = max(1, slots)
         self.max_queue = max_queue
         self.retries = retries
         self.backoff = backoff
+        self.stall_s = stall_s
         self.jobs: dict[str, Job] = {}
         self._order: deque[Job] = deque()  # jobs with units waiting, in turn
         self._wake = asyncio.Event()
@@ -171,8 +192,14 @@ class Board:
     # Running.
 
     def _start_slots(self) -> None:
+        """Start the missing slots (all at first; any that ended by a bug since), in a context of their own."""
+        for task in [t for t in self._tasks if t.done()]:
+            self._tasks.remove(task)
+            if not task.cancelled() and task.exception() is not None:
+                log.error("a slot of the board ended: %r", task.exception())
+        loop = asyncio.get_running_loop()
         while len(self._tasks) < self.slots:
-            self._tasks.append(asyncio.get_running_loop().create_task(self._slot()))
+            self._tasks.append(contextvars.Context().run(loop.create_task, self._slot()))
 
     async def _slot(self) -> None:
         while True:
@@ -184,7 +211,7 @@ class Board:
             job, unit = taken
             try:
                 await self._run(job, unit)
-            except asyncio.CancelledError:
+            except asyncio.CancelledError:  # the board is closing (a unit's own cancel is a lost unit)
                 raise
             except Exception:  # a bug here must not stop the slot
                 log.exception("a unit of %s failed in the board", job.id)
@@ -228,20 +255,21 @@ class Board:
                 with contextlib.suppress(BaseException):
                     await consume
                 return
-            problem = consume.exception()
+            problem = _lost(consume)
             if problem is None:
                 made = consume.result()
                 if made:
                     self._unit_s = 0.8 * self._unit_s + 0.2 * (time.monotonic() - began) / made
                 return
+            stream.cancel()  # a unit given up for its silence may still be running somewhere
             if job.cancelled.is_set():
                 return
             attempt += 1
             job.retries += 1
             self.retried += 1
-            log.warning("%s lost its replica (%s); attempt %d", job.id, problem, attempt)
+            log.warning("%s lost a unit (%s); attempt %d", job.id, problem, attempt)
             if attempt > self.retries:
-                self._fail(job, f"the server's workers failed {attempt} times: {type(problem).__name__}")
+                self._fail(job, f"the server's engines failed this job {attempt} times (the last: {problem})")
                 return
             first = int(unit.get("first", 0))
             for index in list(job.steps):
@@ -252,9 +280,17 @@ class Board:
                 await asyncio.wait_for(job.cancelled.wait(), self.backoff * 2 ** (attempt - 1))
 
     async def _consume(self, job: Job, stream: UnitStream) -> int:
-        """Hand the unit's events to the job; how many images it made."""
+        """Hand the unit's events to the job; how many images it made. UnitLost when the
+        stream ends without a last event or sends nothing for `stall_s`."""
         made = 0
-        async for event in stream:
+        events = aiter(stream)
+        while True:
+            try:
+                event = await asyncio.wait_for(anext(events), self.stall_s)
+            except StopAsyncIteration:
+                raise UnitLost("its stream ended early") from None
+            except asyncio.TimeoutError:
+                raise UnitLost(f"nothing came for {self.stall_s:g} s") from None
             kind = event.get("type")
             if kind == "step":
                 job.steps[event["index"]] = event["step"]
@@ -263,7 +299,7 @@ class Board:
             elif kind == "image":
                 made += 1
                 job.images[event["index"]] = event
-                job.steps[event["index"]] = job.plan.base.steps
+                job.steps[event["index"]] = job.plan.steps_per_image
             elif kind == "finished":
                 job.warnings.extend(w for w in event.get("warnings", ()) if w not in job.warnings)
             elif kind == "failed":
@@ -271,8 +307,7 @@ class Board:
             if kind in ("step", "preview", "image"):
                 job.tell(event)
             if kind in FINAL:
-                break
-        return made
+                return made
 
     def _fail(self, job: Job, message: str) -> None:
         if not job.message:
@@ -293,3 +328,18 @@ class Board:
             job.state = "finished"
             job.tell({"type": "finished", "warnings": job.warnings})
         job.done.set()
+
+
+def _lost(consume: asyncio.Future) -> str | None:
+    """Why a finished `_consume` lost its unit (None: it did not). Ray ends a request it
+    cancelled with CancelledError (before a replica took it) or RequestCancelledError."""
+    if consume.cancelled():
+        return "the request was cancelled"
+    problem = consume.exception()
+    if problem is None:
+        return None
+    if isinstance(problem, UnitLost):
+        return str(problem)
+    if type(problem).__name__ == "RequestCancelledError":
+        return "the request was cancelled"
+    return f"{type(problem).__name__}: {problem}" if str(problem) else type(problem).__name__

@@ -93,3 +93,22 @@ class Models:
                 }
             )
         return rows
+
+
+NOT_A_PATH = "name an upscaler in the server's library (models/upscalers), not a path"
+
+
+def upscaler_file(data: str, name: Any) -> str:
+    """The upscaler file `name` names in DATA_DIR/models/upscalers ("" for none: Lanczos);
+    RequestError for a path or a name the library does not hold."""
+    from studio.paths import models_dir
+
+    if name in (None, ""):
+        return ""
+    if not isinstance(name, str) or "/" in name or "\\" in name or name.startswith("."):
+        raise RequestError(NOT_A_PATH)
+    folder = models_dir(Path(data)) / "upscalers"
+    for candidate in (folder / name, folder / f"{name}.safetensors"):
+        if candidate.is_file():
+            return str(candidate)
+    raise RequestError(f"unknown upscaler {name!r}: the server has no such file in its models/upscalers")

@@ -6,7 +6,9 @@
      outpaint: "image" (base64 PNG), "extend" [left, top, right, bottom], "fill", "strength", "source"
      or an edit as the window holds it: "image" (the whole canvas) and "mask" (a greyscale PNG,
      255 = make anew, values between kept as they are), "extend", "fill", "strength", "source";
-     img2img: "image" and "strength"}
+     img2img: "image" and "strength";
+     upscale: "image", "scale", "strength" and "upscaler" (a file in the server's models/upscalers,
+     by name; none: Lanczos)}
 
 A value left out (or null) is the model's default, as on the command line.
 """
@@ -20,10 +22,11 @@ from studio.server import a1111
 from studio.server.a1111 import Defaults, Plan
 from studio.server.config import Limits
 
-KINDS = ("txt2img", "outpaint", "inpaint", "img2img")
+KINDS = ("txt2img", "outpaint", "inpaint", "img2img", "upscale")
 
 
-def native_plan(payload: dict[str, Any], model: str, defaults: Defaults, limits: Limits) -> Plan:
+def native_plan(payload: dict[str, Any], model: str, defaults: Defaults, limits: Limits, data: str = "") -> Plan:
+    """The plan of one job; `data` is the server's DATA_DIR (where an upscale's upscaler is found)."""
     kind = payload.get("kind", "txt2img")
     if kind not in KINDS:
         raise RequestError(f"unknown job kind {kind!r}; use one of {', '.join(KINDS)}")
@@ -45,6 +48,11 @@ def native_plan(payload: dict[str, Any], model: str, defaults: Defaults, limits:
     if kind == "img2img":
         settings.update(init_images=[payload.get("image")], denoising_strength=payload.get("strength", 0.5))
         return a1111.img2img_plan(settings, model, defaults, limits)
+    if kind == "upscale":
+        for key in ("image", "scale", "strength", "upscaler"):
+            if payload.get(key) is not None:
+                settings[key] = payload[key]
+        return a1111.upscale_plan(settings, model, defaults, limits, data)
     return _edit(payload, settings, model, defaults, limits)
 
 

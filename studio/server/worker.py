@@ -6,7 +6,9 @@ stops listening (the job was interrupted, its client went away) the generator is
 and the engine stops at the next step boundary.
 
 The events, each a dict with a "type":
-  step     index, step, total
+  alive    (nothing else) every `heartbeat_s` without another event: waiting for the engine,
+           loading a model, or a long step; the ingress gives up on a unit that stays silent
+  step     index, step, total, replica (the process id)
   preview  index, step, total, rgb (H x W x 3 uint8, small)
   image    index, seed, png (bytes, the recipe inside), infotext (AUTOMATIC1111's text)
   finished warnings;  cancelled;  failed message   (the last one)
@@ -26,11 +28,14 @@ from studio.server.config import ServerConfig
 log = logging.getLogger(__name__)
 
 FINAL = ("finished", "cancelled", "failed")
+HEARTBEAT_S = 5.0
 EDIT_PREVIEW_STRIDE = 4  # an outpaint's preview is the whole canvas, at a quarter of its size
 
 
 class EngineWorker:
     """Owns one Engine; set up the way `studio generate` is (the library's names resolve)."""
+
+    heartbeat_s = HEARTBEAT_S
 
     def __init__(self, config: ServerConfig):
         import torch
@@ -41,6 +46,7 @@ class EngineWorker:
         from studio.library.catalog import Library
         from studio.library.resources import resource_finder
 
+        self.data = config.data
         library = Library(Path(config.data))
         use_model_finder(library.finder)
         use_resource_finder(resource_finder(library))
@@ -65,7 +71,11 @@ class EngineWorker:
         running = loop.run_in_executor(None, self._run, spec, emit, cancel)
         try:
             while True:
-                event = await events.get()
+                try:
+                    event = await asyncio.wait_for(events.get(), self.heartbeat_s)
+                except asyncio.TimeoutError:
+                    yield {"type": "alive"}
+                    continue
                 yield event
                 if event["type"] in FINAL:
                     break
@@ -96,10 +106,18 @@ class EngineWorker:
             edit = EditRequest(request, spec["image"], spec["mask"], **spec["edit"])
             return self.engine.run_edit(edit, on_event, cancel)
         if spec["kind"] == "image":
-            from studio.engine.image_request import ImageRequest  # pyright: ignore[reportMissingImports]
+            from studio.engine.image_request import ImageRequest
+            from studio.server.models import upscaler_file
 
-            image = ImageRequest(request, spec["image"], strength=spec["strength"])
-            return self.engine.run_image(image, on_event, cancel)  # pyright: ignore[reportAttributeAccessIssue]
+            image = ImageRequest(
+                request,
+                spec["image"],
+                strength=spec["strength"],
+                kind=spec.get("image_kind", "img2img"),
+                scale=spec.get("scale", 1.0),
+                upscaler=upscaler_file(self.data, spec.get("upscaler")),
+            )
+            return self.engine.run_image(image, on_event, cancel)
         return self.engine.run(request, on_event, cancel)
 
 
@@ -108,7 +126,8 @@ def _wire(event, first: int, emit) -> None:
     from studio.engine.events import Cancelled, EditPreview, Failed, Finished, ImageDone, Preview, Step
 
     if isinstance(event, Step):
-        emit({"type": "step", "index": first + event.index, "step": event.step, "total": event.total})
+        step = {"type": "step", "index": first + event.index, "step": event.step, "total": event.total}
+        emit({**step, "replica": os.getpid()})
     elif isinstance(event, EditPreview):
         rgb = event.canvas_rgb()[::EDIT_PREVIEW_STRIDE, ::EDIT_PREVIEW_STRIDE]
         emit({"type": "preview", "index": first + event.index, "step": event.step, "total": event.total, "rgb": rgb})

@@ -1,12 +1,16 @@
 """A real `studio serve` process (a local Ray instance on 127.0.0.1) for tests/server and bench/serve.py.
 
 `start_server(folder, *args)` starts one with a token and a basic user (TOKEN, USER,
-PASSWORD), its data in FOLDER/data, and returns once it answers; `stop_server` ends it
-with Ctrl+C, as a person would, and fails when it does not end by itself.
+PASSWORD), its data in FOLDER/data, and returns once it says it is ready (every replica
+up); `launch_server` and `wait_ready` are its two halves. `stop_server` ends it with
+Ctrl+C, as a person would, and fails when it does not end by itself. `start_ray_head`
+starts a one-node Ray cluster (`ray start --head`) for `studio serve --ray-address`, and
+`stop_ray_head` ends it and every process it started.
 """
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import signal
@@ -18,6 +22,7 @@ import urllib.error
 import urllib.request
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Any, Callable
 
 STUDIO = [sys.executable, "-c", "import sys; from studio.cli import main; sys.exit(main())"]
 TOKEN = "test-token-0123456789abcdef"
@@ -79,14 +84,27 @@ def free_port() -> int:
         return probe.getsockname()[1]
 
 
-def start_server(folder: Path, *args: str) -> Server:
+def start_server(folder: Path, *args: str, env: dict[str, str] | None = None) -> Server:
+    server = launch_server(folder, *args, env=env)
+    wait_ready(server)
+    return server
+
+
+def launch_server(folder: Path, *args: str, env: dict[str, str] | None = None) -> Server:
+    """Start `studio serve` with FOLDER's data, token and log; it is not ready yet."""
     data = folder / "data"
     data.mkdir(parents=True, exist_ok=True)
     token_file = folder / "token"
     token_file.write_text(TOKEN + "\n")
     port = free_port()
     log = folder / "serve.log"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "QT_QPA_PLATFORM": "offscreen", "RAY_USAGE_STATS_ENABLED": "0"}
+    env = {
+        **os.environ,
+        "HF_HUB_OFFLINE": "1",
+        "QT_QPA_PLATFORM": "offscreen",
+        "RAY_USAGE_STATS_ENABLED": "0",
+        **(env or {}),
+    }
     command = [
         *STUDIO,
         "serve",
@@ -102,20 +120,32 @@ def start_server(folder: Path, *args: str) -> Server:
     ]
     with open(log, "wb") as out:
         process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
-    server = Server(port, process, data, log)
+    return Server(port, process, data, log)
+
+
+def wait_ready(server: Server, on_answer: Callable[[int, Any], None] | None = None) -> None:
+    """Poll the health route until it answers 200 and ok (each answer of the ingress also goes
+    to `on_answer(status, body)`); stops the server and fails when it ends or takes too long."""
     deadline = time.monotonic() + START_TIMEOUT
     while time.monotonic() < deadline:
-        if process.poll() is not None:
-            raise AssertionError(f"studio serve ended ({process.returncode}):\n{log.read_text()[-3000:]}")
+        if server.process.poll() is not None:
+            raise AssertionError(f"studio serve ended ({server.process.returncode}):\n{_tail(server)}")
         try:
             status, body, _ = server.call("GET", "/studio/v1/health")
-            if status == 200 and isinstance(body, dict) and body.get("ok"):
-                return server
         except OSError:
-            pass
-        time.sleep(0.5)
+            status, body = 0, None
+        if isinstance(body, dict):  # the ingress answered (not Serve's proxy, before the route exists)
+            if on_answer is not None:
+                on_answer(status, body)
+            if status == 200 and body.get("ok"):
+                return
+        time.sleep(0.25)
     stop_server(server)
-    raise AssertionError(f"studio serve did not answer within {START_TIMEOUT} s:\n{log.read_text()[-3000:]}")
+    raise AssertionError(f"studio serve was not ready within {START_TIMEOUT} s:\n{_tail(server)}")
+
+
+def _tail(server: Server) -> str:
+    return server.log.read_text(errors="replace")[-3000:]
 
 
 def stop_server(server: Server) -> None:
@@ -128,3 +158,81 @@ def stop_server(server: Server) -> None:
             os.killpg(server.process.pid, signal.SIGKILL)
             server.process.wait()
             raise AssertionError("studio serve did not stop on Ctrl+C") from None
+
+
+@dataclass
+class RayHead:
+    """A Ray cluster of one node, started as a person starts one (`ray start --head`)."""
+
+    port: int
+    process: subprocess.Popen
+    log: Path
+
+    @property
+    def address(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    def processes(self) -> list[int]:
+        """The cluster's processes (they share the session `ray start` was started in)."""
+        pids = []
+        for entry in Path("/proc").iterdir():
+            if entry.name.isdigit():
+                try:
+                    if os.getsid(int(entry.name)) == self.process.pid:
+                        pids.append(int(entry.name))
+                except OSError:
+                    continue
+        return pids
+
+
+def start_ray_head(folder: Path, cpus: int = 2) -> RayHead:
+    """`ray start --head` on 127.0.0.1 with `cpus` CPUs (no dashboard), in a session of its own;
+    returns once it is up."""
+    ray = Path(sys.executable).with_name("ray")
+    port = free_port()
+    log = folder / "ray-head.log"
+    command = [
+        str(ray),
+        "start",
+        "--head",
+        "--block",
+        "--port",
+        str(port),
+        "--node-ip-address",
+        "127.0.0.1",
+        "--num-cpus",
+        str(cpus),
+        "--object-store-memory",
+        str(256 * 1024 * 1024),
+        "--include-dashboard=false",
+        "--disable-usage-stats",
+        "--ray-client-server-port",
+        str(free_port()),
+    ]
+    env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
+    with open(log, "wb") as out:
+        process = subprocess.Popen(command, stdout=out, stderr=subprocess.STDOUT, env=env, start_new_session=True)
+    head = RayHead(port, process, log)
+    deadline = time.monotonic() + START_TIMEOUT
+    while time.monotonic() < deadline:
+        if process.poll() is not None:
+            raise AssertionError(f"ray start ended ({process.returncode}):\n{log.read_text()[-3000:]}")
+        if b"block forever" in log.read_bytes():
+            return head
+        time.sleep(0.25)
+    stop_ray_head(head)
+    raise AssertionError(f"ray start was not up within {START_TIMEOUT} s:\n{log.read_text()[-3000:]}")
+
+
+def stop_ray_head(head: RayHead) -> None:
+    """SIGTERM, as `ray stop` sends it, to this head only; anything of its session left is killed."""
+    if head.process.poll() is None:
+        head.process.send_signal(signal.SIGTERM)
+        try:
+            head.process.wait(timeout=60)
+        except subprocess.TimeoutExpired:
+            head.process.kill()
+            head.process.wait()
+    for pid in head.processes():
+        with contextlib.suppress(OSError):
+            os.kill(pid, signal.SIGKILL)

@@ -582,3 +582,50 @@ def test_the_engine_dialog_collects_the_server_and_shows_the_check(qtbot):
     dialog.checked.emit("cannot reach the server at http://gpu-box:7860: Name or service not known")
     assert dialog.answer.text().startswith("cannot reach") and dialog.check.isEnabled()
     assert dialog.values() == ("server", "http://gpu-box:7860", "secret-token-0123456789")
+
+
+def test_the_remote_engine_upscales_like_the_engine(server, local_engine):
+    from studio.engine.image_request import ImageRequest
+    from studio.engine.models import resolve_model
+    from studio.server_client import RemoteEngine
+
+    picture = (np.random.default_rng(8).random((48, 40, 3)) * 255).astype(np.uint8)
+    generate = resolve_model("embedded").defaults.request("embedded", prompt="hills", seed=4, steps=4)
+    request = ImageRequest(generate, picture, strength=0.5, kind="upscale", scale=2.0)
+    steps = []
+    remote = RemoteEngine(server.url, server.token).run_image(request, steps.append)
+    local = local_engine.run_image(request)
+    assert type(remote).__name__ == "Finished", getattr(remote, "message", "")
+    (a,), (b,) = remote.results, local.results
+    assert a.image.size == (80, 96)
+    assert (a.recipe.kind, a.recipe.extra.get("scale")) == ("upscale", 2.0)
+    assert np.array_equal(np.asarray(a.image), np.asarray(b.image))
+
+
+def test_studio_upscale_with_server_writes_the_enlarged_picture(server, tmp_path):
+    from studio.recipe.walker import inspect_file
+
+    source = tmp_path / "small.png"
+    Image.fromarray((np.random.default_rng(2).random((40, 48, 3)) * 255).astype(np.uint8)).save(source)
+    out = tmp_path / "big.png"
+    token = ["--token-file", str(server.data.parent / "token")]
+    command = [*STUDIO, "upscale", str(source), "--scale", "1.5", "--steps", "2", "--prompt", "a field", "--seed", "6"]
+    done = subprocess.run(
+        [*command, "--out", str(out), "--server", server.url, *token], capture_output=True, text=True, timeout=300
+    )
+    assert done.returncode == 0, done.stderr
+    with Image.open(out) as image:
+        assert image.size == (72, 60)
+    recipe = inspect_file(out).to_recipe()
+    assert (recipe.kind, recipe.request.seed, recipe.request.prompt) == ("upscale", 6, "a field")
+    refused = subprocess.run(
+        [*command, "--out", str(tmp_path / "x.png"), "--upscaler", "../../etc/x", "--server", server.url, *token],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert refused.returncode == 2
+    assert (
+        refused.stderr.strip()
+        == "studio: error: name an upscaler in the server's library (models/upscalers), not a path"
+    )
