@@ -193,14 +193,20 @@ class _InProcess:
         pass
 
 
-def test_the_queue_takes_turns_between_jobs_so_a_short_one_is_not_stuck_behind_a_batch(tmp_path):
-    import asyncio
-
+@pytest.fixture(scope="module")
+def worker(tmp_path_factory):
+    """One replica's EngineWorker, in this process (loading its model takes a while: shared)."""
     from studio.server.config import ServerConfig
-    from studio.server.jobs import Board
     from studio.server.worker import EngineWorker
 
-    worker = EngineWorker(ServerConfig(data=str(tmp_path)))
+    return EngineWorker(ServerConfig(data=str(tmp_path_factory.mktemp("worker"))))
+
+
+def test_the_queue_takes_turns_between_jobs_so_a_short_one_is_not_stuck_behind_a_batch(worker):
+    import asyncio
+
+    from studio.server.jobs import Board
+
     small = {"prompt": "p", "steps": 1, "width": 64, "height": 64}
 
     async def scenario():
@@ -225,3 +231,24 @@ def test_the_queue_takes_turns_between_jobs_so_a_short_one_is_not_stuck_behind_a
     order, jobs = asyncio.run(scenario())
     assert order == ["batch", "short", "batch", "batch", "batch"]
     assert [len(j.images) for j in jobs.values()] == [4, 1]
+
+
+def test_the_worker_says_it_is_alive_while_its_unit_waits_and_then_runs_it(worker, monkeypatch):
+    import asyncio
+
+    monkeypatch.setattr(worker, "heartbeat_s", 0.05)
+    payload = {"prompt": "p", "steps": 1, "width": 64, "height": 64, "seed": 1}
+    unit = a1111.txt2img_plan(payload, "embedded", _defaults, Limits()).units[0]
+
+    async def scenario():
+        worker.lock.acquire()  # the engine is busy with another unit
+        events = worker.run(unit)
+        try:
+            first = await asyncio.wait_for(anext(events), 10)
+        finally:
+            worker.lock.release()
+        return first, [event["type"] async for event in events]
+
+    first, rest = asyncio.run(scenario())
+    assert first == {"type": "alive"}
+    assert [kind for kind in rest if kind != "alive"] == ["step", "preview", "image", "finished"]
