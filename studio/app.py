@@ -51,6 +51,9 @@ class StudioApp:
         self.session = Session(data / "settings.json")
         self.session.load()
         self.session.remember_model(self.session["model"])
+        from studio.engine.devices import use_offload_setting
+
+        use_offload_setting(self.session["offload"])  # settings.json "offload": model CPU offload on CUDA
         apply_theme(app, self.session["theme"])
         # Built with the panels (see _build); nothing reads them before.
         self.queue: JobQueue

@@ -47,6 +47,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="where Studio keeps its gallery and settings (default: $STUDIO_DATA_DIR or the user data folder)",
     )
     common.add_argument("--device", help="cuda, mps or cpu (default: the best one present)")
+    common.add_argument(
+        "--offload",
+        action="store_true",
+        help="model CPU offload for a CUDA GPU with little memory: each model on the GPU only while it runs "
+        "(slower; does nothing on a CPU)",
+    )
 
     parser = argparse.ArgumentParser(
         prog="studio", description="Studio: turn a sentence into a picture.", parents=[common]
@@ -60,6 +66,12 @@ def build_parser() -> argparse.ArgumentParser:
         help="where Studio keeps its gallery and settings (default: $STUDIO_DATA_DIR or the user data folder)",
     )
     common.add_argument("--device", help="cuda, mps or cpu (default: the best one present)")
+    common.add_argument(
+        "--offload",
+        action="store_true",
+        help="model CPU offload for a CUDA GPU with little memory: each model on the GPU only while it runs "
+        "(slower; does nothing on a CPU)",
+    )
     parser.add_argument("--version", action="version", version=f"Studio {__version__}")
     commands = parser.add_subparsers(dest="command", metavar="COMMAND")
 
@@ -156,6 +168,10 @@ def _gallery_parser(commands, common) -> None:
 def main(argv: list[str] | None = None) -> int:
     parser = build_parser()
     args = parser.parse_args(argv)
+    if args.offload:  # for this process and the ones it starts (a server's replicas)
+        from studio.engine.devices import OFFLOAD_ENV
+
+        os.environ[OFFLOAD_ENV] = "1"
     if args.command is None:
         from studio.app import main as app_main
 

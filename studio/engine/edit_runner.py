@@ -59,6 +59,7 @@ from studio.engine.loras import LoraUse, activate_for_prompts, lora_hashes
 from studio.engine.prompts import PromptInput, prepare_prompts
 from studio.engine.runner import CancelFlag, EventHandler, _Stop, run_job, to_uint8
 from studio.engine.schedulers import make_scheduler
+from studio.engine.tiling import model_native, vae_tiles
 from studio.engine.x0 import X0Observer
 from studio.errors import ModelError, StudioError
 from studio.recipe.schema import Recipe
@@ -280,7 +281,10 @@ def _run_pass(
     observer = X0Observer(scheduler)
     pipe.scheduler = scheduler
     generator = torch.Generator("cpu").manual_seed(seed)
-    blend = None if inpainting else _LatentBlend(pipe, filled, step.cells, seed)
+    model_width, model_height = window.model_size
+    native = model_native(model)
+    with vae_tiles(pipe.vae, model_width, model_height, native):  # the window above native size: in tiles
+        blend = None if inpainting else _LatentBlend(pipe, filled, step.cells, seed)
     width, height = size
     base = np.ascontiguousarray(canvas[:height, :width])
     ran = 0
@@ -316,21 +320,21 @@ def _run_pass(
         last = time.perf_counter()
         return {"latents": latents}
 
-    model_width, model_height = window.model_size
-    output = pipe(
-        **prompts.kwargs,
-        image=Image.fromarray(filled),
-        mask_image=Image.fromarray(_cell_mask(step.cells, pipe.vae_scale_factor)),
-        strength=step.strength,
-        num_inference_steps=step.schedule(request.steps)[0],
-        guidance_scale=request.guidance_scale,
-        width=model_width,
-        height=model_height,
-        generator=generator,
-        callback_on_step_end=on_step_end,
-        callback_on_step_end_tensor_inputs=["latents"],
-        output_type="np",
-    )
+    with vae_tiles(pipe.vae, model_width, model_height, native):
+        output = pipe(
+            **prompts.kwargs,
+            image=Image.fromarray(filled),
+            mask_image=Image.fromarray(_cell_mask(step.cells, pipe.vae_scale_factor)),
+            strength=step.strength,
+            num_inference_steps=step.schedule(request.steps)[0],
+            guidance_scale=request.guidance_scale,
+            width=model_width,
+            height=model_height,
+            generator=generator,
+            callback_on_step_end=on_step_end,
+            callback_on_step_end_tensor_inputs=["latents"],
+            output_type="np",
+        )
     made = to_uint8(output.images[0])
     made = resize_rgb(made, (window.context.width, window.context.height)).astype(np.float32)
     made = match_colours(made, step.original, step.match_area)

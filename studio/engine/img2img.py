@@ -6,7 +6,7 @@ SDXL alike), so nothing is loaded twice. An img2img job pads the picture to mult
 (its edge pixels repeated), lets the pipeline re-noise it by `strength` and denoise it with
 the prompt, and crops the padding off again; strength 0 returns the picture as it was,
 without calling the model. A picture larger than the model's native size goes through the
-VAE in tiles (diffusers' `enable_tiling`, for that call only). An upscale enlarges the picture
+VAE in tiles (`tiling.vae_tiles`). An upscale enlarges the picture
 and redraws it in tiles (see `upscale`). Events are the same as `Engine.run`'s.
 """
 
@@ -29,6 +29,7 @@ from studio.engine.prompts import PromptInput, prepare_prompts
 from studio.engine.runner import CancelFlag, EventHandler, _check_text_to_image, _Stop, run_job, to_uint8
 from studio.engine.schedulers import make_scheduler
 from studio.engine.step_reports import StepReporter
+from studio.engine.tiling import vae_tiles
 from studio.engine.x0 import X0Observer
 from studio.recipe.schema import Recipe
 
@@ -81,11 +82,8 @@ class ImageJob:
                 raise _Stop(index, stopped)
             return {}
 
-        vae = pipe.vae
-        tiled = max(pixels.shape[:2]) > self.native and hasattr(vae, "enable_tiling")
-        if tiled:  # a picture larger than the model's own goes through the VAE in tiles
-            vae.enable_tiling()
-        try:
+        height, width = pixels.shape[:2]
+        with vae_tiles(pipe.vae, width, height, self.native):  # a picture larger than the model's own: in tiles
             output = pipe(
                 **self.prompts.kwargs,
                 image=Image.fromarray(pixels),
@@ -96,9 +94,6 @@ class ImageJob:
                 callback_on_step_end=on_step_end,
                 output_type="np",
             )
-        finally:
-            if tiled:
-                vae.disable_tiling()
         stopped = reporter.finish()
         if stopped is not None:
             raise _Stop(index, stopped)

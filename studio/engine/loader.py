@@ -10,7 +10,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
-from studio.engine.devices import dtype_for, pick_device
+from studio.engine.devices import dtype_for, offload_wanted, pick_device, place_pipeline
 from studio.engine.load_progress import IMPORT_WEIGHT, LoadProgress, LoadReporter, weight_of
 from studio.engine.models import _SKIPPED, ModelInfo, resolve_model
 from studio.engine.previews import SD, SDXL, LatentPreviewer, PreviewFactors, calibration_images, fit_preview_factors
@@ -33,6 +33,7 @@ class LoadedModel:
     vae_hash: str = ""
     own_vae: Any = None  # the model's own VAE, kept while another one decodes
     saved_scheduler: dict = field(default_factory=dict)  # the scheduler config as saved, before overrides
+    offload: bool = False  # model CPU offload on (CUDA only, see devices.place_pipeline)
 
     def refresh(self, info: ModelInfo) -> None:
         """Take what changed in the model's settings since it loaded (defaults, prediction, hash, name)."""
@@ -41,12 +42,18 @@ class LoadedModel:
         self.info = info
 
 
-def load_model(info: ModelInfo, device: str | None = None, on_progress: LoadProgress | None = None) -> LoadedModel:
+def load_model(
+    info: ModelInfo,
+    device: str | None = None,
+    on_progress: LoadProgress | None = None,
+    offload: bool | None = None,
+) -> LoadedModel:
     """Load `info` into a pipeline on `device` (or the best one), offline, safetensors only.
 
     `on_progress` hears each step (see load_progress): starting torch when it is not yet
     imported (not measurable), then the libraries, each component, the move to the device,
-    and "ready" with every step done."""
+    and "ready" with every step done. `offload` (default: $STUDIO_OFFLOAD) asks for model CPU offload
+    on a CUDA GPU (see devices.place_pipeline)."""
     report = LoadReporter(info.ref, on_progress)
     if "torch" not in sys.modules:
         report("starting torch")
@@ -68,6 +75,7 @@ def load_model(info: ModelInfo, device: str | None = None, on_progress: LoadProg
     quiet_libraries()
     device = pick_device(device)
     dtype = dtype_for(device)
+    offload = offload_wanted(offload)
     if "safety_checker" in skipped:
         skipped["requires_safety_checker"] = False
     try:
@@ -91,7 +99,9 @@ def load_model(info: ModelInfo, device: str | None = None, on_progress: LoadProg
                 **components,
             )
         step(f"moving to {device}")
-        pipe = pipe.to(device)
+        note = place_pipeline(pipe, device, offload)
+        if note:
+            log.warning(note)
     except torch.cuda.OutOfMemoryError:
         raise ModelError(f"not enough GPU memory to load {info.ref}") from None
     except ModelError:
@@ -105,6 +115,7 @@ def load_model(info: ModelInfo, device: str | None = None, on_progress: LoadProg
     scheduler_config = {**dict(pipe.scheduler.config), **info.scheduler_overrides}
     loaded = LoadedModel(info, pipe, device, dtype, previewer, scheduler_config)
     loaded.saved_scheduler = dict(pipe.scheduler.config)
+    loaded.offload = offload and device.startswith("cuda")
     if info.vae:
         use_vae(loaded, info.vae)
     step("ready")
@@ -185,8 +196,9 @@ def _preview_factors(info: ModelInfo, pipe) -> PreviewFactors:
 class ModelCache:
     """Holds at most one loaded model; asking for another frees the one before."""
 
-    def __init__(self, device: str | None = None):
+    def __init__(self, device: str | None = None, offload: bool | None = None):
         self.device = device
+        self.offload = offload
         self._loaded: LoadedModel | None = None
         self._lock = threading.Lock()
 
@@ -205,7 +217,7 @@ class ModelCache:
                 current.refresh(info)
                 return current
             self._unload()
-            self._loaded = load_model(info, self.device, on_progress)
+            self._loaded = load_model(info, self.device, on_progress, self.offload)
             return self._loaded
 
     def clear(self) -> None:

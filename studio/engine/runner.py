@@ -38,6 +38,7 @@ from studio.engine.prompts import PromptInput, prepare_prompts
 from studio.engine.request import GenerateRequest
 from studio.engine.schedulers import make_scheduler
 from studio.engine.step_reports import StepReporter
+from studio.engine.tiling import model_native, vae_tiles
 from studio.engine.x0 import X0Observer
 from studio.errors import ModelError, StudioError
 from studio.recipe.schema import Recipe
@@ -106,8 +107,8 @@ def run_job(
 class Engine:
     """Owns the loaded model; runs one job at a time (callers serialise, as the worker does)."""
 
-    def __init__(self, device: str | None = None, models: ModelCache | None = None):
-        self.models = models or ModelCache(device)
+    def __init__(self, device: str | None = None, models: ModelCache | None = None, offload: bool | None = None):
+        self.models = models or ModelCache(device, offload)  # offload: see devices.place_pipeline
 
     def load(self, ref: str) -> LoadedModel:
         return self.models.get(ref)
@@ -194,17 +195,18 @@ class Engine:
                 raise _Stop(index, stopped)
             return {}
 
-        output = pipe(
-            **prompts.kwargs,
-            num_inference_steps=request.steps,
-            guidance_scale=request.guidance_scale,
-            width=request.width,
-            height=request.height,
-            generator=generator,
-            callback_on_step_end=on_step_end,
-            output_type="latent" if draft else "np",
-            **start,
-        )
+        with vae_tiles(pipe.vae, request.width, request.height, model_native(model)):
+            output = pipe(
+                **prompts.kwargs,
+                num_inference_steps=request.steps,
+                guidance_scale=request.guidance_scale,
+                width=request.width,
+                height=request.height,
+                generator=generator,
+                callback_on_step_end=on_step_end,
+                output_type="latent" if draft else "np",
+                **start,
+            )
         stopped = reporter.finish()
         if stopped is not None:
             raise _Stop(index, stopped)

@@ -51,6 +51,7 @@ DEFAULTS: dict[str, Any] = {
     "upscale_strength": 0.2,  # how far an upscale redraws the enlarged picture
     "variation_strength": 0.25,  # how far Variations stray from the picture
     "quality": "full",  # how Generate's pictures are decoded: full (the VAE) or draft (see engine.draft_decoders)
+    "offload": False,  # model CPU offload on a CUDA GPU (engine.devices); settings.json only
     "defaults_for": "",  # the model whose own defaults the settings were last reset to
     "theme": "dark",
     "negative_open": False,
@@ -120,6 +121,7 @@ VALID: dict[str, Callable[[Any], bool]] = {
     "upscale_strength": _number(0.0, 1.0),
     "variation_strength": _number(0.0, 1.0),
     "quality": _one_of(QUALITIES),
+    "offload": _flag,
     "defaults_for": _text,
     "theme": _one_of(THEMES),
     "negative_open": _flag,
