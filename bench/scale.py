@@ -229,7 +229,9 @@ def model_spec(name: str, tiny: bool) -> dict:
 
 def build(name: str, tiny: bool, device: str, dtype_name: str, folder: Path) -> dict:
     import torch
-    from diffusers import AutoencoderKL, EulerDiscreteScheduler, UNet2DConditionModel
+    from diffusers.models.autoencoders.autoencoder_kl import AutoencoderKL
+    from diffusers.models.unets.unet_2d_condition import UNet2DConditionModel
+    from diffusers.schedulers.scheduling_euler_discrete import EulerDiscreteScheduler
     from transformers import CLIPTextConfig, CLIPTextModel, CLIPTextModelWithProjection, CLIPTokenizer
 
     from studio.embedded.tokenizer import write_clip_tokenizer
@@ -557,7 +559,9 @@ def main() -> None:
     parser.add_argument("--device", default="auto")
     parser.add_argument("--dtype", choices=("fp16", "fp32"), help="weights written: fp16 on CUDA, fp32 elsewhere")
     parser.add_argument("--models", default="sd15,sdturbo,sdxl")
-    parser.add_argument("--steps", type=int, help="steps for every model (default: 20, SD-Turbo 1 and 4; quick: 4, SD-Turbo 1 and 4)")
+    parser.add_argument(
+        "--steps", type=int, help="steps for every model (default: 20, SD-Turbo 1 and 4; quick: 4, SD-Turbo 1 and 4)"
+    )
     parser.add_argument("--repeats", type=int, help="measured rounds (default: 3; 1 in the quick profile)")
     profile = parser.add_mutually_exclusive_group()
     profile.add_argument("--quick", action="store_true", default=None, help="the CPU profile (default on a CPU)")
