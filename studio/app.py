@@ -615,11 +615,13 @@ class StudioApp:
         if self.gallery_model is not None:
             self.gallery_model.close()
         if self._built:
+            from studio.engine.draft_decoders import use_draft_training
             from studio.engine.models import use_model_finder, use_resource_finder
 
             self.models.close()
             use_model_finder(None)
             use_resource_finder(None)
+            use_draft_training(None)  # and a draft decoder still being fitted stops
 
 
 def model_name(ref: str) -> str:

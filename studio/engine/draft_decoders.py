@@ -8,7 +8,8 @@ the VAE's weights and the training plan (DATA_DIR/cache/draft-decoders/<hash>.sa
 so a second load of the same model reads it back at once.
 
 Two ways to get one, set by `use_draft_training`:
-- in the window (`background=True`), the first job on a model starts a background thread
+- in the window (`background=True`), the first job on a model reads its decoder from the
+  cache, or, when there is none, starts a background thread to make it
   (one torch thread, lowest CPU priority, stopped when the model goes) and every job meanwhile
   runs as before: linear previews, and a "draft" request decoded in full with a note saying
   so; once it is ready, previews and draft pictures use it;
@@ -46,13 +47,17 @@ class _Settings:
 
 
 _settings = _Settings()
+_running: weakref.WeakSet[DraftTraining] = weakref.WeakSet()  # trainings on background threads
 
 
 def use_draft_training(folder: Path | None, background: bool = False, plan: TrainingPlan | None = None) -> None:
     """Where draft decoders are cached, whether they are made in the background on a model's
-    first job (the window) or when a draft picture is asked for (elsewhere), and how."""
+    first job (the window) or when a draft picture is asked for (elsewhere), and how. Any
+    training running on a background thread stops."""
     global _settings
     _settings = _Settings(folder, background, plan or DEFAULT_PLAN)
+    for training in list(_running):  # fitted under the settings before: stopped (a closing window)
+        training.cancel()
 
 
 def draft_cache(data: Path) -> Path:
@@ -81,7 +86,7 @@ class DraftSlot:
         with self._lock:
             if self.training is None or self.training.state == "cancelled":
                 self.training = DraftTraining(self, vae, cache_folder(), _settings.plan, sampler)
-                if background:
+                if background and not self.training.from_cache():
                     self.training.start()
             return self.training
 
@@ -103,8 +108,10 @@ class DraftTraining:
         self._done = threading.Event()
         self._thread: threading.Thread | None = None
         self._run_lock = threading.Lock()
+        self._looked: tuple | None = None
 
     def start(self) -> None:
+        _running.add(self)
         self._thread = threading.Thread(target=self._background, name="draft-decoder", daemon=True)
         self._thread.start()
 
@@ -134,7 +141,34 @@ class DraftTraining:
                 return self._run()
             finally:
                 self._done.set()
-                self.vae = self.sampler = None
+                self.vae = self.sampler = self._looked = None
+
+    def from_cache(self) -> bool:
+        """Whether the decoder was in the cache: read in the caller's thread (hashing the VAE's
+        weights takes well under a second), and then ready at once."""
+        with self._run_lock:
+            try:
+                decoder = self._lookup()[3]
+            except Exception:
+                log.exception("reading the cached draft decoder failed")
+                return False
+            slot = self._slot()
+            if decoder is None or slot is None:
+                return False
+            slot.decoder = decoder
+            self.progress, self.state = 1.0, "ready"
+            self._done.set()
+            self.vae = self.sampler = self._looked = None
+            return True
+
+    def _lookup(self) -> tuple:
+        """(the VAE on the CPU, its key, its cache file, the decoder read from it or None), worked out once."""
+        if self._looked is None:
+            vae = _cpu_copy(self.vae)
+            key = vae_key(vae, self.plan)
+            path = self.folder / f"{key[:32]}.safetensors"
+            self._looked = (vae, key, path, self._cached(path, key))
+        return self._looked
 
     def _stopped(self) -> bool:
         return self._cancel.is_set() or self._slot() is None
@@ -143,10 +177,7 @@ class DraftTraining:
         began = time.perf_counter()
         self.state = "training"
         try:
-            vae = _cpu_copy(self.vae)
-            key = vae_key(vae, self.plan)
-            path = self.folder / f"{key[:32]}.safetensors"
-            decoder = self._cached(path, key)
+            vae, key, path, decoder = self._lookup()
             if decoder is None:
                 log.info("fitting a draft decoder to this model's VAE (once; cached as %s)", path)
                 generated = None
@@ -231,10 +262,9 @@ def draft_for(model: Any, quality: str) -> tuple[DraftDecoder | None, tuple[str,
     if not _settings.background and quality != "draft":
         return None, ()
     training = slot.start(model.pipe.vae, _settings.background, _sampler(model))
-    if not _settings.background:
-        decoder = training.run()
-        if decoder is not None:
-            return decoder, ()
+    decoder = training.run() if not _settings.background else slot.decoder  # read from the cache
+    if decoder is not None:
+        return (decoder if quality == "draft" else None), ()
     if quality != "draft":
         return None, ()
     note = (

@@ -45,8 +45,10 @@ class Step:
 class Preview:
     """The model's current guess of the clean image after step `step`.
 
-    `rgb` is the guess drawn cheaply at latent resolution (H/8 x W/8 x 3, uint8); `latents`
-    is the guess itself (channels x H/8 x W/8, float32).
+    `rgb` is the guess drawn cheaply (uint8): at latent resolution (H/8 x W/8 x 3) by the
+    linear preview factors, or, for a text-to-image job once the model has its draft decoder
+    (see `draft_decoders`), at full size (H x W x 3); `latents` is the guess itself
+    (channels x H/8 x W/8, float32).
     """
 
     index: int

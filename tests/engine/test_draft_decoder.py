@@ -124,3 +124,17 @@ def test_in_the_window_a_draft_asked_before_the_decoder_is_ready_is_decoded_in_f
     assert fresh.previewer.draft.training.state in ("waiting", "training")
     previews = [e for e in events if type(e).__name__ == "Preview"]
     assert previews[-1].rgb.shape == (16, 16, 3)  # linear previews meanwhile
+    training = fresh.previewer.draft.training
+    use_draft_training(None)  # as the window does when it closes
+    assert training.wait(120) and training.state == "cancelled"
+    assert fresh.previewer.draft.decoder is None
+
+
+def test_in_the_window_a_cached_decoder_draws_from_the_first_job(fresh, models, tmp_path):
+    draft_for(fresh, "draft")  # fitted and cached (as on an earlier run)
+    fresh.previewer = LatentPreviewer(fresh.previewer.factors)  # the model loaded again
+    use_draft_training(tmp_path / "drafts", background=True, plan=PLAN)
+    final = Engine(models=models).run(_request(quality="draft"))
+    result, _ = _pixels(final)
+    assert result.recipe.request.quality == "draft" and not final.warnings
+    assert fresh.previewer.draft.training._thread is None  # read in the job's thread, nothing fitted
