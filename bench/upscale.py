@@ -11,7 +11,12 @@
     line over the picture's mean gradient in that direction (as bench/outpaint.py scores a
     seam; 1 = no seam). Goal: worst <= 1.5.
 
-    For scale, the 95th percentile of the same score over all the lines that are no tile border.
+    For scale, the 95th percentile of the same score over all the lines that are no tile border,
+    and the same lines scored in the plain enlargement (Lanczos, no redraw): a horizon lying
+    along a border line scores high there too, so the score is also shown over the plain
+    enlargement's where that is above 1 (what the tiles add; 1 = nothing).
+    Shading drift: per tile, the mean colour difference from the plain enlargement at scales
+    above 8 px (a tile of sky redrawn lighter, a faint blob drawn again; grey levels 0-255).
 (3) repeats: suns/moons and lakes in each result (studio.testing.upscale_repeats: at the
     picture's size and at a native picture's size); the prompt names one of each, so a count
     above 1 is a tile that drew the prompt again. Goal: none.
@@ -52,7 +57,7 @@ def child(args) -> None:
     from studio.engine.image_request import ImageRequest
     from studio.engine.runner import Engine
     from studio.engine.upscale import enlarge, plan_tiles
-    from studio.testing.seams import line_scores, seam_scores
+    from studio.testing.seams import line_scores, relative_seam_scores, seam_scores, tile_drift
     from studio.testing.upscale_repeats import upscale_counts
 
     torch.set_num_threads(args.threads) if args.threads else None
@@ -87,7 +92,8 @@ def child(args) -> None:
     if args.save:
         final.results[0].image.save(Path(args.save) / f"x{args.scale}{'-whole' if args.whole else ''}.png")
     tiles = plan_tiles(job.generate.width, job.generate.height, native)
-    counts = upscale_counts(result, enlarge(source, tuple(result.shape[1::-1])), native)
+    plain = enlarge(source, tuple(result.shape[1::-1]))
+    counts = upscale_counts(result, plain, native)
     record = {
         "scale": args.scale,
         "whole": args.whole,
@@ -100,6 +106,9 @@ def child(args) -> None:
         "cuda_peak_mb": round(torch.cuda.max_memory_allocated() / 2**20, 1) if cuda else None,
         "seams": [round(s, 3) for s in seam_scores(result, tiles)] if not args.whole else [],
         "other_lines_p95": round(float(np.percentile(line_scores(result, tiles), 95)), 3),
+        "plain_seams": [round(s, 3) for s in seam_scores(plain, tiles)] if not args.whole else [],
+        "relative_seams": [round(s, 3) for s in relative_seam_scores(result, plain, tiles)] if not args.whole else [],
+        "drift": [round(d, 2) for d in tile_drift(result, plain, tiles)],
         "suns_moons": counts.bodies,
         "lakes": counts.lakes,
         "elapsed_s": round(final.elapsed_s, 2),
@@ -159,6 +168,19 @@ def main() -> None:
     print(
         f"    for scale, the same score on the lines that are no tile border, 95th percentile: "
         f"x2 {x2['other_lines_p95']:.3f}, x4 {x4['other_lines_p95']:.3f}"
+    )
+    plain = x2["plain_seams"] + x4["plain_seams"]
+    print(f"    the same lines in the plain enlargement (no redraw): mean {np.mean(plain):.3f}  worst {max(plain):.3f}")
+    relative = x2["relative_seams"] + x4["relative_seams"]
+    print(
+        f"    over the plain enlargement's score where above 1 (what the tiles add): x2 worst "
+        f"{max(x2['relative_seams']):.3f}, x4 worst {max(x4['relative_seams']):.3f}; mean {np.mean(relative):.3f}"
+    )
+    print(
+        "    shading drift per tile (mean |result - plain| above 8 px, grey levels): "
+        + ", ".join(
+            f"{name} worst {max(run['drift']):.2f} mean {np.mean(run['drift']):.2f}" for name, run in runs.items()
+        )
     )
     print("\n(3) suns/moons and lakes in each result (the prompt names one of each; goal: no second one)")
     for name, run in runs.items():

@@ -8,9 +8,11 @@ weakly (`tile_request`: a strongly guided tile draws the whole prompt again, a s
 every tile of sky). Tiles overlap by at least a quarter of that side. Each tile starts from
 the picture as redrawn so far, so where it overlaps the tiles before it, it starts from their
 pixels, and it is blended in over the overlap by a linear ramp; its own outermost pixels
-towards the tiles after it fade out (see `tile_alpha`), so no tile border shows. Only one tile
-goes through the model (and its VAE) at a time, so the memory a job needs grows with the
-tile, not with the picture.
+towards the tiles after it fade out (see `tile_alpha`), so no tile border shows. A redrawn tile
+keeps the enlarged picture's shading at scales above a few pixels (`keep_low_frequencies`): the
+model adds detail, while a tile of sky drawn lighter, or a faint blob drawn again, does not
+stay. Only one tile goes through the model (and its VAE) at a time, so the memory a job
+needs grows with the tile, not with the picture.
 
 Step events count on over all tiles (step k of tile t is t * steps + k); previews show the
 whole picture, the tile in progress drawn from its x0 guess (`Preview.latents` is that tile's).
@@ -163,6 +165,37 @@ def _model_upscale(pixels: np.ndarray, path: str, device: str) -> np.ndarray:
 
 DEFAULT_STRENGTH = 0.2  # what the CLI and the window start from
 TILE_GUIDANCE = 1.0  # at most: the prompt only faintly steers a tile
+# A redrawn tile keeps the enlarged picture's colours at scales above a Gaussian of this
+# share of the model's native side (4 px at 128, 16 px at 512): the model adds detail, not shading.
+LOW_PASS = 1 / 32
+
+
+def gaussian_blur(pixels: np.ndarray, sigma: float) -> np.ndarray:
+    """`pixels` (H x W x C) blurred by a Gaussian of `sigma` px, as float32; beyond the edges
+    the edge pixels repeat."""
+    out = pixels.astype(np.float32)
+    if sigma <= 0:
+        return out
+    reach = max(1, int(np.ceil(3 * sigma)))
+    kernel = np.exp(-0.5 * (np.arange(-reach, reach + 1) / sigma) ** 2)
+    kernel /= kernel.sum()
+    for axis in (0, 1):
+        length = out.shape[axis]
+        grow = [(0, 0)] * out.ndim
+        grow[axis] = (reach, reach)
+        padded = np.pad(out, grow, mode="edge")
+        summed = np.zeros_like(out)
+        for offset, weight in enumerate(kernel):
+            summed += np.float32(weight) * np.take(padded, np.arange(offset, offset + length), axis=axis)
+        out = summed
+    return out
+
+
+def keep_low_frequencies(made: np.ndarray, reference: np.ndarray, sigma: float) -> np.ndarray:
+    """`made` (a redrawn tile) with its shading at scales above `sigma` px taken from
+    `reference` (the same tile of the enlarged picture): a lighter sky or a faint new blob
+    drawn by one tile does not stay, its detail does."""
+    return made.astype(np.float32) + gaussian_blur(reference.astype(np.float32) - made.astype(np.float32), sigma)
 
 
 def tile_request(request: ImageRequest) -> ImageRequest:
@@ -191,6 +224,8 @@ def upscale_candidate(job, index: int, emit, cancelled, previews: bool) -> Gener
     if not job.run_steps:
         return job.result(index, np.ascontiguousarray(big), began)
     canvas = pad_edges(big, own.width, own.height).astype(np.float32)
+    reference = canvas.copy()
+    sigma = LOW_PASS * native_of(model.info)
     tiles = plan_tiles(own.width, own.height, native_of(model.info))
     current = tiles[0]
     base = _small(canvas) if previews else None
@@ -217,9 +252,10 @@ def upscale_candidate(job, index: int, emit, cancelled, previews: bool) -> Gener
             return number * steps + i + 1, len(tiles) * steps
 
         made = tile_job.denoise(crop, generator, reporter, index, previews, step_of)
+        made = keep_low_frequencies(made, reference[tile.slices], sigma)
         alpha = tile_alpha(tile)[..., None]
         area = canvas[tile.slices]
-        area += alpha * (made.astype(np.float32) - area)
+        area += alpha * (made - area)
         done = (number + 1) * job.run_steps
         if previews:
             base = _small(canvas)

@@ -42,3 +42,20 @@ def line_scores(image: np.ndarray, tiles) -> list[float]:
     scores = [float(v / max(across_columns.mean(), 1e-6)) for x, v in enumerate(across_columns, 1) if x not in columns]
     scores += [float(v / max(across_rows.mean(), 1e-6)) for y, v in enumerate(across_rows, 1) if y not in rows]
     return scores
+
+
+def relative_seam_scores(image: np.ndarray, plain: np.ndarray, tiles) -> list[float]:
+    """Each tile border line's score over the same line's score in `plain` (the picture enlarged
+    without redrawing) where that is above 1: a horizon that lies along a border line scores
+    high in any enlargement, and only what the tiles add to it is a seam. 1 = none."""
+    return [s / max(1.0, p) for s, p in zip(seam_scores(image, tiles), seam_scores(plain, tiles))]
+
+
+def tile_drift(image: np.ndarray, plain: np.ndarray, tiles, sigma: float = 8.0) -> list[float]:
+    """Per tile, the mean colour difference (0-255) between `image` and `plain` at scales above a
+    Gaussian of `sigma` px: a tile of sky redrawn lighter, or a faint blob it drew, drifts; the
+    fine detail a redraw adds does not."""
+    from studio.engine.upscale import gaussian_blur
+
+    low = np.abs(gaussian_blur(image.astype(np.float32) - plain.astype(np.float32), sigma)).mean(axis=2)
+    return [float(low[tile.slices].mean()) for tile in tiles]
