@@ -13,6 +13,7 @@ do not change the speed, and nothing is downloaded), saves it as a diffusers fol
     no-preview s   `Engine.run` without previews
     peak RSS       the process's peak resident memory (getrusage), load and runs included
     peak GPU       torch.cuda.max_memory_allocated, on CUDA
+    attention      the UNet's attention processor (diffusers' default: torch SDPA), in the JSON
 
 The three kinds of run alternate, after two warm-up rounds, and their medians are reported;
 the UNet and VAE are timed alone after them, on a GPU the runs have warmed. Each model runs
@@ -26,7 +27,7 @@ SDXL at 4 steps and computes their 20-step figure from the seconds per step seen
 Each model is built in one child process and measured in another, so every model's peak
 memory is its own. The table is printed and written as JSON after each model.
 
-Run: python bench/scale.py [--device auto|cuda|cpu] [--dtype fp16|fp32] [--quick | --full]
+Run: python bench/scale.py [--device auto|cuda|cpu] [--dtype fp16|fp32] [--quick | --full] [--offload]
      [--models sd15,sdturbo,sdxl] [--steps N] [--repeats 3] [--out bench/results/scale-DEVICE.json]
      [--tiny]   (small configs of the same shapes: a quick check of the script itself)
 The table is printed as Markdown, ready for the README.
@@ -296,9 +297,12 @@ def drop_from_page_cache(folder: Path) -> None:
 # ---- child: measure ----
 
 
-def measure(name: str, tiny: bool, device: str, folder: Path, steps: int | None, repeats: int, quick: bool) -> dict:
+def measure(
+    name: str, tiny: bool, device: str, folder: Path, steps: int | None, repeats: int, quick: bool, offload: bool
+) -> dict:
     import torch
 
+    from studio.engine.devices import attention_kind
     from studio.engine.runner import Engine
 
     spec = model_spec(name, tiny)
@@ -313,7 +317,7 @@ def measure(name: str, tiny: bool, device: str, folder: Path, steps: int | None,
         return time.perf_counter() - began
 
     drop_from_page_cache(folder)
-    engine = Engine(device=device)
+    engine = Engine(device=device, offload=offload)
     holder = {}
     load_s = timed(lambda: holder.setdefault("model", engine.load(str(folder))))
     model = holder["model"]
@@ -341,6 +345,8 @@ def measure(name: str, tiny: bool, device: str, folder: Path, steps: int | None,
         "vae_dtype": vae_dtype,
         "runs": runs,
         "run_dtype": str(model.dtype).replace("torch.", ""),
+        "attention": attention_kind(pipe),
+        "offload": model.offload,
         "device": model.device,
         "family": model.info.family,
         "size": size,
@@ -517,7 +523,12 @@ def child(stage: str, args, folder: Path) -> dict:
         "--repeats",
         str(args.repeats),
     ]
-    command += ["--tiny"] * args.tiny + ["--quick"] * args.quick + (["--steps", str(args.steps)] if args.steps else [])
+    command += (
+        ["--tiny"] * args.tiny
+        + ["--quick"] * args.quick
+        + ["--offload"] * args.offload
+        + (["--steps", str(args.steps)] if args.steps else [])
+    )
     done = subprocess.run(command, capture_output=True, text=True)
     try:
         if done.returncode != 0:
@@ -568,6 +579,7 @@ def main() -> None:
     profile.add_argument("--full", dest="quick", action="store_false", help="the whole profile (default elsewhere)")
     parser.add_argument("--out")
     parser.add_argument("--tiny", action="store_true")
+    parser.add_argument("--offload", action="store_true", help="model CPU offload (CUDA; see engine.devices)")
     for hidden in ("--child", "--child-model", "--child-folder", "--child-result"):
         parser.add_argument(hidden, help=argparse.SUPPRESS)
     args = parser.parse_args()
@@ -578,7 +590,14 @@ def main() -> None:
             result = build(args.child_model, args.tiny, args.device, args.dtype, folder)
         else:
             result = measure(
-                args.child_model, args.tiny, args.device, folder, args.steps, args.repeats, bool(args.quick)
+                args.child_model,
+                args.tiny,
+                args.device,
+                folder,
+                args.steps,
+                args.repeats,
+                bool(args.quick),
+                args.offload,
             )
         Path(args.child_result).write_text(json.dumps(result))
         return
@@ -595,12 +614,13 @@ def main() -> None:
     if unknown:
         parser.error(f"unknown model {unknown[0]!r}; choose from {', '.join(MODELS)}")
     out = Path(args.out or ROOT / "bench" / "results" / f"scale-{args.device.split(':')[0]}{'-tiny' * args.tiny}.json")
-    report = {"machine": {**machine(args.device, args.dtype), "profile": "quick" if args.quick else "full"}, "rows": []}
+    profile = {"profile": "quick" if args.quick else "full", "offload": args.offload}
+    report = {"machine": {**machine(args.device, args.dtype), **profile}, "rows": []}
     print(
         " ".join(
             f"{k}: {v}"
             for k, v in report["machine"].items()
-            if k in ("device", "gpu", "weights_dtype", "torch", "diffusers", "cpu_count", "profile")
+            if k in ("device", "gpu", "weights_dtype", "torch", "diffusers", "cpu_count", "profile", "offload")
         ),
         flush=True,
     )
