@@ -14,7 +14,8 @@ old picture around the new area and pasted back through the feathered band only.
 An edit goes through the windows of `edit.plan_passes`: the picture around the new area
 first, then (only when that window had to be scaled down) the new area's own window at full
 scale, re-noised partly from the first pass's result. An outpaint's prompt leaves out the
-clauses the model's studio.json names under "outpaint" / "leave_out" (`edit.new_area_prompt`).
+clauses the model's studio.json names under "outpaint" / "leave_out" (`edit.new_area_prompt`),
+and is guided at most its "outpaint" / "guidance" (so the picture, not the prompt, leads).
 A canvas whose sides are no multiples of 8 is padded (`edit.pad_canvas`) and every result
 cropped back to it.
 
@@ -100,6 +101,7 @@ class _Job:
     passes: tuple[_Pass, ...]
     size: tuple[int, int]  # (width, height) of the canvas asked for, which every result has
     inpainting_model: bool
+    guidance_scale: float  # the request's, or at most the model's outpaint guidance
 
 
 def run_edit(
@@ -140,13 +142,29 @@ def planned_steps(request: EditRequest) -> int:
     return sum(denoise_steps(request.steps, s)[1] for s in strengths)
 
 
+def _outpaint_settings(model: LoadedModel) -> dict:
+    """The model's studio.json "outpaint" settings ({} when it has none)."""
+    settings = model.info.studio.get("outpaint") if isinstance(model.info.studio, dict) else None
+    return settings if isinstance(settings, dict) else {}
+
+
+def _guidance(model: LoadedModel, request: EditRequest) -> float:
+    """The guidance scale the new area is made with: an outpaint's is at most the model's
+    studio.json "outpaint" / "guidance". Guided strongly, a strip draws the prompt's scene
+    anew (a patch of sky and a lake below the ground); guided weakly, the picture around it
+    leads and the strip continues it."""
+    most = _outpaint_settings(model).get("guidance") if request.kind == "outpaint" else None
+    if isinstance(most, bool) or not isinstance(most, (int, float)) or most <= 0:
+        return request.guidance_scale
+    return min(request.guidance_scale, float(most))
+
+
 def _model_prompt(model: LoadedModel, request: EditRequest) -> str:
     """The prompt the new area is made with: an outpaint's without the clauses naming things
     the picture holds in one place (the model's studio.json, "outpaint" / "leave_out")."""
     if request.kind != "outpaint":
         return request.prompt
-    settings = model.info.studio.get("outpaint") if isinstance(model.info.studio, dict) else None
-    words = settings.get("leave_out") if isinstance(settings, dict) else None
+    words = _outpaint_settings(model).get("leave_out")
     if not isinstance(words, list):
         return request.prompt
     return new_area_prompt(request.prompt, [w for w in words if isinstance(w, str)])
@@ -189,7 +207,7 @@ def _prepare(request: EditRequest, model: LoadedModel, inpainting: bool) -> _Job
         cells = latent_strength(alpha, window.model_size, factor)
         strength = request.strength if number == 0 else min(request.strength, REFINE_STRENGTH)
         passes.append(_Pass(window, alpha, original, cells, match_area, strength, filled))
-    return _Job(image, tuple(passes), (request.width, request.height), inpainting)
+    return _Job(image, tuple(passes), (request.width, request.height), inpainting, _guidance(model, request))
 
 
 def _candidate(
@@ -229,6 +247,7 @@ def _candidate(
             began,
             job.size,
             job.inpainting_model,
+            job.guidance_scale,
         )
         done += ran
     width, height = job.size
@@ -266,6 +285,7 @@ def _run_pass(
     began: float,
     size: tuple[int, int],
     inpainting: bool,
+    guidance_scale: float,
 ) -> tuple[np.ndarray, int]:
     """One pass of one candidate over `canvas`: the canvas with its window remade, and the
     number of steps it ran. Steps are numbered on from `done`, out of all passes' steps."""
@@ -327,7 +347,7 @@ def _run_pass(
             mask_image=Image.fromarray(_cell_mask(step.cells, pipe.vae_scale_factor)),
             strength=step.strength,
             num_inference_steps=step.schedule(request.steps)[0],
-            guidance_scale=request.guidance_scale,
+            guidance_scale=guidance_scale,
             width=model_width,
             height=model_height,
             generator=generator,
