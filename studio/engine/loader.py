@@ -10,6 +10,7 @@ import threading
 from dataclasses import dataclass, field
 from typing import Any
 
+from studio.engine.cpu_backend import backend_plan
 from studio.engine.devices import dtype_for, offload_wanted, pick_device, place_pipeline
 from studio.engine.load_progress import IMPORT_WEIGHT, LoadProgress, LoadReporter, weight_of
 from studio.engine.models import _SKIPPED, ModelInfo, resolve_model
@@ -64,7 +65,8 @@ def load_model(
     skipped: dict[str, bool | None] = {name: None for name in _SKIPPED if _listed(info, name)}
     parts = folder_parts(info.path, _SKIPPED) if info.checkpoint is None else []
     files = [p.size for p in parts] if parts else [info.path.stat().st_size]
-    step = report.weighted([IMPORT_WEIGHT, IMPORT_WEIGHT, 1, *map(weight_of, files), 1])
+    backend = backend_plan(device, sum(p.size for p in parts if p.name == "unet") or sum(files))
+    step = report.weighted([IMPORT_WEIGHT, IMPORT_WEIGHT, 1, *map(weight_of, files), 1, *backend.weights])
     step("importing diffusers")
     import diffusers  # noqa: F401  (its own import: as long as the bare `import torch, diffusers`)
 
@@ -111,6 +113,7 @@ def load_model(
         first_line = (str(exc).strip().splitlines() or [type(exc).__name__])[0]
         raise ModelError(f"cannot load model {info.ref} from {info.path}: {first_line}") from None
     pipe.set_progress_bar_config(disable=True)
+    backend.attach(pipe, step)  # the UNet through OpenVINO on the CPU, where it applies (engine.cpu_backend)
     previewer = LatentPreviewer(_preview_factors(info, pipe))
     scheduler_config = {**dict(pipe.scheduler.config), **info.scheduler_overrides}
     loaded = LoadedModel(info, pipe, device, dtype, previewer, scheduler_config)
