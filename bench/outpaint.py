@@ -23,6 +23,13 @@ the picture window and the prompt without the clauses of placed things, `edit.pl
         band edge / elsewhere 0.587 -> 0.871, band edge / old picture's gradient 0.738 -> 0.738,
         new strip's gradient / old picture's 2.305 -> 0.540
     (3) judge    40/40 before and after;  (1) cost 1.205 after (3 rounds, loaded machine)
+Then outpaints guided at most studio.json outpaint.guidance (3 for the embedded model; 2026-11-30,
+side by side on the same code, guidance 6 -> 3):
+    (4) repeats  4/160 = 2.5 %, 3/40 = 7.5 % (earlier run) -> 2/160 = 1.2 %, 1/40 = 2.5 % (picture 31:
+                 its flags lie in the old picture's untouched pixels; its edge pixels repeated flag it too)
+    (2) seam     mean 0.878 -> 0.828, median 0.627 -> 0.581, worst 3.014 -> 3.360;
+                 new strip's gradient / old picture's 0.621 -> 0.534
+    (3) judge    39/40 and 39/40
 
 Run: python bench/outpaint.py [--model embedded|FOLDER] [--cases 40] [--rounds 5]
      [--steps N] [--threads N] [--skip-cost] [--skip-seam] [--skip-repeats]
