@@ -40,7 +40,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from studio.engine.upscale import DEFAULT_STRENGTH
 
-GOAL_MEMORY, GOAL_SEAM = 1.5, 1.5
+GOAL_MEMORY = 1.5  # x4 peak over x2 peak (issue 18)
+# What the tiles add to a border line over the same line in the plain enlargement: a horizon lying
+# along a border scores 3-8 there with no redraw at all, so the raw score measures the picture.
+GOAL_SEAM = 1.0
 PROMPT = "a day landscape with green hills, mountains, two pine trees, a lake, the sun on the left"
 
 
@@ -164,7 +167,7 @@ def main() -> None:
     seams = x2["seams"] + x4["seams"]
     print(f"\n(2) seam score over {len(seams)} tile border lines (gradient across / mean gradient; 1 = none)")
     print(f"    x2 {x2['seams']}\n    x4 {x4['seams']}")
-    print(f"    mean {np.mean(seams):.3f}  worst {max(seams):.3f}  (goal worst <= {GOAL_SEAM})")
+    print(f"    mean {np.mean(seams):.3f}  worst {max(seams):.3f}")
     print(
         f"    for scale, the same score on the lines that are no tile border, 95th percentile: "
         f"x2 {x2['other_lines_p95']:.3f}, x4 {x4['other_lines_p95']:.3f}"
@@ -175,6 +178,7 @@ def main() -> None:
     print(
         f"    over the plain enlargement's score where above 1 (what the tiles add): x2 worst "
         f"{max(x2['relative_seams']):.3f}, x4 worst {max(x4['relative_seams']):.3f}; mean {np.mean(relative):.3f}"
+        f"   (goal worst <= {GOAL_SEAM})"
     )
     print(
         "    shading drift per tile (mean |result - plain| above 8 px, grey levels): "
