@@ -8,6 +8,8 @@ do not change the speed, and nothing is downloaded), saves it as a diffusers fol
                    from the page cache (fsync, then posix_fadvise DONTNEED)
     UNet s/step    one UNet call at the request's size, batch 2 with guidance, 1 without
     VAE s          one VAE decode, in the precision the pipeline decodes in
+    UNet by        torch, or OpenVINO where Studio's CPU backend converted the UNet (load s then
+                   includes the conversion); STUDIO_CPU_BACKEND=torch|openvino chooses
     plain s        a plain diffusers `pipe(...)` call (same pipeline, seed, sampler, steps)
     engine s       `Engine.run` with a preview every step; ratio = engine / plain (goal <= 1.05)
     no-preview s   `Engine.run` without previews
@@ -346,6 +348,7 @@ def measure(
         "runs": runs,
         "run_dtype": str(model.dtype).replace("torch.", ""),
         "attention": attention_kind(pipe),
+        "unet_backend": unet_backend(pipe.unet),
         "offload": model.offload,
         "device": model.device,
         "family": model.info.family,
@@ -418,6 +421,14 @@ def run_at(engine, model, spec: dict, folder: Path, steps: int, repeats: int, wa
     return result
 
 
+def unet_backend(unet) -> str:
+    """What answers the UNet's calls: "torch", or "openvino" where the CPU backend converted it
+    (engine.cpu_backend; its first load's "load s" includes the conversion)."""
+    from studio.engine.cpu_backend import backend_of
+
+    return backend_of(unet)
+
+
 def median_of(measure_once, count: int, warmup: int = 1) -> float:
     for _ in range(warmup):
         measure_once()
@@ -463,6 +474,7 @@ def vae_decode_seconds(pipe, size: int, device: str, dtype, timed, repeats: int,
 
 COLUMNS = (
     ("model", "{label}"),
+    ("UNet by", "{unet_backend}"),
     ("size", "{size}²"),
     ("steps", "{steps}"),
     ("load s", "{load_s:.2f}"),
@@ -488,6 +500,7 @@ def table(rows: list[dict]) -> str:
         for run in row["runs"]:
             twenty = run.get("engine_20_steps_s")
             values = {
+                "unet_backend": "torch",  # rows measured before the backend was recorded
                 **row,
                 **run,
                 "peak_gpu": "-" if row["peak_gpu_mib"] is None else f"{row['peak_gpu_mib']:.0f}",
