@@ -14,6 +14,7 @@ Run: python bench/embedded.py [--model embedded|FOLDER] [--runs 7] [--size 128]
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import sys
 import time
@@ -81,8 +82,8 @@ def main() -> None:
     from studio.engine.events import Finished
     from studio.engine.runner import Engine
 
-    if args.threads:
-        torch.set_num_threads(args.threads)
+    if args.threads:  # the engine's own choice (studio.engine.threads) would override a plain set_num_threads
+        os.environ["STUDIO_THREADS"] = str(args.threads)
     engine = Engine(device=args.device)
     model = engine.load(args.model)
     defaults = model.info.defaults

@@ -15,6 +15,7 @@ from studio.engine.devices import dtype_for, offload_wanted, pick_device, place_
 from studio.engine.load_progress import IMPORT_WEIGHT, LoadProgress, LoadReporter, weight_of
 from studio.engine.models import _SKIPPED, ModelInfo, resolve_model
 from studio.engine.previews import SD, SDXL, LatentPreviewer, PreviewFactors, calibration_images, fit_preview_factors
+from studio.engine.threads import fit_threads
 from studio.errors import ModelError
 
 log = logging.getLogger(__name__)
@@ -35,6 +36,7 @@ class LoadedModel:
     own_vae: Any = None  # the model's own VAE, kept while another one decodes
     saved_scheduler: dict = field(default_factory=dict)  # the scheduler config as saved, before overrides
     offload: bool = False  # model CPU offload on (CUDA only, see devices.place_pipeline)
+    unet_parameters: int | None = None  # counted when first needed (see threads.fit_threads)
 
     def refresh(self, info: ModelInfo) -> None:
         """Take what changed in the model's settings since it loaded (defaults, prediction, hash, name)."""
@@ -218,9 +220,11 @@ class ModelCache:
                 if current.info.vae != info.vae:  # another VAE chosen since: swapped in, the rest kept
                     use_vae(current, info.vae)
                 current.refresh(info)
+                fit_threads(current)
                 return current
             self._unload()
             self._loaded = load_model(info, self.device, on_progress, self.offload)
+            fit_threads(self._loaded)
             return self._loaded
 
     def clear(self) -> None:
