@@ -165,3 +165,18 @@ def test_tiles_are_left_as_they_were_when_already_on():
     vae.disable_tiling()
     with vae_tiles(vae, 64, 64, NATIVE) as tiled:
         assert not tiled and vae.use_tiling is False
+
+
+def test_on_the_cpu_a_larger_native_side_works_in_tiles_of_cpu_tile(engine, tiny_model, calls, monkeypatch):
+    """SDXL's 1024² is its native side, yet decoded whole it takes a CPU run past 16 GB: on the
+    CPU, tiles of CPU_TILE (here made smaller than the tiny model's native 64)."""
+    from studio.engine import tiling
+
+    monkeypatch.setattr(tiling, "CPU_TILE", 32)
+    vae = engine.load(str(tiny_model)).pipe.vae
+    sizes = (vae.tile_sample_min_size, vae.tile_latent_min_size)
+    final = engine.run(settings(tiny_model, width=64, height=64), previews=False)
+    assert isinstance(final, Finished), final
+    assert final.results[0].image.size == (64, 64)
+    assert len(calls.decoded) > 1 and max(max(side) for side in calls.decoded) <= 32 // 8
+    assert (vae.tile_sample_min_size, vae.tile_latent_min_size) == sizes  # diffusers' own sizes put back
