@@ -108,13 +108,13 @@ class BackendPlan:
         return "openvino"
 
 
-def backend_plan(device: str | None, unet_bytes: int) -> BackendPlan:
-    """The plan for a model whose weights are about `unet_bytes` (the UNet's file, or the whole checkpoint)."""
-    from studio.engine.devices import pick_device
+def backend_plan(device: str, unet_bytes: int) -> BackendPlan:
+    """The plan for a model on `device` (as `devices.pick_device` chose it) whose weights are about
+    `unet_bytes` (the UNet's file, or the whole checkpoint)."""
     from studio.engine.load_progress import weight_of
 
     choice = chosen()
-    if choice == "torch" or (device or pick_device(None)).split(":")[0] != "cpu":
+    if choice == "torch" or device.split(":")[0] != "cpu":
         return BackendPlan()
     if not openvino_installed():
         if choice == "openvino":

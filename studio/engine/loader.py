@@ -67,6 +67,7 @@ def load_model(
     skipped: dict[str, bool | None] = {name: None for name in _SKIPPED if _listed(info, name)}
     parts = folder_parts(info.path, _SKIPPED) if info.checkpoint is None else []
     files = [p.size for p in parts] if parts else [info.path.stat().st_size]
+    device = pick_device(device)
     backend = backend_plan(device, sum(p.size for p in parts if p.name == "unet") or sum(files))
     step = report.weighted([IMPORT_WEIGHT, IMPORT_WEIGHT, 1, *map(weight_of, files), 1, *backend.weights])
     step("importing diffusers")
@@ -77,7 +78,6 @@ def load_model(
 
     step("importing transformers")
     quiet_libraries()
-    device = pick_device(device)
     dtype = dtype_for(device)
     offload = offload_wanted(offload)
     if "safety_checker" in skipped:
