@@ -73,7 +73,6 @@ def _progress(label: str):
 def embedded_case(plan, rounds: int) -> dict:
     import torch
 
-    from studio.engine.draft_decoder import parameter_count
     from studio.engine.draft_decoder_training import psnr
     from studio.engine.draft_decoders import _sampler
     from studio.engine.loader import ModelCache
@@ -109,16 +108,25 @@ def embedded_case(plan, rounds: int) -> dict:
         "case": "embedded",
         "what": "embedded model (real weights); reference: its VAE's decode of 6 pictures it made from its examples",
         "size": f"{defaults.width}x{defaults.height}",
+        **_common(decoder, vae, train_s, threads, full_s, draft_s),
+        "psnr_db": psnr(draft, reference),
+        "linear_preview_psnr_db": psnr(linear, reference),
+    }
+
+
+def _common(decoder, vae, train_s: float, threads: int, full_s: float, draft_s: float) -> dict:
+    """The figures every case reports alike: sizes of both decoders, the distillation, the timings."""
+    from studio.engine.draft_decoder import parameter_count
+
+    return {
         "draft_parameters": parameter_count(decoder.network),
-        "vae_decoder_parameters": sum(p.numel() for p in vae.decoder.parameters()),
+        "vae_decoder_parameters": parameter_count(vae.decoder),
         "distil_s": round(train_s, 1),
         "distil_threads": threads,
         "full_decode_s": full_s,
         "draft_decode_s": draft_s,
         "speedup": full_s / draft_s,
-        "psnr_db": psnr(draft, reference),
         "psnr_held_out_pairs_db": decoder.psnr,
-        "linear_preview_psnr_db": psnr(linear, reference),
     }
 
 
@@ -137,7 +145,6 @@ def sd_vae_case(plan, rounds: int, size: int = 512) -> dict:
     from diffusers import AutoencoderKL
     from scale import SD_VAE
 
-    from studio.engine.draft_decoder import parameter_count
     from studio.engine.draft_decoder_training import psnr, training_images
 
     torch.manual_seed(0)
@@ -159,15 +166,8 @@ def sd_vae_case(plan, rounds: int, size: int = 512) -> dict:
         "what": "full-size SD 1.x VAE (bench/scale.py's numbers) with RANDOM weights; the distillation target "
         "and the reference are that random VAE's own decodes (of latents of a held-out synthetic picture)",
         "size": f"{size}x{size}",
-        "draft_parameters": parameter_count(decoder.network),
-        "vae_decoder_parameters": sum(p.numel() for p in vae.decoder.parameters()),
-        "distil_s": round(train_s, 1),
-        "distil_threads": threads,
-        "full_decode_s": full_s,
-        "draft_decode_s": draft_s,
-        "speedup": full_s / draft_s,
+        **_common(decoder, vae, train_s, threads, full_s, draft_s),
         "psnr_db": psnr(decoder.decode(latents[1:]), reference),
-        "psnr_held_out_pairs_db": decoder.psnr,
     }
 
 
