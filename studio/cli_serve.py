@@ -169,6 +169,7 @@ def remote_generate(args) -> int:
             "scheduler": args.scheduler,
             "count": args.count,
             "model": args.model,
+            "previews": False,  # a progress bar shows none
             **variation_settings(args),
         }
 
@@ -222,6 +223,7 @@ def remote_outpaint(args) -> int:
         "strength": args.strength,
         "model": args.model or "embedded",
         "source": str(Path(args.image).resolve()),
+        "previews": False,
     }
     progress = _progress_bar(0)
     try:
@@ -272,6 +274,7 @@ def remote_image(args) -> int:
         "count": args.count,
         "strength": args.strength,
         "model": args.model or "embedded",
+        "previews": False,
     }
     if args.command == "upscale":
         payload.update(scale=args.scale, upscaler=args.upscaler or "")
@@ -316,6 +319,7 @@ def _run_remote(args, client, jobs, progress) -> int:
     def run(job):
         payload, target = job
         started = time.perf_counter()
+        steps: dict[int, int] = {}  # each image's last step seen: steps come a few times a second
 
         def on_event(kind: str, data) -> None:
             nonlocal started
@@ -324,7 +328,8 @@ def _run_remote(args, client, jobs, progress) -> int:
                     progress.total = (progress.total or 0) + data.get("total_steps", 0)
                     progress.refresh()
                 elif kind == "step":
-                    progress.update(1)
+                    progress.update(max(0, data["step"] - steps.get(data["index"], 0)))
+                    steps[data["index"]] = max(data["step"], steps.get(data["index"], 0))
                 elif kind == "image":
                     path = target(data)
                     check_targets([path])

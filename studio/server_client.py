@@ -204,17 +204,17 @@ class RemoteEngine:
         in the server's models/upscalers."""
         from pathlib import PurePath
 
-        payload = _settings(request.generate, request.kind)
+        payload = _settings(request.generate, request.kind, previews)
         payload.update(image=_png(request.image), strength=request.strength)
         if request.kind == "upscale":
             payload.update(scale=request.scale, upscaler=PurePath(request.upscaler).name if request.upscaler else "")
         return self._run(request, payload, on_event, cancel)
 
     def run(self, request, on_event=None, cancel=None, previews: bool = True):
-        return self._run(request, _settings(request, "txt2img"), on_event, cancel)
+        return self._run(request, _settings(request, "txt2img", previews), on_event, cancel)
 
     def run_edit(self, request, on_event=None, cancel=None, previews: bool = True):
-        payload = _settings(request.generate, request.kind)
+        payload = _settings(request.generate, request.kind, previews)
         payload.update(
             image=_png(request.image),
             mask=_png(request.mask),
@@ -243,9 +243,10 @@ class RemoteEngine:
             now = time.perf_counter()
             if kind == "started":
                 emit(Started(getattr(request, "generate", request), request.steps, request.count))
-            elif kind == "step":
+            elif kind == "step":  # steps come a few times a second: the time since the last one is shared out
+                done = data["step"] - state["step"] if data["index"] == state["index"] else data["step"]
                 state.update(index=data["index"], step=data["step"])
-                emit(Step(data["index"], data["step"], data["total"], now - last, now - began))
+                emit(Step(data["index"], data["step"], data["total"], (now - last) / max(1, done), now - began))
                 last = now
             elif kind == "preview":
                 rgb = _pixels(data["png"], (request.width, request.height) if edit else None)
@@ -290,9 +291,10 @@ class RemoteModels:
         return SimpleNamespace(info=SimpleNamespace(name=found["name"], ref=ref, defaults=defaults))
 
 
-def _settings(request, kind: str) -> dict[str, Any]:
+def _settings(request, kind: str, previews: bool = True) -> dict[str, Any]:
     return {
         "kind": kind,
+        "previews": previews,
         "prompt": request.prompt,
         "negative_prompt": request.negative_prompt,
         "seed": request.seed,

@@ -28,6 +28,10 @@ from studio.server.config import Limits
 # inpainting_fill: 0 fill, 1 original, 2 latent noise, 3 latent nothing
 _FILLS = {0: "colour", 1: "original", 2: "noise", 3: "noise"}
 _NO_SCHEDULER = ("", "automatic", "Automatic")
+# /progress shows the running job's latest step and preview; AUTOMATIC1111 refreshes its own
+# live preview once a second, and its clients poll about as often: a unit's progress comes
+# back once a second, the first a second after it began (a faster picture ships none).
+PROGRESS_REPORT_S = 1.0
 
 
 @dataclass
@@ -39,6 +43,9 @@ class Plan:
     units: list[dict[str, Any]] = field(default_factory=list)  # specs for the worker, in image order
     images: int = 1
     image_steps: int = 0  # denoising steps per image when not base.steps (img2img, an upscale's tiles)
+    previews: bool = True  # whether the engine makes x0 previews
+    report_s: float = PROGRESS_REPORT_S  # a unit's progress comes back at most this often (see outbox)
+    first_report_s: float = PROGRESS_REPORT_S  # and first this long after the unit began
 
     @property
     def steps_per_image(self) -> int:

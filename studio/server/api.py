@@ -258,7 +258,11 @@ def build_app(board: Board, models: Models, config: ServerConfig, replicas_up: R
                     except asyncio.TimeoutError:
                         yield ": waiting\n\n"  # a comment line: keeps proxies from closing a queued job's stream
                         continue
-                    yield _sse(event)
+                    chunks = [_sse(event)]
+                    while event["type"] not in FINAL and not queue.empty():  # what came meanwhile: one chunk
+                        event = queue.get_nowait()
+                        chunks.append(_sse(event))
+                    yield "".join(chunks)
                     if event["type"] in FINAL:
                         break
             finally:

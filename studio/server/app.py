@@ -9,11 +9,15 @@ from __future__ import annotations
 
 import asyncio
 import logging
+import math
+import os
+import threading
 import time
 from typing import Any
 
 from ray import serve
 
+from studio.errors import StudioError
 from studio.server.config import ServerConfig
 from studio.server.worker import EngineWorker
 
@@ -24,6 +28,10 @@ WORKER_NAME = "EngineWorker"
 READY_CHECK_S = 0.5  # how often the ingress asks Serve's controller while replicas start
 OBJECT_STORE_BYTES = 256 * 1024 * 1024
 PASSED_ON = ("HF_HUB_OFFLINE", "HF_HOME", "STUDIO_DATA_DIR")  # to replicas on other machines too
+# On the local instance: Serve's controller looks over its replicas (and asks the GCS for
+# every node's resources) twice a second rather than ten times, which costs a one-process
+# server a few per cent of a core; a replica that dies is noticed that much later.
+LOCAL_SERVE_SETTINGS = {"RAY_SERVE_CONTROL_LOOP_INTERVAL_S": "0.5"}
 
 
 @serve.deployment(
@@ -74,21 +82,86 @@ class Ingress:
 
 def replicas_running() -> int:
     """How many engine replicas Serve has running (0 while the application deploys)."""
-    try:
-        application = serve.status().applications.get(APP_NAME)
-    except Exception as exc:  # the controller is busy or restarting: ask again later
-        log.warning("could not ask Serve for the replicas: %s", exc)
-        return 0
-    deployment = application.deployments.get(WORKER_NAME) if application is not None else None
+    return _running(_worker_status())
+
+
+def _running(deployment) -> int:
     if deployment is None:
         return 0
     return sum(count for state, count in deployment.replica_states.items() if state == "RUNNING")
 
 
+def _worker_status():
+    """Serve's view of the engine replicas (a DeploymentStatusOverview), or None while it has none."""
+    try:
+        application = serve.status().applications.get(APP_NAME)
+    except Exception as exc:  # the controller is busy or restarting: ask again later
+        log.warning("could not ask Serve for the replicas: %s", exc)
+        return None
+    return application.deployments.get(WORKER_NAME) if application is not None else None
+
+
+def check_room(config: ServerConfig, where: str) -> None:
+    """Refuse (StudioError) replicas the Ray cluster can never place: each needs `config.threads`
+    CPUs and `config.gpus` GPUs on one machine. `where` names the cluster in the message."""
+    import ray
+
+    nodes = [node.get("Resources", {}) for node in ray.nodes() if node.get("Alive")]
+    needs = {"CPU": float(config.threads), "GPU": float(config.gpus)}
+    replicas = f"{_count(config.replicas, 'replica')} {'needs' if config.replicas == 1 else 'need'}"
+    for name, each in needs.items():
+        has = sum(node.get(name, 0.0) for node in nodes)
+        if each * config.replicas > has:
+            raise StudioError(f"{replicas} {_count(each * config.replicas, name)}; {where} has {has:g}")
+    room = sum(min(math.floor(node.get(k, 0.0) / v + 1e-9) for k, v in needs.items() if v > 0) for node in nodes)
+    if room < config.replicas:
+        each = " and ".join(_count(v, k) for k, v in needs.items() if v > 0)
+        raise StudioError(f"{replicas} {each} each on one machine; {where} has room for {room}")
+
+
+def wait_started(config: ServerConfig, timeout_s: float, stopping: threading.Event) -> bool:
+    """Wait until every engine replica runs (True), `stopping` is set (False), or `timeout_s`
+    passes (0: no limit) or Serve gives up on them: then a StudioError says which replicas
+    never started and why, as far as Ray says."""
+    deadline = time.monotonic() + timeout_s if timeout_s > 0 else math.inf
+    while not stopping.wait(READY_CHECK_S):
+        deployment = _worker_status()
+        running = _running(deployment)
+        if running >= config.replicas:
+            return True
+        failed = deployment is not None and deployment.status == "DEPLOY_FAILED"
+        if failed or time.monotonic() >= deadline:
+            waited = "could not be started" if failed else f"did not start within {timeout_s:g} s"
+            missing = config.replicas - running
+            raise StudioError(
+                f"{missing} of {_count(config.replicas, 'engine replica')} {waited}: {_why(deployment, config)}"
+            )
+    return False
+
+
+def _why(deployment, config: ServerConfig) -> str:
+    """Ray's own word on the replicas (the first line of Serve's message), else what the cluster has free."""
+    import ray
+
+    message = (getattr(deployment, "message", "") or "").strip()
+    if message:
+        line = message.splitlines()[0]
+        return f"Ray says: {line[:400]}"
+    free = ray.available_resources()
+    total = ray.cluster_resources()
+    parts = [f"{free.get('CPU', 0.0):g} of {total.get('CPU', 0.0):g} CPUs free"]
+    if config.gpus:
+        parts.append(f"{free.get('GPU', 0.0):g} of {total.get('GPU', 0.0):g} GPUs free")
+    each = _count(config.threads, "CPU") + (f" and {_count(config.gpus, 'GPU')}" if config.gpus else "")
+    return f"Ray has not placed them; the cluster has {' and '.join(parts)} (each replica needs {each})"
+
+
+def _count(number: float, name: str) -> str:
+    return f"{number:g} {name}{'' if number == 1 else 's'}"
+
+
 def application(config: ServerConfig):
     """The bound application for `serve.run`: `config.replicas` engines behind one ingress."""
-    import os
-
     actor: dict[str, Any] = {"num_cpus": config.threads, "num_gpus": config.gpus}
     env = {"OMP_NUM_THREADS": str(config.threads)}
     env.update({k: v for k, v in os.environ.items() if k in PASSED_ON})
@@ -104,6 +177,8 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> None:
     if address:
         ray.init(address=address, logging_level=logging.WARNING, log_to_driver=False)
         return
+    for name, value in LOCAL_SERVE_SETTINGS.items():  # read by Serve's controller, which this instance starts
+        os.environ.setdefault(name, value)
     ray.init(
         address="local",
         num_cpus=num_cpus,

@@ -42,7 +42,7 @@ class UnitLost(Exception):
 
 
 class UnitStream(Protocol):
-    def __aiter__(self) -> AsyncIterator[dict[str, Any]]: ...
+    def __aiter__(self) -> AsyncIterator[list[dict[str, Any]] | dict[str, Any]]: ...  # batches of events
     def cancel(self) -> None: ...
 
 
@@ -242,7 +242,10 @@ class Board:
             if job.cancelled.is_set():
                 return
             began = time.monotonic()
-            stream = self.run_unit(unit)
+            plan = job.plan
+            stream = self.run_unit(
+                {**unit, "previews": plan.previews, "report_s": plan.report_s, "first_report_s": plan.first_report_s}
+            )
             consume = asyncio.ensure_future(self._consume(job, stream))
             stop = asyncio.ensure_future(job.cancelled.wait())
             try:
@@ -283,31 +286,37 @@ class Board:
         """Hand the unit's events to the job; how many images it made. UnitLost when the
         stream ends without a last event or sends nothing for `stall_s`."""
         made = 0
-        events = aiter(stream)
+        items = aiter(stream)
         while True:
             try:
-                event = await asyncio.wait_for(anext(events), self.stall_s)
+                item = await asyncio.wait_for(anext(items), self.stall_s)
             except StopAsyncIteration:
                 raise UnitLost("its stream ended early") from None
             except asyncio.TimeoutError:
                 raise UnitLost(f"nothing came for {self.stall_s:g} s") from None
-            kind = event.get("type")
-            if kind == "step":
-                job.steps[event["index"]] = event["step"]
-            elif kind == "preview":
-                job.preview = event
-            elif kind == "image":
-                made += 1
-                job.images[event["index"]] = event
-                job.steps[event["index"]] = job.plan.steps_per_image
-            elif kind == "finished":
-                job.warnings.extend(w for w in event.get("warnings", ()) if w not in job.warnings)
-            elif kind == "failed":
-                self._fail(job, event.get("message", "the job failed"))
-            if kind in ("step", "preview", "image"):
-                job.tell(event)
-            if kind in FINAL:
-                return made
+            batch = item if isinstance(item, list) else [item]  # the worker sends its events in batches
+            for event in batch:
+                made += self._take_event(job, event)
+                if event.get("type") in FINAL:
+                    return made
+
+    def _take_event(self, job: Job, event: dict[str, Any]) -> int:
+        """Record one of a unit's events in its job and tell the job's listeners; 1 for an image."""
+        kind = event.get("type")
+        if kind == "step":
+            job.steps[event["index"]] = event["step"]
+        elif kind == "preview":
+            job.preview = event
+        elif kind == "image":
+            job.images[event["index"]] = event
+            job.steps[event["index"]] = job.plan.steps_per_image
+        elif kind == "finished":
+            job.warnings.extend(w for w in event.get("warnings", ()) if w not in job.warnings)
+        elif kind == "failed":
+            self._fail(job, event.get("message", "the job failed"))
+        if kind in ("step", "preview", "image"):
+            job.tell(event)
+        return 1 if kind == "image" else 0
 
     def _fail(self, job: Job, message: str) -> None:
         if not job.message:

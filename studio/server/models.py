@@ -13,6 +13,8 @@ from typing import Any
 from studio.engine.request import EMBEDDED_MODEL
 from studio.errors import RequestError, StudioError
 
+DEFAULTS_KEPT_S = 10.0  # a model's settings changed in the library reach requests this late at most
+
 
 class Models:
     def __init__(self, data: str, current: str = EMBEDDED_MODEL):
@@ -24,6 +26,7 @@ class Models:
         use_model_finder(self.library.finder)
         use_resource_finder(resource_finder(self.library))
         self._lock = threading.Lock()
+        self._defaults: dict[str, tuple[float, Any]] = {}  # name: (when it was looked up, its defaults)
         self._current = EMBEDDED_MODEL
         self.current = self.check(current)
 
@@ -60,13 +63,24 @@ class Models:
         raise RequestError(f"unknown model {name!r}: name one of the server's models (GET /sdapi/v1/sd-models)")
 
     def defaults(self, name: str):
-        """The ModelDefaults of a checked name; a model that cannot be used is a RequestError."""
+        """The ModelDefaults of a checked name; a model that cannot be used is a RequestError.
+        Looking a model up reads its folder's files, so what it found is kept `DEFAULTS_KEPT_S`."""
+        import time
+
         from studio.engine.models import resolve_model
 
+        now = time.monotonic()
+        with self._lock:
+            kept = self._defaults.get(name)
+        if kept is not None and now - kept[0] < DEFAULTS_KEPT_S:
+            return kept[1]
         try:
-            return resolve_model(name).defaults
+            defaults = resolve_model(name).defaults
         except StudioError as exc:
             raise RequestError(str(exc)) from None
+        with self._lock:
+            self._defaults[name] = (now, defaults)
+        return defaults
 
     def listing(self) -> list[dict[str, Any]]:
         """GET /sdapi/v1/sd-models: titles, names and hashes (never where the files are)."""

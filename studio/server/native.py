@@ -10,7 +10,9 @@
      upscale: "image", "scale", "strength" and "upscaler" (a file in the server's models/upscalers,
      by name; none: Lanczos)}
 
-A value left out (or null) is the model's default, as on the command line.
+A value left out (or null) is the model's default, as on the command line. "previews"
+(default true) asks for the x0 previews as the job runs; they and the steps come a few times a
+second (`REPORT_S`), the last step of each image always.
 """
 
 from __future__ import annotations
@@ -23,10 +25,20 @@ from studio.server.a1111 import Defaults, Plan
 from studio.server.config import Limits
 
 KINDS = ("txt2img", "outpaint", "inpaint", "img2img", "upscale")
+REPORT_S = 0.2  # progress five times a second, the first with the first step
 
 
 def native_plan(payload: dict[str, Any], model: str, defaults: Defaults, limits: Limits, data: str = "") -> Plan:
     """The plan of one job; `data` is the server's DATA_DIR (where an upscale's upscaler is found)."""
+    previews = True if payload.get("previews") is None else payload["previews"]
+    if not isinstance(previews, bool):
+        raise RequestError(f"previews must be true or false, not {previews!r}")
+    plan = _plan(payload, model, defaults, limits, data)
+    plan.previews, plan.report_s, plan.first_report_s = previews, REPORT_S, 0.0
+    return plan
+
+
+def _plan(payload: dict[str, Any], model: str, defaults: Defaults, limits: Limits, data: str) -> Plan:
     kind = payload.get("kind", "txt2img")
     if kind not in KINDS:
         raise RequestError(f"unknown job kind {kind!r}; use one of {', '.join(KINDS)}")

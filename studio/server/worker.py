@@ -3,7 +3,10 @@
 `EngineWorker.run(spec)` is an async generator (Ray Serve streams what it yields to the
 ingress). The engine runs on a thread of its own, one unit at a time; when the caller
 stops listening (the job was interrupted, its client went away) the generator is closed
-and the engine stops at the next step boundary.
+and the engine stops at the next step boundary. Each item it yields is a list of events,
+coalesced by an `Outbox`: progress `spec["first_report_s"]` after the unit began, then at
+most every `spec["report_s"]` seconds, an image with the unit's last event;
+`spec["previews"]` False makes no previews at all.
 
 The events, each a dict with a "type":
   alive    (nothing else) every `heartbeat_s` without another event: waiting for the engine,
@@ -17,6 +20,7 @@ The events, each a dict with a "type":
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import os
 import threading
@@ -24,6 +28,7 @@ from pathlib import Path
 from typing import Any
 
 from studio.server.config import ServerConfig
+from studio.server.outbox import Outbox
 
 log = logging.getLogger(__name__)
 
@@ -64,20 +69,34 @@ class EngineWorker:
         loop = asyncio.get_running_loop()
         events: asyncio.Queue[dict[str, Any]] = asyncio.Queue()
         cancel = threading.Event()
+        previews = bool(spec.get("previews", True))
+        outbox = Outbox(float(spec.get("report_s", 0.0)), loop.time(), float(spec.get("first_report_s", 0.0)), previews)
 
         def emit(event: dict[str, Any]) -> None:
             loop.call_soon_threadsafe(events.put_nowait, event)
 
         running = loop.run_in_executor(None, self._run, spec, emit, cancel)
         try:
+            silent_since = loop.time()
             while True:
-                try:
-                    event = await asyncio.wait_for(events.get(), self.heartbeat_s)
-                except asyncio.TimeoutError:
-                    yield {"type": "alive"}
+                now = loop.time()
+                timeout = silent_since + self.heartbeat_s - now
+                due = outbox.wait_s(now)
+                if due is not None:
+                    timeout = min(timeout, due)
+                if events.empty() and timeout > 0:
+                    with contextlib.suppress(asyncio.TimeoutError):
+                        outbox.add(await asyncio.wait_for(events.get(), timeout), loop.time())
+                while not events.empty():
+                    outbox.add(events.get_nowait(), loop.time())
+                batch = outbox.take(loop.time())
+                if not batch and loop.time() - silent_since >= self.heartbeat_s:
+                    batch = [{"type": "alive"}]
+                if not batch:
                     continue
-                yield event
-                if event["type"] in FINAL:
+                silent_since = loop.time()
+                yield batch
+                if batch[-1]["type"] in FINAL:
                     break
         finally:
             cancel.set()  # nothing when the unit ended; else it stops at the next step
@@ -100,11 +119,12 @@ class EngineWorker:
         from studio.engine.request import GenerateRequest
 
         request = GenerateRequest.from_dict(spec["request"])
+        previews = bool(spec.get("previews", True))
         if spec["kind"] == "edit":
             from studio.engine.edit import EditRequest
 
             edit = EditRequest(request, spec["image"], spec["mask"], **spec["edit"])
-            return self.engine.run_edit(edit, on_event, cancel)
+            return self.engine.run_edit(edit, on_event, cancel, previews)
         if spec["kind"] == "image":
             from studio.engine.image_request import ImageRequest
             from studio.server.models import upscaler_file
@@ -117,8 +137,8 @@ class EngineWorker:
                 scale=spec.get("scale", 1.0),
                 upscaler=upscaler_file(self.data, spec.get("upscaler")),
             )
-            return self.engine.run_image(image, on_event, cancel)
-        return self.engine.run(request, on_event, cancel)
+            return self.engine.run_image(image, on_event, cancel, previews)
+        return self.engine.run(request, on_event, cancel, previews)
 
 
 def _wire(event, first: int, emit) -> None:

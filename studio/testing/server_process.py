@@ -56,6 +56,11 @@ class Server:
         except urllib.error.HTTPError as error:
             return error.code, _parse(error.read()), dict(error.headers)
 
+    def processes(self) -> list[int]:
+        """Every process of this server: `studio serve` and the local Ray instance it started
+        (they share the session the server was started in)."""
+        return session_processes(self.process.pid)
+
     def replica_pids(self) -> list[int]:
         """The engine replicas' processes (Ray names them ray::ServeReplica:studio:EngineWorker)."""
         pids = []
@@ -69,6 +74,19 @@ class Server:
             if b"ServeReplica:studio:EngineWorker" in cmdline:
                 pids.append(int(entry.name))
         return pids
+
+
+def session_processes(session: int) -> list[int]:
+    """The processes of the session `session` (a process started with start_new_session leads one)."""
+    pids = []
+    for entry in Path("/proc").iterdir():
+        if entry.name.isdigit():
+            try:
+                if os.getsid(int(entry.name)) == session:
+                    pids.append(int(entry.name))
+            except OSError:
+                continue
+    return pids
 
 
 def _parse(data: bytes):
@@ -174,15 +192,7 @@ class RayHead:
 
     def processes(self) -> list[int]:
         """The cluster's processes (they share the session `ray start` was started in)."""
-        pids = []
-        for entry in Path("/proc").iterdir():
-            if entry.name.isdigit():
-                try:
-                    if os.getsid(int(entry.name)) == self.process.pid:
-                        pids.append(int(entry.name))
-                except OSError:
-                    continue
-        return pids
+        return session_processes(self.process.pid)
 
 
 def start_ray_head(folder: Path, cpus: int = 2) -> RayHead:

@@ -356,6 +356,25 @@ def test_img2img_without_a_mask_matches_the_local_engine(api, local_engine):
     assert np.array_equal(np.asarray(result.images[0].convert("RGB")), np.asarray(local.results[0].image))
 
 
+def test_a_job_that_asks_for_no_previews_gets_none_and_every_images_last_step(server):
+    from studio.server_client import ServerClient
+
+    seen = []
+    kind, _ = ServerClient(server.url, server.token).run(
+        {"kind": "txt2img", "prompt": "a quiet bay", "seed": 3, "count": 2, "previews": False, **{**SMALL, "steps": 4}},
+        lambda kind, data: seen.append((kind, data)),
+    )
+    assert kind == "finished"
+    assert "preview" not in [k for k, _ in seen]
+    last_steps = {}
+    for k, data in seen:
+        if k == "step":
+            last_steps[data["index"]] = data["step"]
+        elif k == "image":
+            assert last_steps.get(data["index"]) == 4  # the last step came before the image
+    assert sorted(last_steps) == [0, 1]
+
+
 def test_the_remote_engine_gives_the_engines_events_and_pixels(server, local_engine):
     from studio.engine.events import Finished, ImageDone, Preview, Started, Step
     from studio.engine.models import resolve_model

@@ -247,8 +247,37 @@ def test_the_worker_says_it_is_alive_while_its_unit_waits_and_then_runs_it(worke
             first = await asyncio.wait_for(anext(events), 10)
         finally:
             worker.lock.release()
-        return first, [event["type"] async for event in events]
+        return first, [event["type"] async for batch in events for event in batch]
 
     first, rest = asyncio.run(scenario())
-    assert first == {"type": "alive"}
+    assert first == [{"type": "alive"}]
     assert [kind for kind in rest if kind != "alive"] == ["step", "preview", "image", "finished"]
+
+
+def test_a_native_job_may_ask_for_no_previews_and_its_progress_comes_a_few_times_a_second():
+    from studio.server.native import REPORT_S, native_plan
+
+    plan = native_plan({"prompt": "p", "steps": 2}, "embedded", _defaults, Limits())
+    assert (plan.previews, plan.report_s, plan.first_report_s) == (True, REPORT_S, 0.0)
+    assert native_plan({"prompt": "p", "previews": False}, "embedded", _defaults, Limits()).previews is False
+    with pytest.raises(RequestError) as refused:
+        native_plan({"prompt": "p", "previews": "no"}, "embedded", _defaults, Limits())
+    assert str(refused.value) == "previews must be true or false, not 'no'"
+    a1111_plan = a1111.txt2img_plan({"prompt": "p"}, "embedded", _defaults, Limits())
+    assert a1111_plan.previews and a1111_plan.first_report_s == a1111_plan.report_s == a1111.PROGRESS_REPORT_S
+
+
+def test_the_worker_sends_a_units_events_in_few_batches_the_last_step_always_and_no_previews_unasked(worker):
+    import asyncio
+
+    payload = {"prompt": "p", "steps": 3, "width": 64, "height": 64, "seed": 1}
+    unit = a1111.txt2img_plan(payload, "embedded", _defaults, Limits()).units[0]
+    unit.update(previews=False, report_s=3600.0, first_report_s=3600.0)  # longer than the unit takes
+
+    async def scenario():
+        return [batch async for batch in worker.run(unit)]
+
+    batches = asyncio.run(scenario())
+    events = [(e["type"], e.get("step")) for batch in batches for e in batch if e["type"] != "alive"]
+    assert events == [("step", 3), ("image", None), ("finished", None)]
+    assert len([b for b in batches if b != [{"type": "alive"}]]) <= 2  # the image and the end, together unless slow
