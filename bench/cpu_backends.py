@@ -15,6 +15,8 @@ all seeded) through each way of running it on the CPU:
                     compiled for CPU with OpenVINO's default precision (bf16 where the CPU has it)
     openvino-f32    the same IR compiled with INFERENCE_PRECISION_HINT=f32
     onnxruntime     torch.onnx.export (opset 17, weights as external data), CPU execution provider
+    engine-bf16     the engine's own CPU fallback when OpenVINO is not installed
+                    (studio.engine.cpu_bf16.Bf16Forward: bf16 autocast, output cast to fp32)
 
 Each group of backends runs in its own child process next to its own eager baseline: after
 one warm-up call of each, the group's members are called in rounds, the order rotated every
@@ -29,7 +31,7 @@ round, so a busy moment on a shared machine hits every member alike. Reported pe
                 same inputs, the peak being the range (max - min) of eager's output. Not a
                 decoded image: a random-weight VAE would decode noise at a cost of ~27 s a call.
 
-Run: python bench/cpu_backends.py [--groups torch,openvino,onnxruntime,compile] [--rounds 3]
+Run: python bench/cpu_backends.py [--groups torch,openvino,onnxruntime,compile,fallback] [--rounds 3]
      [--compile-timeout 900] [--out bench/results/cpu-backends.json] [--tiny]
 """
 
@@ -60,6 +62,7 @@ GROUPS = {
     "openvino": ["openvino", "openvino-f32"],
     "onnxruntime": ["onnxruntime"],
     "compile": ["torch.compile"],
+    "fallback": ["engine-bf16"],  # the engine's path without OpenVINO (what auto picks is in its versions)
 }
 TIMESTEP = 500
 
@@ -169,6 +172,19 @@ def make_backend(name: str, unet, inputs, work: Path):
             return inner(sample.bfloat16(), timestep, text.bfloat16()).float()
 
         call = call_bf16
+
+    elif name == "engine-bf16":
+        from studio.engine.cpu_backend import candidates
+        from studio.engine.cpu_bf16 import Bf16Forward, bf16_native
+
+        versions["auto_without_openvino"] = candidates("auto", "cpu", False, bf16_native()) or ("torch",)
+        engine_forward = Bf16Forward(unet)
+
+        def call_engine(sample, timestep, text):
+            with torch.inference_mode():
+                return engine_forward(sample, timestep, text, return_dict=False)[0]
+
+        call = call_engine
 
     elif name == "torch.compile":
         inner = Call(torch.compile(forward))

@@ -6,8 +6,10 @@
 2.11x as fast (median of 3; 1.53x in another run), its output 50.6 dB PSNR from eager's, where
 bf16 autocast gave 1.64x, ONNX Runtime 1.16x, channels-last 1.10x and OpenVINO in f32 1.05x.
 It is used on the CPU for UNets of full size (`MIN_PARAMETERS`; a tiny model gains nothing worth
-a conversion) unless $STUDIO_CPU_BACKEND says otherwise: `torch` never uses it, `openvino` uses
-it for any model.
+a conversion). Where OpenVINO is not installed or declines the UNet, a CPU that computes bf16
+natively runs the UNet in bf16 autocast instead (`cpu_bf16`: 1.64x, 57.6 dB), by the same size
+rule; any other CPU keeps torch fp32. $STUDIO_CPU_BACKEND says otherwise: `torch` uses neither,
+`openvino` or `bf16` uses that one for any model (`candidates`).
 
 The loaded pipeline keeps its own UNet: only that UNet's `forward` is replaced, on the
 instance, so the pipelines made from it (img2img, inpaint, outpaint), LoRA loading, previews,
@@ -38,7 +40,7 @@ from typing import Any, Callable
 log = logging.getLogger(__name__)
 
 BACKEND_ENV = "STUDIO_CPU_BACKEND"
-CHOICES = ("auto", "torch", "openvino")
+CHOICES = ("auto", "torch", "openvino", "bf16")
 MIN_PARAMETERS = 200_000_000  # auto: full-size UNets only (SD 1.5 has 860 M)
 FORMAT = 1  # of the cached folder; raise it when what is cached changes
 IR_NAME = "unet.xml"
@@ -82,51 +84,97 @@ def openvino_installed() -> bool:
         return False
 
 
+def candidates(choice: str, device: str, openvino: bool, native_bf16: bool) -> tuple[str, ...]:
+    """The backends to try, in order, for the UNet of a model on `device`, given the `choice`
+    ($STUDIO_CPU_BACKEND), whether OpenVINO is installed and whether the CPU computes bf16
+    natively; none: torch fp32. Auto prefers OpenVINO and falls back to bf16 autocast only where
+    bf16 is native (emulated, it is slower than fp32); a forced choice is honoured where it can run."""
+    if choice == "torch" or device.split(":")[0] != "cpu":
+        return ()
+    if choice == "openvino":
+        return ("openvino",) if openvino else ()
+    if choice == "bf16":
+        return ("bf16",)
+    return (("openvino",) if openvino else ()) + (("bf16",) if native_bf16 else ())
+
+
 @dataclass
 class BackendPlan:
-    """What the loader does for the CPU backend: `weights` are its steps in the load's progress
-    (none when it is not used), `attach` swaps the UNet's forward after the pipeline is built."""
+    """What the loader does for the CPU backend: `tries` are the backends to try in order (see
+    `candidates`), `weights` their steps in the load's progress (OpenVINO's conversion; bf16 costs
+    nothing), `attach` swaps the UNet's forward after the pipeline is built."""
 
     weights: list[int] = field(default_factory=list)
     forced: bool = False
+    tries: tuple[str, ...] = ()
 
     def attach(self, pipe, step: Callable[[str], None]) -> str:
-        """Run the pipeline's UNet through OpenVINO where it applies; returns the backend in use."""
-        if not self.weights:
-            return "torch"
+        """Run the pipeline's UNet through the first backend of the plan that takes it; returns the
+        backend in use ("openvino", "bf16" or "torch"), which the load's progress and log also say."""
         unet = getattr(pipe, "unet", None)
+        for backend in self.tries:
+            if backend == "openvino" and self._openvino(unet, step):
+                return "openvino"
+            if backend == "bf16" and self._bf16(unet, step):
+                return "bf16"
+        return "torch"
+
+    def _openvino(self, unet, step: Callable[[str], None]) -> bool:
         reason = unsupported(unet, self.forced)
         if reason:
-            (log.warning if self.forced else log.info)("the UNet stays on torch: %s", reason)
-            return "torch"
+            (log.warning if self.forced else log.info)("OpenVINO does not take the UNet: %s", reason)
+            return False
         try:
             compiled = compiled_unet(unet, cache_folder(), step)
         except Exception:
-            log.warning("OpenVINO could not take the UNet; it stays on torch", exc_info=True)
-            return "torch"
+            log.warning("OpenVINO could not take the UNet", exc_info=True)
+            return False
         install(unet, compiled)
-        return "openvino"
+        return True
+
+    def _bf16(self, unet, step: Callable[[str], None]) -> bool:
+        from studio.engine import cpu_bf16
+
+        reason = bf16_unsupported(unet, self.forced)
+        if reason:
+            (log.warning if self.forced else log.info)("the UNet stays on torch fp32: %s", reason)
+            return False
+        step("the UNet in bf16 on the CPU")
+        cpu_bf16.install(unet)
+        log.info("the UNet runs in bf16 autocast on the CPU (%s)", "forced" if self.forced else "OpenVINO not used")
+        return True
 
 
 def backend_plan(device: str, unet_bytes: int) -> BackendPlan:
     """The plan for a model on `device` (as `devices.pick_device` chose it) whose weights are about
     `unet_bytes` (the UNet's file, or the whole checkpoint)."""
+    from studio.engine.cpu_bf16 import bf16_native
     from studio.engine.load_progress import weight_of
 
     choice = chosen()
     if choice == "torch" or device.split(":")[0] != "cpu":
         return BackendPlan()
-    if not openvino_installed():
-        if choice == "openvino":
-            log.warning(
-                "%s=openvino, but OpenVINO is not installed (pip install 'studio[openvino]'); using torch", BACKEND_ENV
-            )
-        return BackendPlan()
-    return BackendPlan([2 * weight_of(unet_bytes)], forced=choice == "openvino")
+    openvino = openvino_installed()
+    native = bf16_native()
+    if choice == "openvino" and not openvino:
+        log.warning(
+            "%s=openvino, but OpenVINO is not installed (pip install 'studio[openvino]'); using torch", BACKEND_ENV
+        )
+    if choice == "bf16" and not native:
+        log.warning("%s=bf16 on a CPU without native bf16: emulated, it is likely slower than torch fp32", BACKEND_ENV)
+    tries = candidates(choice, device, openvino, native)
+    weights = [2 * weight_of(unet_bytes)] if "openvino" in tries else []
+    return BackendPlan(weights, forced=choice != "auto", tries=tries)
+
+
+def _over_size(unet, forced: bool) -> str:
+    if not forced and sum(p.numel() for p in unet.parameters()) < MIN_PARAMETERS:
+        return f"under {MIN_PARAMETERS // 1_000_000} M parameters (set {BACKEND_ENV} to use a backend anyway)"
+    return ""
 
 
 def unsupported(unet, forced: bool) -> str:
-    """Why this UNet is not converted ("" when it is)."""
+    """Why this UNet is not converted for OpenVINO ("" when it is)."""
     if unet is None or type(unet).__name__ != "UNet2DConditionModel":
         return f"{type(unet).__name__} is not a UNet2DConditionModel"
     config = unet.config
@@ -134,9 +182,17 @@ def unsupported(unet, forced: bool) -> str:
         return "it takes extra conditions (SDXL, class or LCM timestep embeddings)"
     if next(unet.parameters()).dtype.is_floating_point and next(unet.parameters()).dtype != _float32():
         return f"its weights are {next(unet.parameters()).dtype}"
-    if not forced and sum(p.numel() for p in unet.parameters()) < MIN_PARAMETERS:
-        return f"under {MIN_PARAMETERS // 1_000_000} M parameters (set {BACKEND_ENV}=openvino to convert it anyway)"
-    return ""
+    return _over_size(unet, forced)
+
+
+def bf16_unsupported(unet, forced: bool) -> str:
+    """Why this UNet is not run in bf16 autocast ("" when it is): any UNet of fp32 weights, by the size rule."""
+    if unet is None or not hasattr(unet, "parameters"):
+        return "the pipeline has no UNet"
+    dtype = next(unet.parameters()).dtype
+    if dtype != _float32():
+        return f"its weights are {dtype}"
+    return _over_size(unet, forced)
 
 
 def _float32():
@@ -260,13 +316,20 @@ def install(unet, compiled) -> None:
 
 
 def uninstall(unet) -> None:
-    if isinstance(unet.__dict__.get("forward"), OpenVinoForward):
+    from studio.engine.cpu_bf16 import Bf16Forward
+
+    if isinstance(unet.__dict__.get("forward"), (OpenVinoForward, Bf16Forward)):
         del unet.forward
 
 
 def backend_of(unet) -> str:
-    """The backend answering `unet`'s calls: "openvino" once `install`ed, else "torch"."""
-    return "openvino" if isinstance(getattr(unet, "__dict__", {}).get("forward"), OpenVinoForward) else "torch"
+    """The backend answering `unet`'s calls: "openvino" or "bf16" once installed, else "torch"."""
+    from studio.engine.cpu_bf16 import Bf16Forward
+
+    forward = getattr(unet, "__dict__", {}).get("forward")
+    if isinstance(forward, OpenVinoForward):
+        return "openvino"
+    return "bf16" if isinstance(forward, Bf16Forward) else "torch"
 
 
 _EXTRAS = (
