@@ -21,6 +21,8 @@ import threading
 from studio.errors import StudioError
 from studio.server.config import DEFAULT_HOST, DEFAULT_PORT, Limits, ServerConfig, is_loopback
 
+START_TIMEOUT_S = 300.0  # loading a large model, or converting it for the CPU the first time, takes minutes
+
 
 def add_serve_parser(commands, common: argparse.ArgumentParser) -> None:
     parser = commands.add_parser(
@@ -34,6 +36,13 @@ def add_serve_parser(commands, common: argparse.ArgumentParser) -> None:
     parser.add_argument("--port", type=int, default=DEFAULT_PORT, help=f"port (default {DEFAULT_PORT})")
     parser.add_argument("--replicas", type=int, default=1, metavar="N", help="engines to run (default 1)")
     parser.add_argument("--ray-address", metavar="ADDR", help="join this Ray cluster (default: start one here)")
+    parser.add_argument(
+        "--start-timeout",
+        type=float,
+        default=START_TIMEOUT_S,
+        metavar="SECONDS",
+        help=f"give up when the replicas are not all running after this long (default {START_TIMEOUT_S:g}; 0: never)",
+    )
     parser.add_argument("--token-file", metavar="FILE", help="clients must send 'Authorization: Bearer TOKEN'")
     parser.add_argument("--api-auth", metavar="USER:PASS", help="clients may log in with HTTP basic auth")
     parser.add_argument("--cors-origins", metavar="ORIGINS", help="comma-separated origins browsers may call from")
@@ -58,6 +67,8 @@ def run_serve(args) -> int:
         raise CliError(f"--threads must be at least 1, not {args.threads}")
     if args.replicas < 1:
         raise CliError(f"--replicas must be at least 1, not {args.replicas}")
+    if not args.start_timeout >= 0:
+        raise CliError(f"--start-timeout must be 0 or more seconds, not {args.start_timeout:g}")
     token = read_token_file(args.token_file) if args.token_file else ""
     basic = parse_api_auth(args.api_auth) if args.api_auth else ()
     if not is_loopback(args.host) and not (token or basic):
@@ -108,13 +119,15 @@ def run_serve(args) -> int:
             config = dataclasses.replace(config, threads=args.threads or threads, gpus=gpus)
         else:
             config = dataclasses.replace(config, threads=threads)
+        app.check_room(config, f"the Ray cluster at {args.ray_address}" if args.ray_address else "this machine's Ray")
         if not stopping.is_set():
             app.deploy(config)
-            where = f"[{args.host}]" if ":" in args.host else args.host
-            print(
-                f"studio: serving on http://{where}:{args.port} ({args.replicas} {'replica' if args.replicas == 1 else 'replicas'}); Ctrl+C stops",
-                flush=True,
-            )
+            if app.wait_started(config, args.start_timeout, stopping):
+                where = f"[{args.host}]" if ":" in args.host else args.host
+                print(
+                    f"studio: serving on http://{where}:{args.port} ({args.replicas} {'replica' if args.replicas == 1 else 'replicas'}); Ctrl+C stops",
+                    flush=True,
+                )
         while not stopping.wait(0.5):
             pass
     finally:

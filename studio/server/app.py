@@ -153,7 +153,7 @@ def _why(deployment, config: ServerConfig) -> str:
     if config.gpus:
         parts.append(f"{free.get('GPU', 0.0):g} of {total.get('GPU', 0.0):g} GPUs free")
     each = _count(config.threads, "CPU") + (f" and {_count(config.gpus, 'GPU')}" if config.gpus else "")
-    return f"Ray has not placed them; the cluster has {' and '.join(parts)} (each replica needs {each})"
+    return f"Ray has not placed {'it' if config.replicas - _running(deployment) == 1 else 'them'}; the cluster has {' and '.join(parts)} (each replica needs {each})"
 
 
 def _count(number: float, name: str) -> str:
@@ -191,9 +191,11 @@ def connect(address: str | None = None, num_cpus: int | None = None) -> None:
 
 
 def deploy(config: ServerConfig) -> None:
-    """Start Serve's HTTP proxy on the configured address and run the application on it."""
+    """Start Serve's HTTP proxy on the configured address and run the application on it,
+    without waiting for the engine replicas (see `wait_started`)."""
     serve.start(http_options={"host": config.host, "port": config.port}, logging_config={"log_level": "WARNING"})
-    serve.run(application(config), name=APP_NAME, route_prefix="/", blocking=False)
+    target = serve.RunTarget(application(config), name=APP_NAME, route_prefix="/")
+    serve.run_many([target], wait_for_applications_running=False)
 
 
 def cluster_shape(replicas: int) -> tuple[int, float]:
