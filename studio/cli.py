@@ -357,6 +357,12 @@ def generate(args) -> int:
     engine = Engine(device=args.device)
     engine.load(args.model)
     use_draft_training(draft_cache(data_dir(args.data_dir)))
+    if args.quality == "draft":  # a first draft fits the model's draft decoder first: said, shown, Ctrl+C stops it
+        from studio.cli_draft import fit_draft_first
+
+        if fit_draft_first(engine.load(args.model)) == "cancelled":
+            print("studio: cancelled; the draft decoder was not fitted and nothing was cached", file=sys.stderr)
+            return EXIT_CANCELLED
     cancel = threading.Event()
     previous = signal.signal(signal.SIGINT, lambda *_: cancel.set())
     progress = _progress_bar(sum(r.steps * r.count for r in requests))

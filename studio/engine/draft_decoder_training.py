@@ -153,9 +153,19 @@ def _go_on(stopped: Callable[[], bool]) -> dict:
     return {}
 
 
-def sample_latents(pipe, prompts, count: int, side: int, steps: int, guidance: float, stopped=lambda: False):
+def sample_latents(
+    pipe,
+    prompts,
+    count: int,
+    side: int,
+    steps: int,
+    guidance: float,
+    stopped: Callable[[], bool] = lambda: False,
+    progress: Progress | None = None,
+):
     """Scaled latents (count x C x side/8 x side/8, float32 CPU) of `count` pictures `pipe` makes
-    from `prompts` (in turn) in `steps` steps: what the model really draws, for the pairs."""
+    from `prompts` (in turn) in `steps` steps: what the model really draws, for the pairs.
+    `progress` hears 0-1 after every step."""
     import torch
 
     pipe.set_progress_bar_config(disable=True)
@@ -163,6 +173,12 @@ def sample_latents(pipe, prompts, count: int, side: int, steps: int, guidance: f
     for k in range(count):
         if stopped():
             raise Stopped
+
+        def step_end(_pipe, index, _timestep, _values, k=k) -> dict:
+            if progress is not None:
+                progress(min(1.0, (k * steps + index + 1) / (count * steps)))
+            return _go_on(stopped)
+
         result = pipe(
             prompt=prompts[k % len(prompts)],
             num_inference_steps=steps,
@@ -171,7 +187,7 @@ def sample_latents(pipe, prompts, count: int, side: int, steps: int, guidance: f
             height=side,
             generator=torch.Generator().manual_seed(k),
             output_type="latent",
-            callback_on_step_end=lambda *_: _go_on(stopped),
+            callback_on_step_end=step_end,
         )
         out.append(result.images.float().cpu())
     return torch.cat(out)

@@ -14,7 +14,8 @@ Two ways to get one, set by `use_draft_training`:
   runs as before: linear previews, and a "draft" request decoded in full with a note saying
   so; once it is ready, previews and draft pictures use it;
 - elsewhere (the command line), a "draft" request waits while the decoder is made, in the
-  job's own thread, and then uses it.
+  job's own thread, and then uses it; `fit_draft` makes it before the job, so that the wait
+  can be shown (its progress) and cancelled (nothing is cached then).
 """
 
 from __future__ import annotations
@@ -30,13 +31,14 @@ from pathlib import Path
 from typing import Any, Callable
 
 from studio.engine.draft_decoder import ARCHITECTURE, DraftDecoder, load_decoder
-from studio.engine.draft_decoder_training import Stopped, TrainingPlan, distil, sample_latents
+from studio.engine.draft_decoder_training import Progress, Stopped, TrainingPlan, distil, sample_latents
 
 log = logging.getLogger(__name__)
 
 
 DEFAULT_PLAN = TrainingPlan()
-Sampler = Callable[[int, Callable[[], bool]], Any]  # (pictures, stopped) -> their latents
+Sampler = Callable[..., Any]  # (pictures, stopped, progress=None) -> their latents
+SAMPLING_SHARE = 0.3  # of a fit's progress, the model's sample pictures (a full-size model: minutes)
 
 
 @dataclass
@@ -109,6 +111,8 @@ class DraftTraining:
         self._thread: threading.Thread | None = None
         self._run_lock = threading.Lock()
         self._looked: tuple | None = None
+        self._caller_stop: Callable[[], bool] | None = None  # the caller's cancel, while `run` runs
+        self._caller_progress: Progress | None = None
 
     def start(self) -> None:
         _running.add(self)
@@ -131,22 +135,27 @@ class DraftTraining:
             pass  # not on this platform
         self.run()
 
-    def run(self) -> DraftDecoder | None:
-        """The decoder from the cache, or distilled now and cached; None when cancelled or failed."""
+    def run(self, cancelled: Callable[[], bool] | None = None, progress: Progress | None = None) -> DraftDecoder | None:
+        """The decoder from the cache, or distilled now and cached; None when cancelled or failed.
+        `cancelled` stops it too (nothing is cached); `progress` hears the fit's fraction, 0-1."""
         with self._run_lock:
             if self._done.is_set():
                 slot = self._slot()
                 return slot.decoder if slot else None
+            self._caller_stop, self._caller_progress = cancelled, progress
             try:
                 return self._run()
             finally:
                 self._done.set()
                 self.vae = self.sampler = self._looked = None
+                self._caller_stop = self._caller_progress = None
 
     def from_cache(self) -> bool:
         """Whether the decoder was in the cache: read in the caller's thread (hashing the VAE's
         weights takes well under a second), and then ready at once."""
         with self._run_lock:
+            if self._done.is_set():
+                return self.state == "ready"
             try:
                 decoder = self._lookup()[3]
             except Exception:
@@ -171,7 +180,8 @@ class DraftTraining:
         return self._looked
 
     def _stopped(self) -> bool:
-        return self._cancel.is_set() or self._slot() is None
+        caller = self._caller_stop
+        return self._cancel.is_set() or self._slot() is None or (caller is not None and caller())
 
     def _run(self) -> DraftDecoder | None:
         began = time.perf_counter()
@@ -180,10 +190,11 @@ class DraftTraining:
             vae, key, path, decoder = self._lookup()
             if decoder is None:
                 log.info("fitting a draft decoder to this model's VAE (once; cached as %s)", path)
-                generated = None
+                generated, share = None, 0.0
                 if self.sampler is not None and self.plan.generated:
-                    generated = self.sampler(self.plan.generated, self._stopped)
-                decoder = distil(vae, key, self.plan, self._stopped, self._progress, generated)
+                    share = SAMPLING_SHARE
+                    generated = self.sampler(self.plan.generated, self._stopped, self._share(0.0, share))
+                decoder = distil(vae, key, self.plan, self._stopped, self._share(share, 1.0), generated)
                 self.trained = True
         except Stopped:
             self.state = "cancelled"
@@ -212,6 +223,12 @@ class DraftTraining:
 
     def _progress(self, fraction: float) -> None:
         self.progress = fraction
+        if self._caller_progress is not None:
+            self._caller_progress(fraction)
+
+    def _share(self, start: float, end: float) -> Progress:
+        """A part's own 0-1 progress as the fit's, from `start` to `end`."""
+        return lambda fraction: self._progress(start + (end - start) * fraction)
 
     def _cached(self, path: Path, key: str) -> DraftDecoder | None:
         if not path.exists():
@@ -276,6 +293,31 @@ def draft_for(model: Any, quality: str) -> tuple[DraftDecoder | None, tuple[str,
     return None, (note,)
 
 
+def fit_draft(
+    model: Any,
+    cancelled: Callable[[], bool] = lambda: False,
+    on_fit: Callable[[], None] | None = None,
+    progress: Progress | None = None,
+) -> str:
+    """Get `model`'s draft decoder ready in the caller's thread, before a draft job that would
+    otherwise wait for it unseen: there already, read from the cache, or fitted now. `on_fit`
+    hears once, before a fit begins (not when the decoder is there or cached), `progress` the
+    fit's fraction (0-1) as it goes; `cancelled` stops the fit, and nothing is cached then.
+    Returns "ready", "cancelled" or "failed"."""
+    slot: DraftSlot = model.previewer.draft
+    if slot.decoder is not None:
+        return "ready"
+    training = slot.start(model.pipe.vae, False, _sampler(model))
+    if training.from_cache():
+        return "ready"
+    if training.state in ("failed", "cancelled"):
+        return training.state
+    if on_fit is not None:
+        on_fit()
+    decoder = training.run(cancelled, progress)
+    return "ready" if decoder is not None else training.state
+
+
 def _sampler(model: Any) -> Sampler:
     """Short denoising runs of `model` (its example prompts, or a few plain ones), on a pipeline of
     its own that shares the model's parts, so jobs running meanwhile keep their scheduler."""
@@ -285,10 +327,11 @@ def _sampler(model: Any) -> Sampler:
     prompts = list(model.info.studio.get("examples") or GENERIC_PROMPTS)
     defaults = model.info.defaults
 
-    def sample(count: int, stopped: Callable[[], bool]):
+    def sample(count: int, stopped: Callable[[], bool], progress: Progress | None = None):
         side = min(defaults.width, defaults.height, 256)
         steps = max(2, min(defaults.steps, 8))
-        return sample_latents(type(pipe)(**components), prompts, count, side, steps, defaults.guidance_scale, stopped)
+        guidance = defaults.guidance_scale
+        return sample_latents(type(pipe)(**components), prompts, count, side, steps, guidance, stopped, progress)
 
     return sample
 
