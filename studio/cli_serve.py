@@ -182,6 +182,7 @@ def remote_generate(args) -> int:
             "scheduler": args.scheduler,
             "count": args.count,
             "model": args.model,
+            "quality": args.quality,
             "previews": False,  # a progress bar shows none
             **variation_settings(args),
         }

@@ -305,6 +305,7 @@ def _settings(request, kind: str, previews: bool = True) -> dict[str, Any]:
         "scheduler": request.scheduler,
         "count": request.count,
         "model": request.model,
+        "quality": getattr(request, "quality", "full"),
         "variation_seed": getattr(request, "variation_seed", 0),
         "variation_strength": getattr(request, "variation_strength", 0.0),
     }

@@ -2,7 +2,7 @@
 `studio outpaint` build it, so the server makes the same pixels as the local engine.
 
     {"kind": "txt2img" | "outpaint" | "inpaint", "prompt", "negative_prompt", "seed", "steps",
-     "guidance_scale", "width", "height", "scheduler", "count", "model",
+     "guidance_scale", "width", "height", "scheduler", "count", "model", "quality" ("full" or "draft"),
      outpaint: "image" (base64 PNG), "extend" [left, top, right, bottom], "fill", "strength", "source"
      or an edit as the window holds it: "image" (the whole canvas) and "mask" (a greyscale PNG,
      255 = make anew, values between kept as they are), "extend", "fill", "strength", "source";
@@ -35,6 +35,11 @@ def native_plan(payload: dict[str, Any], model: str, defaults: Defaults, limits:
         raise RequestError(f"previews must be true or false, not {previews!r}")
     plan = _plan(payload, model, defaults, limits, data)
     plan.previews, plan.report_s, plan.first_report_s = previews, REPORT_S, 0.0
+    quality = payload.get("quality")
+    if quality is not None and quality != plan.base.quality:
+        plan.base = plan.base.replace(quality=quality)  # checks it
+        for unit in plan.units:
+            unit["request"] = {**unit["request"], "quality": plan.base.quality}
     return plan
 
 

@@ -46,6 +46,7 @@ class EngineWorker:
         import torch
 
         torch.set_num_threads(max(1, config.threads))
+        from studio.engine.draft_decoders import draft_cache, use_draft_training
         from studio.engine.models import use_model_finder, use_resource_finder
         from studio.engine.runner import Engine
         from studio.library.catalog import Library
@@ -55,6 +56,7 @@ class EngineWorker:
         library = Library(Path(config.data))
         use_model_finder(library.finder)
         use_resource_finder(resource_finder(library))
+        use_draft_training(draft_cache(Path(config.data)))  # as `studio generate`: a draft job waits for its decoder
         self.engine = Engine(device=config.device)
         self.lock = threading.Lock()
         try:

@@ -648,3 +648,29 @@ def test_studio_upscale_with_server_writes_the_enlarged_picture(server, tmp_path
         refused.stderr.strip()
         == "studio: error: name an upscaler in the server's library (models/upscalers), not a path"
     )
+
+
+# Last in this module: once the replica has a draft decoder, its previews are drawn with it.
+def test_generate_quality_draft_with_server_draws_a_draft_picture(server, local_engine, tmp_path):
+    from studio.engine.draft_decoder_training import TrainingPlan, distil
+    from studio.engine.draft_decoders import DEFAULT_PLAN, draft_cache, vae_key
+    from studio.recipe.walker import read_recipe
+
+    # The server's decoder, put in its cache as `studio generate --quality draft` leaves it there;
+    # fitted with a tiny plan (seconds, not minutes) under the default plan's key.
+    vae = local_engine.load("embedded").pipe.vae
+    key = vae_key(vae, DEFAULT_PLAN)
+    tiny = TrainingPlan(pairs=16, held_out=4, tile=4, steps=20, width=16, generated=0)
+    distil(vae, key, tiny).save(draft_cache(server.data) / f"{key[:32]}.safetensors")
+    out = tmp_path / "draft.png"
+    command = [*STUDIO, "generate", "a barn", "--seed", "9", "--steps", "2", "--width", "64", "--height", "64"]
+    token = ["--token-file", str(server.data.parent / "token")]
+    done = subprocess.run(
+        [*command, "--quality", "draft", "--out", str(out), "--server", server.url, *token],
+        capture_output=True,
+        text=True,
+        timeout=300,
+    )
+    assert done.returncode == 0, done.stderr
+    assert "warning" not in done.stderr
+    assert read_recipe(out).request.quality == "draft"

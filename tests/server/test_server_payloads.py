@@ -281,3 +281,14 @@ def test_the_worker_sends_a_units_events_in_few_batches_the_last_step_always_and
     events = [(e["type"], e.get("step")) for batch in batches for e in batch if e["type"] != "alive"]
     assert events == [("step", 3), ("image", None), ("finished", None)]
     assert len([b for b in batches if b != [{"type": "alive"}]]) <= 2  # the image and the end, together unless slow
+
+
+def test_a_native_job_carries_its_quality_to_every_unit():
+    from studio.server.native import native_plan
+
+    plan = native_plan({"prompt": "p", "count": 2, "quality": "draft"}, "embedded", _defaults, Limits())
+    assert plan.base.quality == "draft"
+    assert [unit["request"]["quality"] for unit in plan.units] == ["draft", "draft"]
+    assert native_plan({"prompt": "p"}, "embedded", _defaults, Limits()).base.quality == "full"
+    with pytest.raises(RequestError, match="quality must be one of full, draft"):
+        native_plan({"prompt": "p", "quality": "fast"}, "embedded", _defaults, Limits())
