@@ -30,8 +30,10 @@ OBJECT_STORE_BYTES = 256 * 1024 * 1024
 PASSED_ON = ("HF_HUB_OFFLINE", "HF_HOME", "STUDIO_DATA_DIR")  # to replicas on other machines too
 # On the local instance: Serve's controller looks over its replicas (and asks the GCS for
 # every node's resources) twice a second rather than ten times, which costs a one-process
-# server a few per cent of a core; a replica that dies is noticed that much later.
-LOCAL_SERVE_SETTINGS = {"RAY_SERVE_CONTROL_LOOP_INTERVAL_S": "0.5"}
+# server a few per cent of a core (a replica that dies is noticed that much later); and
+# with no dashboard to show them, Ray's agent reads its processes' figures once a minute,
+# not every 5 s.
+LOCAL_SERVE_SETTINGS = {"RAY_SERVE_CONTROL_LOOP_INTERVAL_S": "0.5", "REPORTER_UPDATE_INTERVAL_MS": "60000"}
 
 
 @serve.deployment(
