@@ -107,17 +107,30 @@ class BackendPlan:
     weights: list[int] = field(default_factory=list)
     forced: bool = False
     tries: tuple[str, ...] = ()
+    vae_bf16: bool = False  # the VAE's decode in bf16 autocast, for a full-size model (see cpu_bf16)
 
     def attach(self, pipe, step: Callable[[str], None]) -> str:
         """Run the pipeline's UNet through the first backend of the plan that takes it; returns the
         backend in use ("openvino", "bf16" or "torch"), which the load's progress and log also say."""
         unet = getattr(pipe, "unet", None)
+        self._vae(pipe, unet)
         for backend in self.tries:
             if backend == "openvino" and self._openvino(unet, step):
                 return "openvino"
             if backend == "bf16" and self._bf16(unet, step):
                 return "bf16"
         return "torch"
+
+    def _vae(self, pipe, unet) -> None:
+        from studio.engine import cpu_bf16
+
+        vae = getattr(pipe, "vae", None)
+        if not self.vae_bf16 or vae is None or not hasattr(vae, "parameters") or unet is None:
+            return
+        if next(vae.parameters()).dtype != _float32() or bf16_unsupported(unet, self.forced):
+            return
+        cpu_bf16.install_decode(vae)
+        log.info("the VAE decodes in bf16 autocast on the CPU")
 
     def _openvino(self, unet, step: Callable[[str], None]) -> bool:
         reason = unsupported(unet, self.forced)
@@ -164,7 +177,7 @@ def backend_plan(device: str, unet_bytes: int) -> BackendPlan:
         log.warning("%s=bf16 on a CPU without native bf16: emulated, it is likely slower than torch fp32", BACKEND_ENV)
     tries = candidates(choice, device, openvino, native)
     weights = [2 * weight_of(unet_bytes)] if "openvino" in tries else []
-    return BackendPlan(weights, forced=choice != "auto", tries=tries)
+    return BackendPlan(weights, forced=choice != "auto", tries=tries, vae_bf16=native or choice == "bf16")
 
 
 def _over_size(unet, forced: bool) -> str:

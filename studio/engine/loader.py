@@ -131,6 +131,7 @@ def use_vae(model: LoadedModel, name: str) -> None:
     """Decode with the library's VAE `name` ("" = the model's own), previews refitted for it."""
     import torch
 
+    from studio.engine import cpu_bf16
     from studio.engine.vae import load_vae
 
     if name == model.vae:
@@ -142,6 +143,8 @@ def use_vae(model: LoadedModel, name: str) -> None:
             vae = vae.to(model.device)
         except torch.cuda.OutOfMemoryError:
             raise ModelError(f"not enough GPU memory to load the VAE {name}") from None
+        if cpu_bf16.decode_installed(own):  # decoded as the model's own was
+            cpu_bf16.install_decode(vae)
         model.pipe.vae = vae
         factors = _vae_preview_factors(vae, name) or _preview_factors(model.info, model.pipe)
     else:

@@ -141,6 +141,20 @@ def test_auto_leaves_a_small_unet_on_torch_fp32(tiny_model, monkeypatch):
     monkeypatch.setitem(sys.modules, "openvino", None)
     engine = load(tiny_model, "auto")
     assert cpu_backend.backend_of(unet_of(engine, tiny_model)) == "torch"
+    assert not cpu_bf16.decode_installed(engine.models.get(str(tiny_model)).pipe.vae)
+
+
+def test_torch_keeps_the_vae_in_fp32(tiny_model):
+    engine = load(tiny_model, "torch")
+    assert not cpu_bf16.decode_installed(engine.models.get(str(tiny_model)).pipe.vae)
+
+
+@pytest.mark.parametrize("native, expected", [(True, True), (False, False)])
+def test_auto_plans_the_vae_in_bf16_only_where_the_cpu_has_it(monkeypatch, native, expected):
+    monkeypatch.setattr(cpu_bf16, "bf16_native", lambda capabilities=None: native)
+    monkeypatch.setenv(cpu_backend.BACKEND_ENV, "auto")
+    assert cpu_backend.backend_plan("cpu", 3 * 10**9).vae_bf16 is expected
+    assert cpu_backend.backend_plan("cuda", 3 * 10**9).vae_bf16 is False
 
 
 def test_a_half_precision_unet_is_not_autocast(tiny_model, bf16_engine):
@@ -213,6 +227,29 @@ def test_the_unet_keeps_no_bf16_copy_of_its_weights_during_a_call(bf16_engine, t
     finally:
         hook.remove()
     assert seen == [(True, False)]
+
+
+def test_the_vae_decodes_in_bf16_and_hands_back_fp32_pixels(bf16_engine, tiny_model):
+    import torch
+
+    vae = bf16_engine.models.get(str(tiny_model)).pipe.vae
+    assert cpu_bf16.decode_installed(vae)
+    seen: list[tuple[bool, bool]] = []
+    hook = vae.decoder.conv_in.register_forward_pre_hook(
+        lambda *_: seen.append((torch.is_autocast_enabled("cpu"), torch.is_autocast_cache_enabled()))
+    )
+    latents = torch.randn(1, vae.config.latent_channels, 8, 8, generator=torch.Generator().manual_seed(1))
+    try:
+        with torch.no_grad():
+            ours = vae.decode(latents).sample
+            as_tuple = vae.decode(latents, return_dict=False)[0]
+    finally:
+        hook.remove()
+    with torch.no_grad():
+        theirs = type(vae).decode(vae, latents).sample
+    assert seen == [(True, False), (True, False)]
+    assert ours.dtype == torch.float32 and as_tuple.dtype == torch.float32
+    assert 10 * np.log10(4 / float(((ours.clamp(-1, 1) - theirs.clamp(-1, 1)) ** 2).mean())) >= 35
 
 
 def test_cancel_stops_a_bf16_run_at_the_step(bf16_engine, tiny_model):

@@ -270,3 +270,15 @@ def test_the_command_line_saves_the_vae_for_the_model(tiny_model, library, tmp_p
     assert Library(library.data).finder(str(tiny_model)).vae == "soft"  # pyright: ignore[reportOptionalMemberAccess]
     assert main([*args, "--vae", "auto", "--out", str(tmp_path / "b.png")]) == 0
     assert Library(library.data).finder(str(tiny_model)).vae == ""  # pyright: ignore[reportOptionalMemberAccess]
+
+
+def test_a_chosen_vae_decodes_in_bf16_where_the_models_own_did(tiny_model, finders, monkeypatch):
+    from studio.engine import cpu_backend, cpu_bf16
+
+    monkeypatch.setenv(cpu_backend.BACKEND_ENV, "bf16")
+    finders[str(tiny_model)] = "soft"
+    engine = Engine("cpu")
+    run(engine, request(tiny_model))
+    loaded = engine.models.loaded
+    assert loaded is not None and loaded.vae == "soft"
+    assert cpu_bf16.decode_installed(loaded.pipe.vae) and cpu_bf16.decode_installed(loaded.own_vae)
