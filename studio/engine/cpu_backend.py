@@ -108,6 +108,7 @@ class BackendPlan:
     forced: bool = False
     tries: tuple[str, ...] = ()
     vae_bf16: bool = False  # the VAE's decode in bf16 autocast, for a full-size model (see cpu_bf16)
+    vae_forced: bool = False  # ... for any model ($STUDIO_CPU_BACKEND=bf16)
 
     def attach(self, pipe, step: Callable[[str], None]) -> str:
         """Run the pipeline's UNet through the first backend of the plan that takes it; returns the
@@ -127,7 +128,7 @@ class BackendPlan:
         vae = getattr(pipe, "vae", None)
         if not self.vae_bf16 or vae is None or not hasattr(vae, "parameters") or unet is None:
             return
-        if next(vae.parameters()).dtype != _float32() or bf16_unsupported(unet, self.forced):
+        if next(vae.parameters()).dtype != _float32() or bf16_unsupported(unet, self.vae_forced):
             return
         cpu_bf16.install_decode(vae)
         log.info("the VAE decodes in bf16 autocast on the CPU")
@@ -177,7 +178,9 @@ def backend_plan(device: str, unet_bytes: int) -> BackendPlan:
         log.warning("%s=bf16 on a CPU without native bf16: emulated, it is likely slower than torch fp32", BACKEND_ENV)
     tries = candidates(choice, device, openvino, native)
     weights = [2 * weight_of(unet_bytes)] if "openvino" in tries else []
-    return BackendPlan(weights, forced=choice != "auto", tries=tries, vae_bf16=native or choice == "bf16")
+    return BackendPlan(
+        weights, forced=choice != "auto", tries=tries, vae_bf16=native or choice == "bf16", vae_forced=choice == "bf16"
+    )
 
 
 def _over_size(unet, forced: bool) -> str:
