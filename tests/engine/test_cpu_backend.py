@@ -5,7 +5,6 @@ from __future__ import annotations
 
 import logging
 import shutil
-import threading
 
 import numpy as np
 import pytest
@@ -13,12 +12,12 @@ import pytest
 pytest.importorskip("openvino")
 
 from studio.engine import cpu_backend
-from studio.engine.edit import EditRequest, extend_canvas
-from studio.engine.events import Cancelled, EditPreview, Finished, ImageDone, Preview, Started, Step
+from studio.engine.events import Finished, Preview
 from studio.engine.load_progress import LoadStep
 from studio.engine.loader import ModelCache
 from studio.engine.request import GenerateRequest
 from studio.engine.runner import Engine
+from studio.testing.backend_checks import check_cancel_at_step, check_outpaint
 
 CONVERTING = "converting the UNet for OpenVINO (first load only)"
 FROM_CACHE = "loading the OpenVINO UNet"
@@ -99,31 +98,11 @@ def test_a_generation_runs_through_openvino_with_events_and_previews(ov_engine, 
 
 
 def test_cancel_stops_an_openvino_run_at_the_step(ov_engine, tiny_model):
-    cancel = threading.Event()
-    events = []
-
-    def on_event(event):
-        events.append(event)
-        if isinstance(event, Step) and event.step == 2:
-            cancel.set()
-
-    final = ov_engine.run(request(tiny_model, steps=6), on_event, cancel)
-    assert isinstance(final, Cancelled) and (final.at_index, final.at_step) == (0, 2)
-    assert not any(isinstance(e, ImageDone) for e in events)
+    check_cancel_at_step(ov_engine, request(tiny_model))
 
 
 def test_outpainting_runs_through_openvino(ov_engine, tiny_model):
-    unet = unet_of(ov_engine, tiny_model)
-    before = unet.forward.calls["openvino"]
-    source = np.full((64, 64, 3), 90, np.uint8)
-    canvas, mask = extend_canvas(source, 0, 0, 32, 0)
-    edit = EditRequest(request(tiny_model, guidance_scale=1.0), canvas, mask, extend=(0, 0, 32, 0), source="s.png")
-    events = []
-    final = ov_engine.run_edit(edit, events.append)
-    assert isinstance(final, Finished), final
-    assert [type(e) for e in events[:3]] == [Started, Step, EditPreview]
-    assert np.asarray(final.results[0].image).shape == (64, 96, 3)
-    assert unet.forward.calls["openvino"] > before
+    check_outpaint(ov_engine, request(tiny_model), unet_of(ov_engine, tiny_model).forward.calls, "openvino")
 
 
 def test_the_first_load_converts_and_says_so_in_its_progress(first_load):

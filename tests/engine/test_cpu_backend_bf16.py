@@ -6,20 +6,19 @@ from __future__ import annotations
 
 import logging
 import sys
-import threading
 from pathlib import Path
 
 import numpy as np
 import pytest
 
 from studio.engine import cpu_backend, cpu_bf16
-from studio.engine.edit import EditRequest, extend_canvas
-from studio.engine.events import Cancelled, EditPreview, Finished, ImageDone, Preview, Started, Step
+from studio.engine.events import Finished, Preview
 from studio.engine.image_request import ImageRequest
 from studio.engine.load_progress import LoadStep
 from studio.engine.loader import ModelCache
 from studio.engine.request import GenerateRequest
 from studio.engine.runner import Engine
+from studio.testing.backend_checks import check_cancel_at_step, check_outpaint
 
 BF16_STAGE = "the UNet in bf16 on the CPU"
 
@@ -253,32 +252,14 @@ def test_the_vae_decodes_in_bf16_and_hands_back_fp32_pixels(bf16_engine, tiny_mo
 
 
 def test_cancel_stops_a_bf16_run_at_the_step(bf16_engine, tiny_model):
-    cancel = threading.Event()
-    events = []
-
-    def on_event(event):
-        events.append(event)
-        if isinstance(event, Step) and event.step == 2:
-            cancel.set()
-
-    final = bf16_engine.run(request(tiny_model, steps=6), on_event, cancel)
-    assert isinstance(final, Cancelled) and (final.at_index, final.at_step) == (0, 2)
-    assert not any(isinstance(e, ImageDone) for e in events)
+    check_cancel_at_step(bf16_engine, request(tiny_model))
 
 
 def test_outpainting_and_img2img_run_in_bf16(bf16_engine, tiny_model):
     unet = unet_of(bf16_engine, tiny_model)
-    before = unet.forward.calls["bf16"]
-    source = np.full((64, 64, 3), 90, np.uint8)
-    canvas, mask = extend_canvas(source, 0, 0, 32, 0)
-    edit = EditRequest(request(tiny_model, guidance_scale=1.0), canvas, mask, extend=(0, 0, 32, 0), source="s.png")
-    events = []
-    final = bf16_engine.run_edit(edit, events.append)
-    assert isinstance(final, Finished), final
-    assert [type(e) for e in events[:3]] == [Started, Step, EditPreview]
-    assert np.asarray(final.results[0].image).shape == (64, 96, 3)
+    check_outpaint(bf16_engine, request(tiny_model), unet.forward.calls, "bf16")
     after_edit = unet.forward.calls["bf16"]
-    assert after_edit > before
+    source = np.full((64, 64, 3), 90, np.uint8)
     image = ImageRequest(request(tiny_model), source, strength=0.5)
     final = bf16_engine.run_image(image)
     assert isinstance(final, Finished), final
