@@ -107,8 +107,7 @@ class BackendPlan:
     weights: list[int] = field(default_factory=list)
     forced: bool = False
     tries: tuple[str, ...] = ()
-    vae_bf16: bool = False  # the VAE's decode in bf16 autocast, for a full-size model (see cpu_bf16)
-    vae_forced: bool = False  # ... for any model ($STUDIO_CPU_BACKEND=bf16)
+    native_bf16: bool = False  # the CPU computes bf16: a full-size model's VAE decodes in it (see cpu_bf16)
 
     def attach(self, pipe, step: Callable[[str], None]) -> str:
         """Run the pipeline's UNet through the first backend of the plan that takes it; returns the
@@ -125,10 +124,11 @@ class BackendPlan:
     def _vae(self, pipe, unet) -> None:
         from studio.engine import cpu_bf16
 
+        forced = self.forced and "bf16" in self.tries  # $STUDIO_CPU_BACKEND=bf16: any model
         vae = getattr(pipe, "vae", None)
-        if not self.vae_bf16 or vae is None or not hasattr(vae, "parameters") or unet is None:
+        if not (self.native_bf16 or forced) or vae is None or not hasattr(vae, "parameters"):
             return
-        if next(vae.parameters()).dtype != _float32() or bf16_unsupported(unet, self.vae_forced):
+        if next(vae.parameters()).dtype != _float32() or bf16_unsupported(unet, forced):
             return
         cpu_bf16.install_decode(vae)
         log.info("the VAE decodes in bf16 autocast on the CPU")
@@ -178,9 +178,7 @@ def backend_plan(device: str, unet_bytes: int) -> BackendPlan:
         log.warning("%s=bf16 on a CPU without native bf16: emulated, it is likely slower than torch fp32", BACKEND_ENV)
     tries = candidates(choice, device, openvino, native)
     weights = [2 * weight_of(unet_bytes)] if "openvino" in tries else []
-    return BackendPlan(
-        weights, forced=choice != "auto", tries=tries, vae_bf16=native or choice == "bf16", vae_forced=choice == "bf16"
-    )
+    return BackendPlan(weights, forced=choice != "auto", tries=tries, native_bf16=native)
 
 
 def _over_size(unet, forced: bool) -> str:

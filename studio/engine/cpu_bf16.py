@@ -8,19 +8,22 @@ AMX-BF16, `bf16_native`); elsewhere bf16 is emulated and slower than fp32, so au
 there (see `cpu_backend.candidates`).
 
 Only the UNet's call runs under `torch.autocast("cpu", bfloat16)`, without autocast's weight
-cache (each weight is cast at its op and let go, so memory stays that of fp32): its weights stay fp32 (so
-LoRAs load and fuse as on torch), and its output is cast back to fp32 so guidance and the
-scheduler work as before. The VAE's decode runs the same way where the UNet is full-size and the CPU
-computes bf16 natively, whichever backend runs the UNet (`install_decode`): on the SD VAE at 512x512
-it measured 1.89x as fast as fp32, 47.3 dB PSNR from fp32's picture. Its encode (img2img) and the
-text encoder are untouched. As with OpenVINO, only the
-UNet's `forward` is replaced, on the instance, so the pipelines made from the loaded one, LoRAs,
-previews, cancel and events see the same module. A call that is not fp32 on the CPU goes to torch.
+cache (each weight is cast at its op and let go, so memory stays that of fp32): its weights stay
+fp32 (so LoRAs load and fuse as on torch), and its output is cast back to fp32 so guidance and the
+scheduler work as before. As with OpenVINO, only the UNet's `forward` is replaced, on the
+instance, so the pipelines made from the loaded one, LoRAs, previews, cancel and events see the
+same module. A call that is not fp32 on the CPU goes to torch.
+
+The VAE's decode runs the same way where the UNet is full-size and the CPU computes bf16
+natively, whichever backend runs the UNet (`install_decode`): on the SD VAE at 512x512 it
+measured 1.89x as fast as fp32, 47.3 dB PSNR from fp32's picture. Its encode (img2img) and the
+text encoder are untouched.
 """
 
 from __future__ import annotations
 
-from typing import Any, Mapping
+import functools
+from typing import Any, Callable, Mapping
 
 NATIVE_BF16 = ("avx512_bf16", "amx_bf16")  # x86 flags with bf16 dot products in hardware
 
@@ -63,6 +66,23 @@ def decode_installed(vae) -> bool:
     return isinstance(getattr(vae, "__dict__", {}).get("decode"), Bf16Decode)
 
 
+def _in_bf16(sample, call: Callable[[], Any]):
+    """`call()` under bf16 autocast, its tensor output (first of a tuple, or `.sample`) cast back
+    to fp32; None, without calling, when `sample` (its input) is not an fp32 CPU tensor."""
+    import torch
+
+    if not isinstance(sample, torch.Tensor) or sample.dtype != torch.float32 or sample.device.type != "cpu":
+        return None
+    # autocast's cache would keep a bf16 copy of every weight until the call ends (+5 GB for
+    # SDXL's UNet); each weight is used once per call, so casting it at its op costs nothing more.
+    with torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=False):
+        out = call()
+    if isinstance(out, tuple):
+        return (out[0].float(), *out[1:])
+    out.sample = out.sample.float()
+    return out
+
+
 class Bf16Decode:
     """The VAE's own decode under bf16 autocast on the CPU, the pixels cast back to fp32."""
 
@@ -70,17 +90,9 @@ class Bf16Decode:
         self.vae = vae
 
     def __call__(self, z, *args: Any, **kwargs: Any):
-        import torch
-
-        decode = type(self.vae).decode
-        if not isinstance(z, torch.Tensor) or z.dtype != torch.float32 or z.device.type != "cpu":
-            return decode(self.vae, z, *args, **kwargs)
-        with torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=False):
-            out = decode(self.vae, z, *args, **kwargs)
-        if isinstance(out, tuple):
-            return (out[0].float(), *out[1:])
-        out.sample = out.sample.float()
-        return out
+        decode = functools.partial(type(self.vae).decode, self.vae, z, *args, **kwargs)
+        out = _in_bf16(z, decode)
+        return decode() if out is None else out
 
 
 class Bf16Forward:
@@ -91,19 +103,10 @@ class Bf16Forward:
         self.calls = {"bf16": 0, "torch": 0}
 
     def __call__(self, *args: Any, **kwargs: Any):
-        import torch
-
-        forward = type(self.unet).forward
-        sample = args[0] if args else kwargs.get("sample")
-        if not isinstance(sample, torch.Tensor) or sample.dtype != torch.float32 or sample.device.type != "cpu":
+        forward = functools.partial(type(self.unet).forward, self.unet, *args, **kwargs)
+        out = _in_bf16(args[0] if args else kwargs.get("sample"), forward)
+        if out is None:
             self.calls["torch"] += 1
-            return forward(self.unet, *args, **kwargs)
-        # autocast's cache would keep a bf16 copy of every weight until the call ends (+5 GB for
-        # SDXL); each weight is used once per call, so casting it at its op costs nothing more.
-        with torch.autocast("cpu", dtype=torch.bfloat16, cache_enabled=False):
-            out = forward(self.unet, *args, **kwargs)
+            return forward()
         self.calls["bf16"] += 1
-        if isinstance(out, tuple):
-            return (out[0].float(), *out[1:])
-        out.sample = out.sample.float()
         return out

@@ -152,8 +152,8 @@ def test_torch_keeps_the_vae_in_fp32(tiny_model):
 def test_auto_plans_the_vae_in_bf16_only_where_the_cpu_has_it(monkeypatch, native, expected):
     monkeypatch.setattr(cpu_bf16, "bf16_native", lambda capabilities=None: native)
     monkeypatch.setenv(cpu_backend.BACKEND_ENV, "auto")
-    assert cpu_backend.backend_plan("cpu", 3 * 10**9).vae_bf16 is expected
-    assert cpu_backend.backend_plan("cuda", 3 * 10**9).vae_bf16 is False
+    assert cpu_backend.backend_plan("cpu", 3 * 10**9).native_bf16 is expected
+    assert cpu_backend.backend_plan("cuda", 3 * 10**9).native_bf16 is False
 
 
 def test_a_half_precision_unet_is_not_autocast(tiny_model, bf16_engine):
