@@ -35,8 +35,9 @@ from studio.errors import StudioError
 from studio.server import a1111, native
 from studio.server.auth import allowed
 from studio.server.config import ServerConfig
-from studio.server.jobs import FINAL, Board, Job, Overloaded
+from studio.server.jobs import Board, Job, Overloaded
 from studio.server.models import Models
+from studio.server.outbox import FINAL
 
 log = logging.getLogger(__name__)
 

@@ -29,10 +29,10 @@ from dataclasses import dataclass, field
 from typing import Any, Protocol
 
 from studio.server.a1111 import Plan
+from studio.server.outbox import FINAL
 
 log = logging.getLogger(__name__)
 
-FINAL = ("finished", "cancelled", "failed")
 FORGET_AFTER_S = 600.0
 STALL_S = 120.0  # a unit silent this long (the worker says "alive" every few seconds) is lost
 

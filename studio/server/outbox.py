@@ -17,7 +17,7 @@ from __future__ import annotations
 
 from typing import Any
 
-FINAL = ("finished", "cancelled", "failed")
+FINAL = ("finished", "cancelled", "failed")  # the last event of a unit, and of a job
 GRACE_S = 0.02  # how long an image waits for the unit's last event, to travel with it
 
 Event = dict[str, Any]

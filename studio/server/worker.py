@@ -28,11 +28,10 @@ from pathlib import Path
 from typing import Any
 
 from studio.server.config import ServerConfig
-from studio.server.outbox import Outbox
+from studio.server.outbox import FINAL, Outbox
 
 log = logging.getLogger(__name__)
 
-FINAL = ("finished", "cancelled", "failed")
 HEARTBEAT_S = 5.0
 EDIT_PREVIEW_STRIDE = 4  # an outpaint's preview is the whole canvas, at a quarter of its size
 
