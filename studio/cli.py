@@ -423,9 +423,9 @@ def _report(args, path: Path, result, elapsed: float, progress) -> None:
 def _progress_bar(total: int):
     from tqdm import tqdm
 
-    # Drawn only when stderr is a terminal, so pipes and logs stay clean.
-    disable = not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()) or bool(os.environ.get("STUDIO_NO_PROGRESS"))
-    return tqdm(total=total, file=sys.stderr, unit="step", disable=disable, dynamic_ncols=True)
+    from studio.cli_common import bars_hidden
+
+    return tqdm(total=total, file=sys.stderr, unit="step", disable=bars_hidden(), dynamic_ncols=True)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,16 @@
 """Options that several commands share: the prediction a model is run with and the VAE it decodes
-with (each saved per model in the models library)."""
+with (each saved per model in the models library); and whether progress bars are drawn."""
 
 from __future__ import annotations
+
+import os
+import sys
+
+
+def bars_hidden() -> bool:
+    """Progress bars are drawn only when stderr is a terminal (so pipes and logs stay clean), and
+    not with $STUDIO_NO_PROGRESS set."""
+    return not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()) or bool(os.environ.get("STUDIO_NO_PROGRESS"))
 
 
 def add_prediction_option(parser) -> None:

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
@@ -62,16 +61,15 @@ class _ByteBar:
     def __init__(self):
         from tqdm import tqdm
 
-        disable = not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()) or bool(
-            os.environ.get("STUDIO_NO_PROGRESS")
-        )
+        from studio.cli_common import bars_hidden
+
         self.bar = tqdm(
             total=None,
             file=sys.stderr,
             unit="B",
             unit_scale=True,
             unit_divisor=1024,
-            disable=disable,
+            disable=bars_hidden(),
             dynamic_ncols=True,
             bar_format="{desc} {percentage:3.0f}%|{bar}| {n_fmt}/{total_fmt}{postfix}",
         )

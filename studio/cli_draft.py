@@ -3,7 +3,6 @@ made before the job, said in one line, shown as a bar on a terminal, and cancell
 
 from __future__ import annotations
 
-import os
 import signal
 import sys
 import threading
@@ -62,12 +61,12 @@ def fit_draft_first(model: Any, cancel: threading.Event | None = None) -> str:
 def _bar():
     from tqdm import tqdm
 
-    # Drawn only when stderr is a terminal, as the steps' bar is (cli._progress_bar).
-    disable = not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()) or bool(os.environ.get("STUDIO_NO_PROGRESS"))
+    from studio.cli_common import bars_hidden
+
     return tqdm(
         total=100,
         file=sys.stderr,
-        disable=disable,
+        disable=bars_hidden(),
         dynamic_ncols=True,
         desc="draft decoder",
         bar_format="{desc}: {percentage:3.0f}%|{bar}| [{elapsed}<{remaining}]",

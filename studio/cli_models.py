@@ -8,7 +8,6 @@ or `json_line`. Progress bars (hashing, copying) are drawn on a terminal only.
 from __future__ import annotations
 
 import argparse
-import os
 import sys
 from pathlib import Path
 
@@ -279,6 +278,8 @@ def _size(count: int) -> str:
 def _bar(total: int, what: str):
     from tqdm import tqdm
 
-    # Drawn only when stderr is a terminal, so pipes and logs stay clean.
-    disable = not (hasattr(sys.stderr, "isatty") and sys.stderr.isatty()) or bool(os.environ.get("STUDIO_NO_PROGRESS"))
-    return tqdm(total=total, desc=what, file=sys.stderr, unit="B", unit_scale=True, unit_divisor=1024, disable=disable)
+    from studio.cli_common import bars_hidden
+
+    return tqdm(
+        total=total, desc=what, file=sys.stderr, unit="B", unit_scale=True, unit_divisor=1024, disable=bars_hidden()
+    )
