@@ -18,7 +18,7 @@ from typing import Any
 from ray import serve
 
 from studio.errors import StudioError
-from studio.server.config import ServerConfig
+from studio.server.config import UNITS_PER_REPLICA, ServerConfig
 from studio.server.worker import EngineWorker
 
 log = logging.getLogger(__name__)
@@ -38,7 +38,7 @@ LOCAL_SERVE_SETTINGS = {"RAY_SERVE_CONTROL_LOOP_INTERVAL_S": "0.5", "REPORTER_UP
 
 @serve.deployment(
     name=WORKER_NAME,
-    max_ongoing_requests=1,  # one unit at a time: the ingress's slots keep every replica busy
+    max_ongoing_requests=UNITS_PER_REPLICA,  # the worker runs one at a time; the ingress's slots fill them
     health_check_period_s=2,
     health_check_timeout_s=30,
     graceful_shutdown_timeout_s=2,
@@ -63,7 +63,7 @@ class Ingress:
         self.config = config
         self.worker = worker.options(stream=True)
         self.models = Models(config.data, config.model)
-        self.board = Board(self._run_unit, config.replicas, config.limits.max_queue, config.retries)
+        self.board = Board(self._run_unit, config.replicas * UNITS_PER_REPLICA, config.limits.max_queue, config.retries)
         self._up, self._asked = 0, 0.0
 
     def _run_unit(self, spec: dict[str, Any]):

@@ -10,6 +10,11 @@ from studio.engine.request import EMBEDDED_MODEL, MAX_PIXELS, MAX_STEPS
 DEFAULT_HOST = "127.0.0.1"
 DEFAULT_PORT = 7860
 MAX_BODY = 32 * 1024 * 1024  # bytes of one request: base64 images are a third larger than their PNGs
+# Each replica holds the unit it runs and the next one, which waits on the replica's engine
+# lock: when a unit ends the replica starts the next at once, rather than idling while the
+# news travels to the ingress and a new unit travels back (a few per cent of a fast image's
+# time). The queue stays fair: a job sent later waits at most one unit more per replica.
+UNITS_PER_REPLICA = 2
 
 
 @dataclass(frozen=True)

@@ -1,9 +1,10 @@
 """One engine per replica: a job unit in, the engine's events out as plain dicts.
 
 `EngineWorker.run(spec)` is an async generator (Ray Serve streams what it yields to the
-ingress). The engine runs on a thread of its own, one unit at a time; when the caller
-stops listening (the job was interrupted, its client went away) the generator is closed
-and the engine stops at the next step boundary. Each item it yields is a list of events,
+ingress). The engine runs on a thread of its own, one unit at a time: a unit sent while
+another runs waits for it (saying "alive"). When the caller stops listening (the job was
+interrupted, its client went away) the generator is closed and the engine stops at the next
+step boundary, or a unit still waiting ends without running. Each item it yields is a list of events,
 coalesced by an `Outbox`: progress `spec["first_report_s"]` after the unit began, then at
 most every `spec["report_s"]` seconds, an image with the unit's last event;
 `spec["previews"]` False makes no previews at all.

@@ -4,6 +4,7 @@ everything but `studio serve`."""
 from __future__ import annotations
 
 import base64
+import itertools
 import json
 import subprocess
 import sys
@@ -252,6 +253,72 @@ def test_the_worker_says_it_is_alive_while_its_unit_waits_and_then_runs_it(worke
     first, rest = asyncio.run(scenario())
     assert first == [{"type": "alive"}]
     assert [kind for kind in rest if kind != "alive"] == ["step", "preview", "image", "finished"]
+
+
+def test_a_replica_holds_the_next_unit_and_starts_it_the_moment_the_one_before_ends(worker):
+    import asyncio
+
+    from studio.server.config import UNITS_PER_REPLICA
+    from studio.server.jobs import Board
+
+    units: list[dict[str, float]] = []  # when each unit was sent, began (its first step came) and ended
+
+    class Timed(_InProcess):
+        def __init__(self, spec):
+            self.times = {"sent": asyncio.get_running_loop().time()}
+            units.append(self.times)
+            super().__init__(worker, spec)
+
+        async def __aiter__(self):
+            async for batch in self.generator:
+                now = asyncio.get_running_loop().time()
+                kinds = [event["type"] for event in batch]
+                if "step" in kinds:
+                    self.times.setdefault("began", now)
+                if "finished" in kinds:
+                    self.times["ended"] = now
+                yield batch
+
+    async def scenario():
+        board = Board(Timed, slots=UNITS_PER_REPLICA, max_queue=20)  # what the ingress gives one replica
+        payload = {"prompt": "p", "steps": 3, "width": 64, "height": 64, "batch_size": 3}
+        plan = a1111.txt2img_plan(payload, "embedded", _defaults, Limits())
+        plan.previews, plan.first_report_s, plan.report_s = False, 0.0, 0.0  # every step, to see when a unit began
+        job = board.submit(plan)
+        await asyncio.wait_for(job.done.wait(), 300)
+        await board.close()
+        return job
+
+    job = asyncio.run(scenario())
+    assert job.state == "finished" and len(job.images) == 3
+    assert len(units) == 3 and all(len(times) == 3 for times in units)
+    for before, after in itertools.pairwise(units):
+        assert after["sent"] < before["ended"]  # the next unit was at the replica before this one ended
+        assert before["ended"] <= after["began"]  # and the two ran one after the other, never together
+
+
+def test_a_unit_cancelled_while_it_waits_behind_another_never_runs(worker, monkeypatch):
+    import asyncio
+
+    monkeypatch.setattr(worker, "heartbeat_s", 0.05)
+    started: list[dict] = []
+    monkeypatch.setattr(worker, "_start", lambda spec, on_event, cancel: started.append(spec))
+    unit = a1111.txt2img_plan({"prompt": "p", "steps": 1}, "embedded", _defaults, Limits()).units[0]
+
+    async def scenario():
+        worker.lock.acquire()  # the engine is busy with the unit before it
+        events = worker.run(unit)
+        try:
+            first = await asyncio.wait_for(anext(events), 10)
+            await events.aclose()  # its job was interrupted
+        finally:
+            worker.lock.release()
+        await asyncio.sleep(0.2)
+        with worker.lock:  # the waiting thread took the lock, saw the cancel and let go
+            return first
+
+    assert asyncio.run(scenario()) == [{"type": "alive"}]
+    assert started == []
 
 
 def test_a_native_job_may_ask_for_no_previews_and_its_progress_comes_a_few_times_a_second():
