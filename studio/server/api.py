@@ -30,6 +30,8 @@ from typing import Any
 
 from fastapi import FastAPI, Request
 from fastapi.responses import JSONResponse, StreamingResponse
+from starlette.datastructures import Headers
+from starlette.types import ASGIApp, Receive, Scope, Send
 
 from studio.errors import StudioError
 from studio.server import a1111, native
@@ -59,6 +61,27 @@ class Refused(Exception):
         self.status, self.detail, self.headers = status, detail, headers or {}
 
 
+class Guard:
+    """Every HTTP request: the token (or a basic pair) first, then a declared body over the limit.
+    A plain ASGI middleware, so a job's event stream passes through untouched."""
+
+    def __init__(self, app: ASGIApp, config: ServerConfig):
+        self.app, self.config = app, config
+
+    async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
+        if scope["type"] != "http":
+            return await self.app(scope, receive, send)
+        config, headers = self.config, Headers(scope=scope)
+        if not allowed(headers.get("authorization"), config.token, config.basic):
+            challenge = 'Bearer realm="studio"' + (', Basic realm="studio"' if config.basic else "")
+            refusal = JSONResponse({"detail": "Not authenticated"}, 401, {"WWW-Authenticate": challenge})
+            return await refusal(scope, receive, send)
+        length = headers.get("content-length")
+        if length and (not length.isdigit() or int(length) > config.limits.max_body):
+            return await _too_large(config.limits.max_body)(scope, receive, send)
+        await self.app(scope, receive, send)
+
+
 def build_app(board: Board, models: Models, config: ServerConfig, replicas_up: Readiness = _all_up):
     """The routes; `replicas_up()` says how many replicas are up (-1: all, without asking)."""
     app = FastAPI(title="Studio", docs_url=None, redoc_url=None, openapi_url=None)
@@ -79,15 +102,7 @@ def build_app(board: Board, models: Models, config: ServerConfig, replicas_up: R
         if not (await readiness())[0]:
             raise Refused(503, STARTING, {"Retry-After": str(STARTING_RETRY_S)})
 
-    @app.middleware("http")
-    async def guard(request: Request, call_next):
-        if not allowed(request.headers.get("authorization"), config.token, config.basic):
-            challenge = 'Bearer realm="studio"' + (', Basic realm="studio"' if config.basic else "")
-            return JSONResponse({"detail": "Not authenticated"}, 401, {"WWW-Authenticate": challenge})
-        length = request.headers.get("content-length")
-        if length and (not length.isdigit() or int(length) > limits.max_body):
-            return _too_large(limits.max_body)
-        return await call_next(request)
+    app.add_middleware(Guard, config=config)
 
     if config.cors_origins:
         from fastapi.middleware.cors import CORSMiddleware

@@ -2,7 +2,8 @@
 processes costs CPU on both sides, so a unit's events go out in few, small batches.
 
 A unit's progress (its latest step, its latest preview) goes out `first_s` after the unit
-began (0: with its first step), then at most every `report_s` seconds: a long picture shows
+began (0: with its first step; a "began" event, which is never sent, says when the engine
+took the unit up after it waited behind another), then at most every `report_s` seconds: a long picture shows
 its progress at that pace, and with a `first_s` a picture made faster ships no preview at
 all (what /progress, polled about once a second, could never show anyway). With `previews`
 a step waits for its preview (the engine sends it right after), to go out with it; a step
@@ -26,8 +27,9 @@ Event = dict[str, Any]
 class Outbox:
     def __init__(self, report_s: float, began: float, first_s: float = 0.0, previews: bool = True):
         self.report_s = max(0.0, report_s)
+        self.first_s = max(0.0, first_s)
         self.previews = previews
-        self._last_sent = began + max(0.0, first_s) - self.report_s  # the first progress is due at began + first_s
+        self._last_sent = began + self.first_s - self.report_s  # the first progress is due at began + first_s
         self._step: Event | None = None
         self._step_at = 0.0
         self._preview: Event | None = None
@@ -36,7 +38,9 @@ class Outbox:
 
     def add(self, event: Event, now: float) -> None:
         kind = event.get("type")
-        if kind == "step":
+        if kind == "began":
+            self._last_sent = now + self.first_s - self.report_s
+        elif kind == "step":
             self._step, self._step_at = event, now
         elif kind == "preview":
             self._preview = event

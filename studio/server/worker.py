@@ -111,6 +111,7 @@ class EngineWorker:
                 if cancel.is_set():
                     emit({"type": "cancelled"})
                     return
+                emit({"type": "began"})  # for the outbox's clock; not sent
                 first = int(spec.get("first", 0))
                 self._start(spec, lambda event: _wire(event, first, emit), cancel)  # its last event ends the unit
             except Exception as exc:  # a request the checks let through; still one line

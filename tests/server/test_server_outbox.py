@@ -3,6 +3,8 @@ always, an image with the unit's last event (times here are given, not measured)
 
 from __future__ import annotations
 
+import pytest
+
 from studio.server.outbox import GRACE_S, Outbox
 
 
@@ -95,3 +97,11 @@ def test_an_image_waits_a_moment_for_the_units_end_then_goes_alone():
     assert _kinds(outbox.take(GRACE_S)) == [("image", None)]
     outbox.add(_step(1, index=1), 0.5)
     assert _kinds(outbox.take(0.5)) == [("step", 1)]
+
+
+def test_a_unit_that_waited_behind_another_counts_its_first_report_from_when_its_engine_took_it_up():
+    outbox = Outbox(report_s=0.2, began=0.0, first_s=1.0, previews=False)
+    outbox.add({"type": "began"}, 5.0)  # it waited 5 s at the replica
+    outbox.add(_step(1), 5.1)
+    assert outbox.take(5.1) == [] and outbox.wait_s(5.1) == pytest.approx(0.9)
+    assert _kinds(outbox.take(6.0)) == [("step", 1)]

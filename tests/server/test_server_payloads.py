@@ -321,6 +321,21 @@ def test_a_unit_cancelled_while_it_waits_behind_another_never_runs(worker, monke
     assert started == []
 
 
+def test_a_unit_that_waited_behind_another_keeps_its_first_progress_for_later(worker):
+    import asyncio
+    import threading
+
+    unit = a1111.txt2img_plan({"prompt": "p", "steps": 1, "width": 64, "height": 64}, "embedded", _defaults, Limits())
+    spec = {**unit.units[0], "previews": False, "report_s": 3600.0, "first_report_s": 2.0}
+
+    async def scenario():
+        worker.lock.acquire()  # the unit before it runs for 3 s, longer than the first report waits
+        threading.Timer(3.0, worker.lock.release).start()
+        return [[event["type"] for event in batch] async for batch in worker.run(spec)]
+
+    assert asyncio.run(scenario()) == [["step", "image", "finished"]]  # its one step ran well within 2 s
+
+
 def test_a_native_job_may_ask_for_no_previews_and_its_progress_comes_a_few_times_a_second():
     from studio.server.native import REPORT_S, native_plan
 
