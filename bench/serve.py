@@ -1,8 +1,9 @@
 """`studio serve`, measured on the embedded model (or `--model`, a library name):
 
 (1) throughput: the same N prompts (default 100, one image each) sent at once through
-    Studio's client to a server with 1 replica and to one with 2 replicas, each replica with
-    `--threads` torch threads (default 1); images per minute, and the ratio. Goal on a 2-core
+    Studio's client, without previews as `studio generate --server` asks (`--previews`: with
+    them, as the window asks), to a server with 1 replica and to one with 2 replicas, each
+    replica with `--threads` torch threads (default 1); images per minute, and the ratio. Goal on a 2-core
     machine: 2 replicas >= 1.6x one. Each server runs alone: started, warmed, measured and
     stopped, the two in turns, `--rounds` times each, so both sides are measured the same way
     and neither pays for the other's idle Ray instance (`--together` starts both first, as
@@ -11,13 +12,13 @@
     raylet, GCS, Ray's agents, `studio serve` itself) and of this bench (the client), read
     from /proc before and after each batch; unlike times, they hold on a busy machine.
 (2) overhead: the same prompts one after another, on the local engine (in this process,
-    the same torch threads) and through a 1-replica server; the median time per image and
-    what the server adds: goal <= 10 % of the local time + 50 ms.
+    the same torch threads, previews likewise) and through a 1-replica server; the median time
+    per image and what the server adds: goal <= 10 % of the local time + 50 ms.
 Every image is checked: all N come back, each with its own seed. Run it on an otherwise idle
 machine: other work on the cores shows up as a missed ratio.
 
 Run: python bench/serve.py [--prompts 100] [--rounds 2] [--steps 8] [--side 128] [--threads 1]
-     [--overhead-images 20] [--together] [--skip-throughput] [--skip-overhead] [--json FILE]
+     [--overhead-images 20] [--previews] [--together] [--skip-throughput] [--skip-overhead] [--json FILE]
 """
 
 from __future__ import annotations
@@ -46,6 +47,7 @@ def payload(i: int, args) -> dict:
         "width": args.side,
         "height": args.side,
         "model": args.model,
+        "previews": args.previews,
     }
 
 
@@ -227,14 +229,15 @@ def overhead(args, folder: Path) -> tuple[float, float]:
     try:
         client = ServerClient(server.url, server.token)
         client.run(payload(-1, args))
-        engine.run(defaults.request(args.model, prompt="warm", steps=args.steps, width=args.side, height=args.side))
+        warm = defaults.request(args.model, prompt="warm", steps=args.steps, width=args.side, height=args.side)
+        engine.run(warm, previews=args.previews)
         for i in range(args.overhead_images):  # interleaved, so both see the same machine
             p = payload(i, args)
             request = defaults.request(
                 args.model, prompt=p["prompt"], seed=p["seed"], steps=args.steps, width=args.side, height=args.side
             )
             began = time.perf_counter()
-            engine.run(request)
+            engine.run(request, previews=args.previews)
             local_s.append(time.perf_counter() - began)
             began = time.perf_counter()
             kind, _ = client.run(p)
@@ -255,6 +258,11 @@ def main() -> int:
     parser.add_argument("--threads", type=int, default=1)
     parser.add_argument("--model", default="embedded")
     parser.add_argument("--overhead-images", type=int, default=20)
+    parser.add_argument(
+        "--previews",
+        action="store_true",
+        help="ask for the x0 previews, as the window does (default: not, as `studio generate --server` does)",
+    )
     parser.add_argument("--together", action="store_true", help="start both servers first (the old way)")
     parser.add_argument("--skip-throughput", action="store_true")
     parser.add_argument("--skip-overhead", action="store_true")
@@ -266,7 +274,8 @@ def main() -> int:
         folder = Path(tmp)
         if not args.skip_throughput:
             print(
-                f"(1) throughput: {args.prompts} prompts x {args.rounds} rounds, {args.steps} steps, {args.side} px",
+                f"(1) throughput: {args.prompts} prompts x {args.rounds} rounds, {args.steps} steps, {args.side} px, "
+                f"previews {'on' if args.previews else 'off'}",
                 flush=True,
             )
             one, two, per_image = throughput(args, folder)
