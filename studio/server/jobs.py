@@ -3,11 +3,12 @@
 Each job is a list of units (see `a1111.Plan`). `slots` tasks (as many as the replicas hold
 at once: the unit each runs and the one waiting behind it) take units round-robin across the
 waiting jobs, so a long batch does not hold back a short request sent after it; a job is
-"running" once a replica holds one of its units. A unit whose replica dies, whose request Ray cancels, or that sends nothing
-(not even the worker's "alive") for `stall_s` is sent again, up to `retries` times, then
-its job fails with a one-line message; a `failed` event is the engine's own answer and is
-not retried. A job ends once every unit has: "finished", "cancelled" (interrupted, or its
-client went away: the images made so far are kept) or "failed".
+"running" once a replica holds one of its units. A unit whose replica dies, whose request
+Ray cancels, or that sends nothing (not even the worker's "alive") for `stall_s` is sent
+again, up to `retries` times, then its job fails with a one-line message; a `failed` event
+is the engine's own answer and is not retried. A job ends once every unit has: "finished",
+"cancelled" (interrupted, or its client went away: the images made so far are kept) or
+"failed".
 
 The slots run outside any request's context: Ray Serve makes a handle call a child of the
 request being handled when it is made, and cancels the children with it, so a unit sent

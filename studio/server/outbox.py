@@ -3,15 +3,15 @@ processes costs CPU on both sides, so a unit's events go out in few, small batch
 
 A unit's progress (its latest step, its latest preview) goes out `first_s` after the unit
 began (0: with its first step; a "began" event, which is never sent, says when the engine
-took the unit up after it waited behind another), then at most every `report_s` seconds: a long picture shows
-its progress at that pace, and with a `first_s` a picture made faster ships no preview at
-all (what /progress, polled about once a second, could never show anyway). With `previews`
-a step waits for its preview (the engine sends it right after), to go out with it; a step
-whose preview does not come within `report_s` goes out alone. An image goes out
-at once with the unit's latest step before it, so the last step always arrives; a preview
-still waiting is dropped, as the picture itself is better. The unit's last event
-(finished, cancelled, failed) goes out with the image before it, when it follows within
-`GRACE_S`, as it does for a unit of one image.
+took the unit up after it waited behind another), then at most every `report_s` seconds: a
+long picture shows its progress at that pace, and with a `first_s` a picture made faster
+ships no preview at all (what /progress, polled about once a second, could never show
+anyway). With `previews` a step waits for its preview (the engine sends it right after), to
+go out with it; a step whose preview does not come within `report_s` goes out alone. An
+image goes out at once with the unit's latest step before it, so the last step always
+arrives; a preview still waiting is dropped, as the picture itself is better. The unit's
+last event (finished, cancelled, failed) goes out with the image before it, when it follows
+within `GRACE_S`, as it does for a unit of one image.
 """
 
 from __future__ import annotations

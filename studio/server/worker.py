@@ -4,9 +4,9 @@
 ingress). The engine runs on a thread of its own, one unit at a time: a unit sent while
 another runs waits for it (saying "alive"). When the caller stops listening (the job was
 interrupted, its client went away) the generator is closed and the engine stops at the next
-step boundary, or a unit still waiting ends without running. Each item it yields is a list of events,
-coalesced by an `Outbox`: progress `spec["first_report_s"]` after the unit began, then at
-most every `spec["report_s"]` seconds, an image with the unit's last event;
+step boundary, or a unit still waiting ends without running. Each item it yields is a list
+of events, coalesced by an `Outbox`: progress `spec["first_report_s"]` after the unit began,
+then at most every `spec["report_s"]` seconds, an image with the unit's last event;
 `spec["previews"]` False makes no previews at all.
 
 The events, each a dict with a "type":
