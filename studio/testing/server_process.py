@@ -62,7 +62,8 @@ class Server:
         return session_processes(self.process.pid)
 
     def replica_pids(self) -> list[int]:
-        """The engine replicas' processes (Ray names them ray::ServeReplica:studio:EngineWorker)."""
+        """Every engine replica's process on this machine, whichever server's (Ray names them
+        ray::ServeReplica:studio:EngineWorker)."""
         pids = []
         for entry in Path("/proc").iterdir():
             if not entry.name.isdigit():
