@@ -3,27 +3,19 @@ cancel stops at the step asked, an outpaint runs through the backend with the en
 
 from __future__ import annotations
 
-import threading
-
 import numpy as np
 
 from studio.engine.edit import EditRequest, extend_canvas
 from studio.engine.events import Cancelled, EditPreview, Finished, ImageDone, Started, Step
+from studio.testing.cancel_at import CancelAt
 
 
 def check_cancel_at_step(engine, request) -> None:
     """Cancelling after step 2 of a 6-step `request` ends it there, with no image."""
-    cancel = threading.Event()
-    events = []
-
-    def on_event(event):
-        events.append(event)
-        if isinstance(event, Step) and event.step == 2:
-            cancel.set()
-
-    final = engine.run(request.replace(steps=6), on_event, cancel)
+    stop = CancelAt(2)
+    final = engine.run(request.replace(steps=6), stop, stop.cancel)
     assert isinstance(final, Cancelled) and (final.at_index, final.at_step) == (0, 2)
-    assert not any(isinstance(e, ImageDone) for e in events)
+    assert not any(isinstance(e, ImageDone) for e in stop.events)
 
 
 def check_outpaint(engine, request, calls: dict, backend: str) -> None:

@@ -1,8 +1,6 @@
 """Outpainting and inpainting on real (tiny) diffusers pipelines: the window, the pixels kept,
 validation, cancel, determinism, 9-channel inpainting models and the recipe."""
 
-import threading
-
 import numpy as np
 import pytest
 from PIL import Image
@@ -14,6 +12,7 @@ from studio.engine.request import GenerateRequest
 from studio.errors import RequestError
 from studio.recipe.embed import write_png
 from studio.recipe.walker import read_recipe
+from studio.testing.cancel_at import CancelAt
 from studio.testing.gallery_samples import save_png_with_texts
 
 TINY_NATIVE = 64  # the tiny models' native side (their studio.json defaults)
@@ -378,17 +377,10 @@ def test_cancel_makes_nothing_and_leaves_the_canvas_alone(engine, tiny_model):
     canvas, mask = extend_canvas(source, right=32)
     before = canvas.copy()
     request = EditRequest(settings(tiny_model, count=3, steps=6), canvas, mask)
-    cancel = threading.Event()
-    events = []
-
-    def on_event(event):
-        events.append(event)
-        if isinstance(event, Step) and event.step == 2:
-            cancel.set()
-
-    final = engine.run_edit(request, on_event, cancel)
+    stop = CancelAt(2)
+    final = engine.run_edit(request, stop, stop.cancel)
     assert isinstance(final, Cancelled) and final.completed == () and (final.at_index, final.at_step) == (0, 2)
-    assert not any(isinstance(e, ImageDone) for e in events)
+    assert not any(isinstance(e, ImageDone) for e in stop.events)
     assert np.array_equal(canvas, before)
 
 

@@ -1,8 +1,6 @@
 """Image-to-image on real (tiny) diffusers pipelines: the request's checks, strength 0, odd
 sizes, events, cancel, the plain diffusers call it stands for, SDXL and the recipe."""
 
-import threading
-
 import numpy as np
 import pytest
 import torch
@@ -14,6 +12,7 @@ from studio.errors import RequestError
 from studio.recipe import a1111
 from studio.recipe.embed import write_png
 from studio.recipe.walker import read_recipe
+from studio.testing.cancel_at import CancelAt
 
 
 def picture(width, height, seed=0):
@@ -158,20 +157,13 @@ def test_a_lower_strength_stays_closer_to_the_picture(engine):
 
 
 def test_cancel_stops_at_a_step_and_keeps_what_was_finished(engine, tiny_model):
-    cancel = threading.Event()
-    seen = []
-
-    def on_event(event):
-        seen.append(event)
-        if isinstance(event, Step) and event.index == 1 and event.step == 1:
-            cancel.set()
-
+    stop = CancelAt(1, index=1)
     request = ImageRequest(settings(tiny_model, count=3), picture(64, 64), strength=0.5)
-    final = engine.run_image(request, on_event, cancel)
+    final = engine.run_image(request, stop, stop.cancel)
     assert isinstance(final, Cancelled)
     assert (final.at_index, final.at_step) == (1, 1)
     assert len(final.completed) == 1
-    assert sum(isinstance(e, ImageDone) for e in seen) == 1
+    assert sum(isinstance(e, ImageDone) for e in stop.events) == 1
 
 
 def test_the_recipe_records_kind_source_and_strength(engine, tiny_model, tmp_path):

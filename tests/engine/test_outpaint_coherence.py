@@ -6,7 +6,6 @@ tiny test model; and, on the embedded model at its own settings, no second sun, 
 
 import json
 import shutil
-import threading
 
 import numpy as np
 import pytest
@@ -23,6 +22,7 @@ from studio.engine.edit import (
 )
 from studio.engine.events import Cancelled, EditPreview, Finished, ImageDone, Started, Step
 from studio.engine.request import GenerateRequest
+from studio.testing.cancel_at import CancelAt
 from studio.testing.landscape_objects import count_objects
 
 EMBEDDED_NATIVE = 128
@@ -161,18 +161,11 @@ def test_two_passes_count_their_steps_as_one_run_and_show_both_windows(engine):
 
 def test_cancel_in_the_first_pass_makes_nothing(engine):
     request = embedded_request(landscape(256, 256), right=64, count=3)
-    cancel = threading.Event()
-    events = []
-
-    def on_event(event):
-        events.append(event)
-        if isinstance(event, Step) and event.step == 2:
-            cancel.set()
-
-    final = engine.run_edit(request, on_event, cancel)
+    stop = CancelAt(2)
+    final = engine.run_edit(request, stop, stop.cancel)
     assert isinstance(final, Cancelled) and final.completed == () and (final.at_index, final.at_step) == (0, 2)
-    assert not any(isinstance(e, ImageDone) for e in events)
-    assert all(e.window.context == Rect(128, 0, 192, 256) for e in events if isinstance(e, EditPreview))
+    assert not any(isinstance(e, ImageDone) for e in stop.events)
+    assert all(e.window.context == Rect(128, 0, 192, 256) for e in stop.events if isinstance(e, EditPreview))
 
 
 def test_the_same_request_gives_the_same_pixels(engine):

@@ -1,7 +1,6 @@
 """The run loop on a real (tiny) diffusers pipeline: events, x0 previews, seeds, cancel."""
 
 import random
-import threading
 
 import numpy as np
 import pytest
@@ -10,6 +9,7 @@ import torch
 from studio.engine.events import Cancelled, Failed, Finished, ImageDone, Preview, Started, Step
 from studio.engine.request import GenerateRequest
 from studio.engine.schedulers import SCHEDULER_NAMES
+from studio.testing.cancel_at import CancelAt
 from studio.testing.reference import plain_pipeline_call
 
 
@@ -118,15 +118,9 @@ def test_cancel_at_a_random_step_stops_within_one_step(engine, tiny_model, trial
     rng = random.Random(trial)
     steps, count = 8, 2
     stop_image, stop_step = rng.randrange(count), rng.randint(1, steps)
-    cancel = threading.Event()
-    events = []
-
-    def on_event(event):
-        events.append(event)
-        if isinstance(event, Step) and (event.index, event.step) == (stop_image, stop_step):
-            cancel.set()
-
-    final = engine.run(_request(tiny_model, steps=steps, count=count), on_event, cancel)
+    stop = CancelAt(stop_step, index=stop_image)
+    final = engine.run(_request(tiny_model, steps=steps, count=count), stop, stop.cancel)
+    events = stop.events
     assert isinstance(final, Cancelled)
     assert (final.at_index, final.at_step) == (stop_image, stop_step)
     after = events[
